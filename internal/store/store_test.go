@@ -1,0 +1,251 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+)
+
+// openTestStore opens a store in a fresh temporary directory and closes it
+// when the test ends.
+func openTestStore(t *testing.T, opts Options) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "store"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// commitPut commits one batch putting key=value and returns its LSN.
+func commitPut(t *testing.T, s *Store, key, value string) uint64 {
+	t.Helper()
+	b := s.NewBatch()
+	b.Put([]byte(key), []byte(value))
+	lsn, err := s.Commit(b)
+	if err != nil {
+		t.Fatalf("commit %s: %v", key, err)
+	}
+	return lsn
+}
+
+// userKeys returns every non-meta key and value of s.
+func userKeys(t *testing.T, s *Store) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := s.ScanRange(KindPrefix(KindMeta+1), nil, func(k, v []byte) error {
+		out[string(k)] = string(v)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestOpenNewStoreHasUIDAndLSNZero(t *testing.T) {
+	s := openTestStore(t, Options{})
+	if len(s.UID()) != 32 {
+		t.Fatalf("UID %q: want 32 hex characters", s.UID())
+	}
+	if s.LastLSN() != 0 {
+		t.Fatalf("LastLSN of a new store = %d, want 0", s.LastLSN())
+	}
+	other := openTestStore(t, Options{})
+	if other.UID() == s.UID() {
+		t.Fatal("two new stores got the same UID")
+	}
+}
+
+func TestUIDAndLSNSurviveRestart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid := s.UID()
+	for i := range 5 {
+		commitPut(t, s, fmt.Sprintf("k%d", i), "v")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.UID() != uid || s.LastLSN() != 5 {
+		t.Fatalf("after restart UID %s LSN %d, want %s 5", s.UID(), s.LastLSN(), uid)
+	}
+	if lsn := commitPut(t, s, "k5", "v"); lsn != 6 {
+		t.Fatalf("first LSN after restart = %d, want 6", lsn)
+	}
+	if got, err := s.Get([]byte("k3")); err != nil || string(got) != "v" {
+		t.Fatalf("Get after restart = %q, %v", got, err)
+	}
+}
+
+func TestGetAndScan(t *testing.T) {
+	s := openTestStore(t, Options{})
+	b := s.NewBatch()
+	for _, id := range []uint64{3, 1, 2} {
+		m := Message{ID: id, Topic: "a"}
+		b.Put(MessageKey(id), m.Encode())
+	}
+	b.Put(RetainedKey("a"), (&Retained{MessageID: 1}).Encode())
+	if _, err := s.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(MessageKey(9)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get of a missing key: %v, want ErrNotFound", err)
+	}
+	var ids []uint64
+	err := s.Scan(KindPrefix(KindMessage), func(k, v []byte) error {
+		id, err := ParseMessageKey(k)
+		if err != nil {
+			return err
+		}
+		m, err := DecodeMessage(v)
+		if err != nil || m.ID != id {
+			return fmt.Errorf("message %d: %+v %v", id, m, err)
+		}
+		ids = append(ids, id)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(ids) != "[1 2 3]" {
+		t.Fatalf("scan order %v, want [1 2 3]", ids)
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := s.Scan(KindPrefix(KindMessage), func(k, v []byte) error { n++; return stop }); err != stop || n != 1 {
+		t.Fatalf("scan stopped by fn: err %v after %d calls", err, n)
+	}
+}
+
+func TestBatchOperations(t *testing.T) {
+	s := openTestStore(t, Options{})
+	b := s.NewBatch()
+	for i := range 10 {
+		b.Put(QueueEntryKey("q", uint64(i)), []byte("entry"))
+	}
+	b.Put([]byte("x"), []byte("1"))
+	b.Put([]byte("y"), []byte("2"))
+	if b.Count() != 12 || b.Len() == 0 {
+		t.Fatalf("Count %d Len %d", b.Count(), b.Len())
+	}
+	if _, err := s.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	b = s.NewBatch()
+	b.DeleteSized(QueueEntryKey("q", 0), 5)
+	b.DeleteRange(QueueEntryKey("q", 5), QueueEntryKey("q", 8))
+	b.Delete([]byte("x"))
+	if _, err := s.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	got := userKeys(t, s)
+	want := map[string]string{"y": "2"}
+	for _, i := range []uint64{1, 2, 3, 4, 8, 9} {
+		want[string(QueueEntryKey("q", i))] = "entry"
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("contents\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestReservedKeysAreRefused(t *testing.T) {
+	s := openTestStore(t, Options{})
+	cases := map[string]func(b *Batch){
+		"empty key":        func(b *Batch) { b.Put(nil, []byte("v")) },
+		"meta put":         func(b *Batch) { b.Put([]byte(metaLSNKey), []byte("v")) },
+		"meta delete":      func(b *Batch) { b.Delete([]byte(metaUIDKey)) },
+		"meta sized":       func(b *Batch) { b.DeleteSized([]byte(metaFormatKey), 1) },
+		"range over meta":  func(b *Batch) { b.DeleteRange([]byte{0}, []byte{0xff}) },
+		"range into meta":  func(b *Batch) { b.DeleteRange([]byte{0}, []byte{1, 0}) },
+		"range from meta":  func(b *Batch) { b.DeleteRange([]byte{1, 'z'}, []byte{3}) },
+		"put then invalid": func(b *Batch) { b.Put([]byte("ok"), nil); b.Put(nil, nil) },
+	}
+	for name, op := range cases {
+		t.Run(name, func(t *testing.T) {
+			b := s.NewBatch()
+			op(b)
+			if _, err := s.Commit(b); !errors.Is(err, ErrReservedKey) {
+				t.Fatalf("Commit: %v, want ErrReservedKey", err)
+			}
+		})
+	}
+	if s.LastLSN() != 0 {
+		t.Fatalf("refused batches consumed LSNs: %d", s.LastLSN())
+	}
+	if _, err := s.Get([]byte("ok")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("part of a refused batch was applied: %v", err)
+	}
+	// A range that ends exactly at the meta kind does not touch it.
+	b := s.NewBatch()
+	b.DeleteRange([]byte{0}, []byte{1})
+	if _, err := s.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := readMeta(s.db); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBatchIsSpentByCommitOrDiscard(t *testing.T) {
+	s := openTestStore(t, Options{})
+	b := s.NewBatch()
+	b.Put([]byte("a"), nil)
+	if _, err := s.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(b); !errors.Is(err, errBatchSpent) {
+		t.Fatalf("second Commit: %v", err)
+	}
+	d := s.NewBatch()
+	d.Put([]byte("b"), nil)
+	d.Discard()
+	if _, err := s.Commit(d); !errors.Is(err, errBatchSpent) {
+		t.Fatalf("Commit after Discard: %v", err)
+	}
+	if s.LastLSN() != 1 {
+		t.Fatalf("LastLSN %d, want 1", s.LastLSN())
+	}
+}
+
+func TestClosedStore(t *testing.T) {
+	s := openTestStore(t, Options{})
+	early := s.NewBatch()
+	early.Put([]byte("a"), nil)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := s.Commit(early); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Commit of a batch made before Close: %v", err)
+	}
+	late := s.NewBatch()
+	late.Put([]byte("a"), nil)
+	if _, err := s.Commit(late); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Commit after Close: %v", err)
+	}
+	if _, err := s.Get([]byte("a")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Get after Close: %v", err)
+	}
+	if err := s.Scan(nil, func(k, v []byte) error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Scan after Close: %v", err)
+	}
+	if _, err := s.Checkpoint(filepath.Join(t.TempDir(), "ck")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Checkpoint after Close: %v", err)
+	}
+	if err := s.Clean(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Clean after Close: %v", err)
+	}
+}

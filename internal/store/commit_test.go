@@ -3,8 +3,8 @@ package store
 import (
 	"bytes"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"path/filepath"
 	"sort"
 	"sync"

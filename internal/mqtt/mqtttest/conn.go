@@ -69,7 +69,9 @@ func (k CloseKind) String() string {
 
 // ClosedByBroker reports whether the kind is a close initiated by the
 // broker (clean or reset).
-func (k CloseKind) ClosedByBroker() bool { return k == ClosedEOF || k == ClosedReset || k == ClosedBroken }
+func (k CloseKind) ClosedByBroker() bool {
+	return k == ClosedEOF || k == ClosedReset || k == ClosedBroken
+}
 
 // closeKind classifies the reader's terminal error.
 func closeKind(err error) CloseKind {

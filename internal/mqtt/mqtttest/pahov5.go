@@ -141,7 +141,7 @@ func (c *V5Client) SubscribeWith(s *paho.Subscribe) *paho.Suback {
 }
 
 // Publish publishes and waits for the whole handshake; it fails the test
-// on error. The response is nil for QoS 0.
+// on error. For QoS 0 the response carries no information.
 func (c *V5Client) Publish(topic string, payload []byte, qos byte, retain bool) *paho.PublishResponse {
 	c.tb.Helper()
 	return c.PublishWith(&paho.Publish{Topic: topic, Payload: payload, QoS: qos, Retain: retain})

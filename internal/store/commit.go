@@ -74,13 +74,62 @@ func (s *Store) Commit(b *Batch) (uint64, error) {
 	return req.lsn, nil
 }
 
+// CommitAsync queues b like Commit but does not wait: done is called once b
+// is durable (after the commit hook saw it) or has failed, on the store's
+// commit goroutine, in LSN order. Batches queued by one goroutine, or under
+// one caller's lock, get LSNs in the order of the CommitAsync calls; queuing
+// never blocks. done must be quick and must not call into the store's
+// commit path (Commit, CommitAsync's wait, Clean, Close): hand work to
+// another goroutine.
+func (s *Store) CommitAsync(b *Batch, done func(lsn uint64, err error)) {
+	start := time.Now()
+	fail := func(err error) {
+		s.stats.failed.Add(1)
+		done(0, err)
+	}
+	if b.spent {
+		fail(errBatchSpent)
+		return
+	}
+	b.spent = true
+	if b.err != nil {
+		b.release()
+		fail(fmt.Errorf("store commit: %w", b.err))
+		return
+	}
+	req := &commitRequest{batch: b}
+	req.cb = func(lsn uint64, err error) {
+		b.release()
+		if err != nil {
+			s.stats.failed.Add(1)
+		} else {
+			s.stats.observeLatency(time.Since(start))
+		}
+		done(lsn, err)
+	}
+	if err := s.queue.push(req); err != nil {
+		b.release()
+		fail(err)
+	}
+}
+
 // commitRequest is one queued Commit (batch != nil) or Clean (batch == nil).
 // The commit goroutine fills lsn and err, then closes done.
 type commitRequest struct {
 	batch *Batch
 	lsn   uint64
 	err   error
-	done  chan struct{}
+	done  chan struct{}               // closed on completion (Commit, Clean)
+	cb    func(lsn uint64, err error) // called on completion (CommitAsync)
+}
+
+// complete releases the request's waiter.
+func (r *commitRequest) complete() {
+	if r.cb != nil {
+		r.cb(r.lsn, r.err)
+		return
+	}
+	close(r.done)
 }
 
 // commitQueue hands requests from callers to the commit goroutine.
@@ -163,7 +212,7 @@ func (s *Store) commitLoop() {
 				if reqs[0].err == nil {
 					failed = nil
 				}
-				close(reqs[0].done)
+				reqs[0].complete()
 				reqs = reqs[1:]
 				continue
 			}
@@ -186,7 +235,7 @@ func (s *Store) commitLoop() {
 func finish(group []*commitRequest, err error) {
 	for _, r := range group {
 		r.lsn, r.err = 0, err
-		close(r.done)
+		r.complete()
 	}
 }
 
@@ -237,7 +286,7 @@ func (s *Store) commitGroup(group []*commitRequest, size int) error {
 		}
 	}
 	for _, r := range group {
-		close(r.done)
+		r.complete()
 	}
 	return nil
 }

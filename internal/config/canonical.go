@@ -96,6 +96,7 @@ func Unmarshal(data []byte) (*Config, error) {
 			return nil, corrupt("%s: %v", key, err)
 		}
 	}
+	nilEmptySlices(cv)
 	return c, nil
 }
 
@@ -123,6 +124,33 @@ func decodeField(f reflect.Value, key string, raw json.RawMessage) error {
 	}
 	f.Set(m)
 	return nil
+}
+
+// nilEmptySlices replaces every empty slice under v by nil, the form the rest
+// of the package builds, so that a decoded document is reflect.DeepEqual to
+// the one that was marshaled.
+func nilEmptySlices(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			nilEmptySlices(v.Elem())
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			nilEmptySlices(v.Field(i))
+		}
+	case reflect.Map:
+		for _, k := range v.MapKeys() {
+			nilEmptySlices(v.MapIndex(k))
+		}
+	case reflect.Slice:
+		if v.Len() == 0 {
+			v.Set(reflect.Zero(v.Type()))
+		}
+		for i := range v.Len() {
+			nilEmptySlices(v.Index(i))
+		}
+	}
 }
 
 // decodeStrict decodes one JSON value into v, refusing unknown fields.

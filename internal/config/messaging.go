@@ -93,7 +93,7 @@ func parseUnlimited(s string) (n int64, limited, ok bool) {
 	if strings.EqualFold(s, "unlimited") {
 		return 0, false, true
 	}
-	if s == "" || len(s) > 12 || strings.TrimLeft(s, "0123456789") != "" {
+	if s == "" || len(s) > 19 || strings.TrimLeft(s, "0123456789") != "" {
 		return 0, false, false
 	}
 	n, err := strconv.ParseInt(s, 10, 64)

@@ -338,7 +338,7 @@ func toList(v any) (List, string) {
 	switch x := v.(type) {
 	case string:
 		if strings.TrimSpace(x) == "" {
-			return List{}, ""
+			return nil, ""
 		}
 		items = strings.Split(x, ",")
 	case []string:
@@ -355,6 +355,9 @@ func toList(v any) (List, string) {
 		}
 	default:
 		return nil, describe(v) + " is neither a comma-separated string nor an array"
+	}
+	if len(items) == 0 {
+		return nil, ""
 	}
 	l := make(List, len(items))
 	for i, s := range items {

@@ -219,7 +219,7 @@ func intProp(name string, def int, min, max int64) Property {
 }
 
 func enumProp(name, def string, values ...string) Property {
-	return Property{Name: name, Kind: KindEnum, Default: def, Values: values}
+	return Property{Name: name, Kind: KindEnum, Default: def, Required: true, Values: values}
 }
 
 func refProp(name, ref string) Property {
@@ -240,7 +240,7 @@ func server(ps ...Property) []Property {
 }
 
 func ttlProp(name string) Property {
-	return Property{Name: name, Kind: KindUnlimited, Default: "unlimited", Min: 1, Max: 2147483647}
+	return Property{Name: name, Kind: KindUnlimited, Default: "unlimited", Required: true, Min: 1, Max: 2147483647}
 }
 
 const maxMessagesLimit = 20000000

@@ -484,3 +484,38 @@ func BenchmarkSubscribeUnsubscribe(b *testing.B) {
 		tr.Unsubscribe(f, -1)
 	}
 }
+
+// TestMatchFilter checks MatchFilter against the match table and the
+// reference matcher.
+func TestMatchFilter(t *testing.T) {
+	for _, c := range loadMatchCases(t) {
+		sub := mustParse(t, c.filter)
+		if got := MatchFilter(sub.Filter, c.topic); got != c.want {
+			t.Errorf("testdata/match.txt:%d [%s]: MatchFilter(%q, %q) = %v, want %v", c.line, c.id, sub.Filter, c.topic, got, c.want)
+		}
+	}
+	levels := []string{"a", "b", "", "$x", "+", "#"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		var f, n []string
+		for i := range 1 + rng.IntN(4) {
+			f = append(f, levels[rng.IntN(len(levels))])
+			if f[i] == "#" {
+				break
+			}
+		}
+		for range 1 + rng.IntN(4) {
+			n = append(n, levels[rng.IntN(4)])
+		}
+		filter, name := strings.Join(f, "/"), strings.Join(n, "/")
+		if filter == "" || name == "" {
+			continue
+		}
+		if got, want := MatchFilter(filter, name), refMatch(filter, name); got != want {
+			t.Fatalf("MatchFilter(%q, %q) = %v, reference says %v", filter, name, got, want)
+		}
+	}
+	if allocs := testing.AllocsPerRun(100, func() { MatchFilter("site/+/device/#", "site/1/device/2/temp") }); allocs != 0 {
+		t.Fatalf("MatchFilter allocated %.0f times", allocs)
+	}
+}

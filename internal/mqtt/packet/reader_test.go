@@ -315,3 +315,18 @@ func TestReadShortForms(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodePanicIsMalformed: a panic in mochi's decoder (here: v5
+// SUBSCRIBE whose filter has no options byte, which checkLayout normally
+// refuses first) becomes a Malformed error instead of crashing the server.
+func TestDecodePanicIsMalformed(t *testing.T) {
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, ProtocolVersion: 5}
+	body := []byte{0, 1, 0, 0, 1, 'a'}
+	if err := checkLayout(&pk.FixedHeader, body, 5); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("checkLayout = %v, want ErrMalformed", err)
+	}
+	err := decodeBody(&pk, body)
+	if !errors.Is(err, ErrMalformed) {
+		t.Fatalf("decodeBody on a body that panics mochi = %v, want ErrMalformed", err)
+	}
+}

@@ -19,6 +19,11 @@ import (
 //     [MQTT-3.1.2-13] for Will Retain is mochi's).
 //   - 3.1/3.1.1 only: Password Flag requires the User Name Flag
 //     [MQTT-3.1.2-22] (5.0 allows a password alone).
+//
+// And 0x85 Client Identifier not valid (3.1.1 return code 0x02) for an
+// empty client identifier in 3.1, or in 3.1.1 with CleanSession 0
+// [MQTT-3.1.3-8]. 5.0 lets the server assign one (§3.1.3.1). The 3.1 limit of
+// 23 characters is not enforced, as most servers do not.
 func ValidateConnect(pk *packets.Packet) error {
 	code := pk.ConnectValidate()
 	switch code {
@@ -34,6 +39,9 @@ func ValidateConnect(pk *packets.Packet) error {
 	if pk.ProtocolVersion < 5 && pk.Connect.PasswordFlag && !pk.Connect.UsernameFlag {
 		return protocolErr(packets.Connect, "password flag without user name flag")
 	}
+	if pk.Connect.ClientIdentifier == "" && (pk.ProtocolVersion == 3 || (pk.ProtocolVersion == 4 && !pk.Connect.Clean)) {
+		return &Error{Reason: packets.ErrClientIdentifierNotValid.Code, Type: packets.Connect, Err: packets.ErrClientIdentifierNotValid}
+	}
 	return nil
 }
 
@@ -47,14 +55,15 @@ func ValidatePublish(pk *packets.Packet, topicAliasMax uint16) error {
 
 // ValidateSubscribe checks a SUBSCRIBE (mochi SubscribeValidate: at least
 // one filter, identifier range) and adds: No Local on a shared subscription
-// is a Protocol Error in 5.0 [MQTT-3.8.3-4].
+// ("$share/..." or MessageSight's "$SharedSubscription/...") is a Protocol
+// Error in 5.0 [MQTT-3.8.3-4].
 func ValidateSubscribe(pk *packets.Packet) error {
 	if err := codeError(packets.Subscribe, pk.SubscribeValidate()); err != nil {
 		return err
 	}
 	if pk.ProtocolVersion == 5 {
 		for _, f := range pk.Filters {
-			if f.NoLocal && strings.HasPrefix(f.Filter, "$share/") {
+			if f.NoLocal && (strings.HasPrefix(f.Filter, "$share/") || strings.HasPrefix(f.Filter, "$SharedSubscription/")) {
 				return &Error{Reason: ReasonProtocol, Type: packets.Subscribe, Err: packets.ErrProtocolViolationInvalidSharedNoLocal}
 			}
 		}

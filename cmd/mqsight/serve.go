@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mqsight/mqsight/internal/failpoint"
+	"github.com/mqsight/mqsight/internal/server"
+)
+
+func newServeCommand() *cobra.Command {
+	var (
+		dataDir  string
+		logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server (the default command)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return err
+			}
+			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			fps, err := failpoint.FromEnv()
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return server.Run(ctx, server.Options{
+				DataDir:       dataDir,
+				Version:       version,
+				Logger:        logger,
+				AdminPassword: os.Getenv("MQSIGHT_ADMIN_PASSWORD"),
+				Failpoints:    fps,
+			})
+		},
+	}
+	def := os.Getenv("MQSIGHT_DATA_DIR")
+	if def == "" {
+		def = "./mqsight-data"
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", def, "data directory (env MQSIGHT_DATA_DIR)")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}

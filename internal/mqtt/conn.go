@@ -1,0 +1,288 @@
+package mqtt
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/mqsight/mqsight/internal/mqtt/packet"
+)
+
+// conn is one network connection. The reader goroutine (serve) owns the
+// fields below the line; sess is set once under Engine.mu during CONNECT.
+type conn struct {
+	e        *Engine
+	nc       net.Conn
+	endpoint string
+	maxSize  int // largest packet accepted (endpoint MaxMessageSize)
+	out      *outbound
+	acks     ackQueue
+
+	// Guarded by Engine.mu.
+	sess      *session
+	client    Client
+	connacked bool // CONNACK written; deliveries may follow
+	closed    bool
+	willSent  bool
+
+	// Reader goroutine only.
+	version       byte
+	keepAlive     time.Duration
+	inAliases     map[uint16]string
+	inflightIn    atomic.Int32 // QoS>0 publishes received and not yet fully acknowledged
+	normalClose   bool
+	disconnectRC  byte
+	clientAliases uint16 // client's Topic Alias Maximum (our outbound aliases)
+
+	// Outbound topic aliases, guarded by Engine.mu (assigned while sending).
+	outAliases map[string]uint16
+}
+
+// connSet tracks live connections so Close can end them all.
+type connSet struct {
+	mu sync.Mutex
+	m  map[*conn]struct{}
+	wg sync.WaitGroup
+}
+
+func (s *connSet) add(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		return false
+	}
+	s.m[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *connSet) remove(c *conn) {
+	s.mu.Lock()
+	if _, ok := s.m[c]; ok {
+		delete(s.m, c)
+		s.wg.Done()
+	}
+	s.mu.Unlock()
+}
+
+func (s *connSet) closeAll() {
+	s.mu.Lock()
+	m := s.m
+	s.m = nil
+	s.mu.Unlock()
+	for c := range m {
+		c.out.closeNow()
+	}
+	s.mu.Lock()
+	s.m = map[*conn]struct{}{}
+	for c := range m {
+		s.m[c] = struct{}{} // remove() still balances the WaitGroup
+	}
+	s.mu.Unlock()
+}
+
+func (s *connSet) wait() { s.wg.Wait() }
+
+// ServeConn runs the MQTT protocol on nc until it closes. endpoint names
+// the configuration Endpoint the connection arrived on; maxSize bounds the
+// packet size (0 = MQTT's maximum). It returns when the connection is done.
+func (e *Engine) ServeConn(nc net.Conn, endpoint string, maxSize int) {
+	c := &conn{e: e, nc: nc, endpoint: endpoint, maxSize: maxSize}
+	c.out = newOutbound(nc, e.limits.MaxPendingBytes, c.drained)
+	c.acks.c = c
+	if !e.conns.add(c) {
+		nc.Close()
+		return
+	}
+	defer e.conns.remove(c)
+	go c.out.run()
+	c.serve()
+	c.out.closeAfterFlush()
+	select {
+	case <-c.out.done:
+	case <-time.After(5 * time.Second):
+		c.out.closeNow()
+		<-c.out.done
+	}
+	c.detach()
+}
+
+// connectTimeout bounds the wait for the first packet.
+const connectTimeout = 10 * time.Second
+
+func (c *conn) serve() {
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		tc.SetDeadline(time.Now().Add(connectTimeout))
+		if err := tc.Handshake(); err != nil {
+			c.e.log.Debug("tls handshake failed", "remote", c.nc.RemoteAddr(), "err", err)
+			return
+		}
+	}
+	r := packet.NewReader(bufio.NewReaderSize(countingReader{c.nc, &c.e.stats}, 8<<10), c.maxSize)
+	var pk packets.Packet
+	c.nc.SetReadDeadline(time.Now().Add(connectTimeout))
+	if err := r.Read(&pk); err != nil {
+		c.readFailed(err, true)
+		return
+	}
+	if pk.FixedHeader.Type != packets.Connect {
+		return // [MQTT-3.1.0-1]: the first packet must be CONNECT
+	}
+	if !c.handleConnect(&pk, r) {
+		return
+	}
+	for {
+		if c.keepAlive > 0 {
+			c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
+		} else {
+			c.nc.SetReadDeadline(time.Time{})
+		}
+		if err := r.Read(&pk); err != nil {
+			c.readFailed(err, false)
+			return
+		}
+		if !c.handle(&pk) {
+			return
+		}
+	}
+}
+
+// readFailed decides what to tell the client about a read error.
+func (c *conn) readFailed(err error, beforeConnect bool) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	case errors.As(err, &ne) && ne.Timeout():
+		if !beforeConnect {
+			c.disconnect(0x8D) // Keep Alive timeout
+		}
+	default:
+		if rc, ok := packet.Reason(err); ok && !beforeConnect {
+			c.disconnect(rc)
+		}
+		c.e.log.Debug("mqtt read failed", "remote", c.nc.RemoteAddr(), "err", err)
+	}
+}
+
+// handle processes one packet after CONNECT; false ends the connection.
+func (c *conn) handle(pk *packets.Packet) bool {
+	switch pk.FixedHeader.Type {
+	case packets.Publish:
+		return c.handlePublish(pk)
+	case packets.Puback:
+		c.e.handleAck(c, pk.PacketID, packets.Puback, pk.ReasonCode)
+	case packets.Pubrec:
+		c.e.handleAck(c, pk.PacketID, packets.Pubrec, pk.ReasonCode)
+	case packets.Pubcomp:
+		c.e.handleAck(c, pk.PacketID, packets.Pubcomp, pk.ReasonCode)
+	case packets.Pubrel:
+		return c.handlePubrel(pk)
+	case packets.Subscribe:
+		return c.handleSubscribe(pk)
+	case packets.Unsubscribe:
+		return c.handleUnsubscribe(pk)
+	case packets.Pingreq:
+		c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pingresp}})
+	case packets.Disconnect:
+		return c.handleDisconnect(pk)
+	case packets.Connect:
+		c.disconnect(0x82) // [MQTT-3.1.0-2]: a second CONNECT is a protocol error
+		return false
+	case packets.Auth:
+		c.disconnect(0x82) // no enhanced authentication method was agreed
+		return false
+	default:
+		c.disconnect(0x82)
+		return false
+	}
+	return true
+}
+
+// disconnect sends a v5 DISCONNECT with reason rc (3.1.1 has no server
+// DISCONNECT: the connection is just closed) and makes the connection
+// close after flushing.
+func (c *conn) disconnect(rc byte) {
+	if c.version == 5 {
+		c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: rc})
+	}
+	c.out.closeAfterFlush()
+}
+
+// send encodes pk for this connection's protocol version and queues it.
+func (c *conn) send(pk *packets.Packet) bool {
+	b, err := encode(pk, c.version)
+	if err != nil {
+		c.e.log.Error("encode mqtt packet", "type", pk.FixedHeader.Type, "err", err)
+		return false
+	}
+	c.e.stats.BytesOut.Add(uint64(len(b)))
+	return c.out.appendPacket(b, false)
+}
+
+// drained is called by the writer when a full outbound queue drained.
+func (c *conn) drained() {
+	c.e.mu.Lock()
+	if s := c.sess; s != nil && s.conn == c {
+		c.e.pumpLocked(s)
+	}
+	c.e.mu.Unlock()
+}
+
+var encodeBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// encode returns pk's wire bytes for protocol version v in a new slice.
+func encode(pk *packets.Packet, v byte) ([]byte, error) {
+	buf := encodeBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer encodeBufs.Put(buf)
+	pk.ProtocolVersion = v
+	var err error
+	switch pk.FixedHeader.Type {
+	case packets.Connack:
+		err = pk.ConnackEncode(buf)
+	case packets.Publish:
+		err = pk.PublishEncode(buf)
+	case packets.Puback:
+		err = pk.PubackEncode(buf)
+	case packets.Pubrec:
+		err = pk.PubrecEncode(buf)
+	case packets.Pubrel:
+		err = pk.PubrelEncode(buf)
+	case packets.Pubcomp:
+		err = pk.PubcompEncode(buf)
+	case packets.Suback:
+		err = pk.SubackEncode(buf)
+	case packets.Unsuback:
+		err = pk.UnsubackEncode(buf)
+	case packets.Pingresp:
+		err = pk.PingrespEncode(buf)
+	case packets.Disconnect:
+		err = pk.DisconnectEncode(buf)
+	default:
+		return nil, errors.New("unexpected outbound packet type")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(buf.Bytes()), nil
+}
+
+// countingReader counts bytes read from the network.
+type countingReader struct {
+	r     io.Reader
+	stats *Stats
+}
+
+func (cr countingReader) Read(p []byte) (int, error) {
+	n, err := cr.r.Read(p)
+	cr.stats.BytesIn.Add(uint64(n))
+	return n, err
+}

@@ -1,0 +1,98 @@
+package mqtt
+
+import (
+	"net"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/mqsight/mqsight/internal/config"
+	"github.com/mqsight/mqsight/internal/store"
+)
+
+// testServer is an engine on a real store and a loopback listener.
+type testServer struct {
+	t         testing.TB
+	storeOpts store.Options
+	dir   string
+	store *store.Store
+	e     *Engine
+	cfg   *config.Config
+	addr  string
+	opts  Options
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t testing.TB) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// testConfig is the default configuration with DemoEndpoint on a free
+// loopback port.
+func testConfig(t testing.TB) *config.Config {
+	c := config.Default()
+	ep := c.Endpoints["DemoEndpoint"]
+	ep.Interface = "127.0.0.1"
+	ep.Port = freePort(t)
+	return c
+}
+
+func startServer(t testing.TB, mutate ...func(*config.Config, *Options)) *testServer {
+	ts := &testServer{t: t, dir: t.TempDir(), cfg: testConfig(t)}
+	for _, m := range mutate {
+		m(ts.cfg, &ts.opts)
+	}
+	ts.open()
+	t.Cleanup(ts.close)
+	return ts
+}
+
+func (ts *testServer) open() {
+	t := ts.t
+	st, err := store.Open(filepath.Join(ts.dir, "store"), ts.storeOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := ts.opts
+	opts.Store = st
+	e, err := New(opts)
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	e.SetCertificateDir(filepath.Join(ts.dir, "certificates"))
+	if err := e.Apply(ts.cfg); err != nil {
+		e.Close()
+		st.Close()
+		t.Fatal(err)
+	}
+	ts.store, ts.e = st, e
+	ep := ts.cfg.Endpoints["DemoEndpoint"]
+	ts.addr = net.JoinHostPort(ep.Interface, strconv.Itoa(ep.Port))
+}
+
+func (ts *testServer) close() {
+	if ts.e != nil {
+		ts.e.Close()
+		ts.e = nil
+	}
+	if ts.store != nil {
+		ts.store.Close()
+		ts.store = nil
+	}
+}
+
+// restart closes the engine and the store and opens them again on the same
+// directory, as a server restart does.
+func (ts *testServer) restart() {
+	ts.close()
+	ts.open()
+}
+
+const waitLong = 10 * time.Second

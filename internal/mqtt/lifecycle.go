@@ -1,0 +1,192 @@
+package mqtt
+
+import (
+	"sort"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/mqsight/mqsight/internal/store"
+)
+
+// detach ends c's hold on its session once the connection is gone.
+func (c *conn) detach() {
+	c.e.mu.Lock()
+	c.e.detachLocked(c, c.normalClose)
+	c.e.mu.Unlock()
+}
+
+// detachLocked separates c from its session. normal is true after a
+// DISCONNECT with reason 0x00, which discards the will ([MQTT-3.1.2-10]).
+func (e *Engine) detachLocked(c *conn, normal bool) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	s := c.sess
+	if s == nil {
+		return
+	}
+	e.stats.ConnectionsActive.Add(-1)
+	if s.conn != c {
+		return
+	}
+	s.conn = nil
+	s.disconnected = e.now()
+	b := e.store.NewBatch()
+
+	// In-flight entries of shared groups go back to their group for other
+	// members; the session's own entries wait for its return.
+	for pid, ent := range s.inflight {
+		if ent.buf != nil && ent.consumer == s && e.isGroupBuffer(ent.buf) {
+			delete(s.inflight, pid)
+			ent.buf.requeue(ent)
+			e.kickGroupBufferLocked(ent.buf)
+		}
+	}
+
+	if s.will != nil && !normal {
+		e.scheduleWillLocked(s)
+	} else {
+		s.will = nil
+	}
+
+	switch {
+	case s.expiry == 0:
+		e.destroySessionLocked(s, b)
+	default:
+		if s.persistent {
+			b.Put(store.ClientStateKey(s.clientID), (&store.ClientState{
+				ClientID: s.clientID, ProtocolVersion: s.version, SessionExpiry: s.expiry,
+				Disconnected: s.disconnected.UnixNano(),
+			}).Encode())
+		}
+		if s.expiry != maxExpiry {
+			e.startExpiryLocked(s, time.Duration(s.expiry)*time.Second)
+		}
+	}
+	if b.Count() > 0 {
+		e.commit(b, e.logCommitError("session disconnect"))
+	}
+}
+
+// startExpiryLocked arms the timer that ends an offline session.
+func (e *Engine) startExpiryLocked(s *session, d time.Duration) {
+	s.expiryTimer = time.AfterFunc(d, func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if s.conn != nil || s.destroyed || e.mu.closed {
+			return
+		}
+		b := e.store.NewBatch()
+		if s.will != nil { // the session ends before the will delay elapsed
+			e.publishWillLocked(s)
+		}
+		e.destroySessionLocked(s, b)
+		e.commit(b, e.logCommitError("session expiry"))
+	})
+}
+
+// destroySessionLocked ends session s: its subscriptions, buffered
+// messages and stored state are deleted (in b).
+func (e *Engine) destroySessionLocked(s *session, b *store.Batch) {
+	if s.destroyed {
+		return
+	}
+	s.destroyed = true
+	if s.expiryTimer != nil {
+		s.expiryTimer.Stop()
+		s.expiryTimer = nil
+	}
+	for pid, ent := range s.inflight {
+		if e.isGroupBuffer(ent.buf) {
+			ent.buf.requeue(ent)
+			e.kickGroupBufferLocked(ent.buf)
+		}
+		delete(s.inflight, pid)
+	}
+	for _, sub := range s.subs {
+		e.removeSubscriptionLocked(sub, b)
+	}
+	if s.persistent {
+		b.Delete(store.ClientStateKey(s.clientID))
+	}
+	if e.mu.sessions[s.clientID] == s {
+		delete(e.mu.sessions, s.clientID)
+	}
+}
+
+// unpersistSessionLocked turns a persistent session into a memory-only one
+// (a v5 client reconnected with Session Expiry Interval 0).
+func (e *Engine) unpersistSessionLocked(s *session, b *store.Batch) {
+	for _, sub := range s.subs {
+		b.Delete(store.SubscriptionKey(s.clientID, sub.filter))
+		if sub.group != nil {
+			continue
+		}
+		sub.buf.durable = false
+		sub.buf.each(func(ent *entry) bool {
+			if ent.durable {
+				e.dropRefLocked(ent, b)
+			}
+			return true
+		})
+	}
+	b.Delete(store.ClientStateKey(s.clientID))
+}
+
+// resendInflightLocked resends, in their original order, the messages and
+// PUBRELs a reconnecting client had not acknowledged ([MQTT-4.4.0-1]),
+// within its Receive Maximum; the rest go back to the queue with DUP set.
+func (e *Engine) resendInflightLocked(s *session) {
+	if len(s.inflight) == 0 {
+		return
+	}
+	ents := make([]*entry, 0, len(s.inflight))
+	for _, ent := range s.inflight {
+		ents = append(ents, ent)
+	}
+	sort.Slice(ents, func(i, j int) bool { return ents[i].sendSeq < ents[j].sendSeq })
+	budget := s.receiveMax
+	for _, ent := range ents {
+		switch {
+		case ent.state == statePubrecd:
+			budget--
+			s.conn.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: ent.pid})
+		case budget > 0:
+			budget--
+			e.writePublishLocked(s, ent)
+		default:
+			delete(s.inflight, ent.pid)
+			ent.buf.requeue(ent)
+		}
+	}
+}
+
+// logCommitError returns a commit callback that logs a failure.
+func (e *Engine) logCommitError(what string) func(error) {
+	return func(err error) {
+		if err != nil {
+			e.log.Error("store commit failed", "op", what, "err", err)
+		}
+	}
+}
+
+// handleDisconnect processes the client's DISCONNECT ([MQTT-3.14]).
+func (c *conn) handleDisconnect(pk *packets.Packet) bool {
+	if c.version == 5 && pk.Properties.SessionExpiryIntervalFlag {
+		e := c.e
+		e.mu.Lock()
+		s := c.sess
+		if s.expiry == 0 && pk.Properties.SessionExpiryInterval > 0 {
+			e.mu.Unlock()
+			c.disconnect(0x82) // [MQTT-3.14.2-2]
+			return false
+		}
+		s.expiry = pk.Properties.SessionExpiryInterval
+		e.mu.Unlock()
+	}
+	// 0x04 Disconnect with Will Message keeps the will ([MQTT-3.14.4-3]).
+	c.normalClose = pk.ReasonCode != 0x04
+	return false
+}

@@ -1,0 +1,277 @@
+package mqtt
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"sync"
+
+	"github.com/mqsight/mqsight/internal/config"
+)
+
+// listenerSet runs one listener per enabled MQTT Endpoint and reconciles
+// them with each new configuration.
+type listenerSet struct {
+	e  *Engine
+	mu sync.Mutex
+	m  map[string]*listener // by Endpoint name
+	// certDir holds the files named by CertificateProfiles and
+	// TrustedCertificates.
+	certDir string
+}
+
+// listener is one endpoint's accept loop and the connections it accepted.
+type listener struct {
+	name  string
+	spec  listenerSpec
+	ln    net.Listener
+	conns sync.Map // net.Conn → struct{}
+	done  chan struct{}
+}
+
+// listenerSpec is everything about an endpoint that needs a restart of its
+// listener when it changes.
+type listenerSpec struct {
+	Addr           string
+	MaxSize        int
+	TLS            bool
+	MinTLS         string
+	CertFile       string
+	KeyFile        string
+	ClientCert     bool
+	TrustedFiles   []string
+	fileStamps     []string
+}
+
+func newListenerSet(e *Engine) *listenerSet {
+	return &listenerSet{e: e, m: make(map[string]*listener)}
+}
+
+// SetCertificateDir tells the engine where certificate files live
+// (config.Manager.CertificateDir). Call before Apply.
+func (e *Engine) SetCertificateDir(dir string) {
+	e.listeners.mu.Lock()
+	e.listeners.certDir = dir
+	e.listeners.mu.Unlock()
+}
+
+// ListenerAddr returns the bound address of an endpoint's listener (for
+// tests and logs), or nil.
+func (e *Engine) ListenerAddr(endpoint string) net.Addr {
+	e.listeners.mu.Lock()
+	defer e.listeners.mu.Unlock()
+	if l := e.listeners.m[endpoint]; l != nil {
+		return l.ln.Addr()
+	}
+	return nil
+}
+
+// specFor derives an endpoint's listener spec.
+func (ls *listenerSet) specFor(c *config.Config, ep *config.Endpoint) listenerSpec {
+	host := ep.Interface
+	if host == "" || host == "All" || host == "*" {
+		host = ""
+	}
+	spec := listenerSpec{
+		Addr:    net.JoinHostPort(host, strconv.Itoa(ep.Port)),
+		MaxSize: int(ep.MaxMessageSizeBytes()),
+	}
+	if sp := c.SecurityProfiles[ep.SecurityProfile]; sp != nil && sp.TLSEnabled {
+		spec.TLS = true
+		spec.MinTLS = sp.MinimumProtocolMethod
+		spec.ClientCert = sp.UseClientCertificate
+		if cp := c.CertificateProfiles[sp.CertificateProfile]; cp != nil {
+			spec.CertFile = filepath.Join(ls.certDir, cp.Certificate)
+			spec.KeyFile = filepath.Join(ls.certDir, cp.Key)
+		}
+		for _, tc := range c.TrustedCertificates {
+			if tc.SecurityProfileName == sp.Name {
+				spec.TrustedFiles = append(spec.TrustedFiles, filepath.Join(ls.certDir, tc.TrustedCertificate))
+			}
+		}
+		for _, f := range append([]string{spec.CertFile, spec.KeyFile}, spec.TrustedFiles...) {
+			if st, err := os.Stat(f); err == nil {
+				spec.fileStamps = append(spec.fileStamps, st.ModTime().String()+"/"+strconv.FormatInt(st.Size(), 10))
+			}
+		}
+	}
+	return spec
+}
+
+// serves reports whether ep gets an MQTT listener.
+func serves(ep *config.Endpoint) bool {
+	if !ep.Enabled {
+		return false
+	}
+	if len(ep.Protocol) == 0 {
+		return true
+	}
+	for _, p := range ep.Protocol {
+		if p == "All" || p == "MQTT" {
+			return true
+		}
+	}
+	return false
+}
+
+// apply starts, restarts and stops listeners to match c.
+func (ls *listenerSet) apply(c *config.Config) error {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	var errs []error
+	for name, l := range ls.m {
+		ep := c.Endpoints[name]
+		if ep == nil || !serves(ep) || !reflect.DeepEqual(ls.specFor(c, ep), l.spec) {
+			l.close()
+			delete(ls.m, name)
+		}
+	}
+	for name, ep := range c.Endpoints {
+		if !serves(ep) || ls.m[name] != nil {
+			continue
+		}
+		l, err := ls.start(name, ls.specFor(c, ep))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("endpoint %q: %w", name, err))
+			continue
+		}
+		ls.m[name] = l
+	}
+	return errors.Join(errs...)
+}
+
+func (ls *listenerSet) start(name string, spec listenerSpec) (*listener, error) {
+	var tlsConf *tls.Config
+	if spec.TLS {
+		var err error
+		if tlsConf, err = buildTLS(spec); err != nil {
+			return nil, err
+		}
+	}
+	ln, err := net.Listen("tcp", spec.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", spec.Addr, err)
+	}
+	l := &listener{name: name, spec: spec, ln: ln, done: make(chan struct{})}
+	ls.e.log.Info("mqtt endpoint listening", "endpoint", name, "addr", ln.Addr().String(), "tls", spec.TLS)
+	go l.accept(ls.e, tlsConf)
+	return l, nil
+}
+
+// accept runs until the listener closes. Each connection is served on its
+// own goroutine; WebSocket upgrades are detected on the first byte.
+func (l *listener) accept(e *Engine, tlsConf *tls.Config) {
+	defer close(l.done)
+	for {
+		nc, err := l.ln.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				e.log.Error("mqtt accept failed", "endpoint", l.name, "err", err)
+			}
+			return
+		}
+		l.conns.Store(nc, struct{}{})
+		go func() {
+			defer l.conns.Delete(nc)
+			var c net.Conn = nc
+			if tlsConf != nil {
+				c = tls.Server(nc, tlsConf)
+			}
+			e.serveDetect(c, l.name, l.spec.MaxSize)
+		}()
+	}
+}
+
+// serveDetect peeks at the first byte: 'G' starts an HTTP request (a
+// WebSocket upgrade), anything else is MQTT.
+func (e *Engine) serveDetect(c net.Conn, endpoint string, maxSize int) {
+	if tc, ok := c.(*tls.Conn); ok {
+		if err := tc.Handshake(); err != nil {
+			e.log.Debug("tls handshake failed", "remote", c.RemoteAddr(), "err", err)
+			c.Close()
+			return
+		}
+	}
+	br := bufio.NewReaderSize(c, 4096)
+	first, err := br.Peek(1)
+	if err != nil {
+		c.Close()
+		return
+	}
+	pc := &peekedConn{Conn: c, r: br}
+	if first[0] == 'G' {
+		e.serveWebSocket(pc, endpoint, maxSize)
+		return
+	}
+	e.ServeConn(pc, endpoint, maxSize)
+}
+
+// peekedConn is a net.Conn whose first bytes were buffered.
+type peekedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (p *peekedConn) Read(b []byte) (int, error) { return p.r.Read(b) }
+
+// TLSConn returns the underlying TLS connection, if any.
+func (p *peekedConn) TLSConn() *tls.Conn {
+	tc, _ := p.Conn.(*tls.Conn)
+	return tc
+}
+
+// close stops accepting and closes the endpoint's connections.
+func (l *listener) close() {
+	l.ln.Close()
+	<-l.done
+	l.conns.Range(func(k, _ any) bool {
+		k.(net.Conn).Close()
+		return true
+	})
+}
+
+func (ls *listenerSet) closeAll() {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	for name, l := range ls.m {
+		l.close()
+		delete(ls.m, name)
+	}
+}
+
+// buildTLS loads the endpoint's certificate and trust store.
+func buildTLS(spec listenerSpec) (*tls.Config, error) {
+	if spec.CertFile == "" {
+		return nil, errors.New("TLS is enabled but the security profile names no certificate profile")
+	}
+	cert, err := tls.LoadX509KeyPair(spec.CertFile, spec.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load certificate: %w", err)
+	}
+	conf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if spec.MinTLS == "TLSv1.3" {
+		conf.MinVersion = tls.VersionTLS13
+	}
+	if spec.ClientCert {
+		pool := x509.NewCertPool()
+		for _, f := range spec.TrustedFiles {
+			pem, err := os.ReadFile(f)
+			if err != nil {
+				return nil, fmt.Errorf("read trusted certificate: %w", err)
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("trusted certificate %s holds no PEM certificate", filepath.Base(f))
+			}
+		}
+		conf.ClientCAs = pool
+		conf.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return conf, nil
+}

@@ -1,0 +1,104 @@
+package mqtt
+
+import (
+	"crypto/x509"
+	"net"
+	"strings"
+
+	"github.com/mqsight/mqsight/internal/config"
+)
+
+// Policy decides who may connect and what a connected client may do. The
+// engine asks it at CONNECT and then at every action, so a configuration
+// change applies to existing connections at their next action.
+// Implementations must be safe for concurrent use.
+type Policy interface {
+	// Connect authenticates and admits a client. A nil Client refuses the
+	// connection with the returned v5 reason code (0x86 bad user name or
+	// password, 0x87 not authorized, ...); the engine maps it for 3.1.1.
+	Connect(cfg *config.Config, info ConnInfo) (Client, byte)
+}
+
+// ConnInfo is what a Policy knows about a connecting client.
+type ConnInfo struct {
+	Endpoint        string // Endpoint name
+	ClientID        string
+	UserName        string
+	HasUserName     bool
+	Password        []byte
+	HasPassword     bool
+	RemoteAddr      net.Addr
+	ProtocolVersion byte
+	PeerCertificates []*x509.Certificate // verified client certificate chain, if any
+	SessionExpiry   uint32
+	Persistent      bool
+}
+
+// Client is an admitted client's view of the policy.
+type Client interface {
+	// MayPublish reports whether the client may publish to topic.
+	MayPublish(cfg *config.Config, topic string) bool
+	// MaySubscribe reports whether the client may subscribe to filter
+	// (shareName is non-empty for a shared subscription).
+	MaySubscribe(cfg *config.Config, filter, shareName string) bool
+	// Limits returns MaxMessages and the behaviour for a subscription's
+	// buffer.
+	Limits(cfg *config.Config, filter, shareName string) (maxMessages int, discardOld bool)
+	// MaxSessionExpiry caps the v5 session expiry interval (maxExpiry: no
+	// cap).
+	MaxSessionExpiry() uint32
+}
+
+// ConfigPolicy is the engine's built-in policy until the policies package
+// takes over: anonymous clients are admitted; a client that presents a user
+// name must match a configured messaging User and its password; everyone
+// may publish and subscribe; buffer limits come from the first TopicPolicy
+// of the endpoint whose Topic matches the filter.
+type ConfigPolicy struct{}
+
+// Connect implements Policy.
+func (ConfigPolicy) Connect(cfg *config.Config, info ConnInfo) (Client, byte) {
+	if info.HasUserName {
+		u := cfg.Users[info.UserName]
+		if u == nil || !info.HasPassword || !config.VerifyPassword(u.Password, string(info.Password)) {
+			return nil, 0x86
+		}
+	}
+	return configClient{endpoint: info.Endpoint}, 0
+}
+
+type configClient struct{ endpoint string }
+
+func (configClient) MayPublish(*config.Config, string) bool           { return true }
+func (configClient) MaySubscribe(*config.Config, string, string) bool { return true }
+func (configClient) MaxSessionExpiry() uint32                         { return maxExpiry }
+
+func (c configClient) Limits(cfg *config.Config, filter, _ string) (int, bool) {
+	ep := cfg.Endpoints[c.endpoint]
+	if ep == nil {
+		return defaultLimits.maxMessages, false
+	}
+	for _, name := range ep.TopicPolicies {
+		tp := cfg.TopicPolicies[name]
+		if tp == nil || !patternCovers(tp.Topic, filter) {
+			continue
+		}
+		return tp.MaxMessages, tp.MaxMessagesBehavior == "DiscardOldMessages"
+	}
+	return defaultLimits.maxMessages, false
+}
+
+// patternCovers reports whether a policy topic pattern (MessageSight form:
+// exact, trailing '*', or MQTT '#') covers a subscription filter.
+func patternCovers(pattern, filter string) bool {
+	switch {
+	case pattern == "*" || pattern == "#":
+		return true
+	case strings.HasSuffix(pattern, "*"):
+		return strings.HasPrefix(filter, pattern[:len(pattern)-1])
+	case strings.HasSuffix(pattern, "/#"):
+		p := pattern[:len(pattern)-2]
+		return filter == p || strings.HasPrefix(filter, p+"/")
+	}
+	return pattern == filter
+}

@@ -1,0 +1,193 @@
+package mqtt
+
+import (
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/mqsight/mqsight/internal/mqtt/topic"
+)
+
+// handlePublish processes an inbound PUBLISH ([MQTT-3.3]).
+func (c *conn) handlePublish(pk *packets.Packet) bool {
+	e := c.e
+	e.stats.MessagesIn.Add(1)
+	qos := pk.FixedHeader.Qos
+	if code := pk.PublishValidate(e.limits.TopicAliasMaximum); code != packets.CodeSuccess {
+		c.disconnect(code.Code)
+		return false
+	}
+
+	// Topic alias ([MQTT-3.3.2-7] .. [MQTT-3.3.2-12]).
+	topicName := pk.TopicName
+	if c.version == 5 && pk.Properties.TopicAliasFlag {
+		alias := pk.Properties.TopicAlias
+		if alias == 0 || alias > e.limits.TopicAliasMaximum {
+			c.disconnect(0x94) // Topic Alias invalid
+			return false
+		}
+		if topicName == "" {
+			t, ok := c.inAliases[alias]
+			if !ok {
+				c.disconnect(0x82) // an alias never set is a Protocol Error
+				return false
+			}
+			topicName = t
+		} else {
+			if c.inAliases == nil {
+				c.inAliases = make(map[uint16]string)
+			}
+			c.inAliases[alias] = topicName
+		}
+	}
+	if err := topic.ValidName(topicName); err != nil {
+		c.disconnect(0x90) // Topic Name invalid; 3.1.1 closes ([MQTT-3.3.2-2])
+		return false
+	}
+
+	// Receive Maximum of the server ([MQTT-3.3.4-9]).
+	if qos > 0 && c.version == 5 && c.inflightIn.Load() >= int32(e.limits.ReceiveMaximum) {
+		c.disconnect(0x93)
+		return false
+	}
+
+	e.mu.Lock()
+	s := c.sess
+	if s == nil || s.conn != c {
+		e.mu.Unlock()
+		return false
+	}
+	// QoS 2 duplicate: already received, answer PUBREC again without
+	// routing it a second time ([MQTT-4.3.3-10] method A).
+	if qos == 2 {
+		if _, dup := s.inQoS2[pk.PacketID]; dup {
+			e.mu.Unlock()
+			c.acks.complete(c.acks.reserve(packets.Pubrec, pk.PacketID), 0)
+			return true
+		}
+	}
+	cfg := e.Config()
+	if !c.client.MayPublish(cfg, topicName) {
+		e.mu.Unlock()
+		return c.publishDenied(pk, 0x87)
+	}
+	now := e.now()
+	m := &message{
+		topic:   topicName,
+		payload: pk.Payload,
+		qos:     qos,
+		retain:  pk.FixedHeader.Retain,
+		created: now,
+		origin:  s.clientID,
+	}
+	if c.version == 5 {
+		m.props = pk.Properties
+		if mei := pk.Properties.MessageExpiryInterval; mei > 0 {
+			m.expiry = now.Add(time.Duration(mei) * time.Second)
+		}
+	}
+	m.id = e.mu.nextMsgID
+	e.mu.nextMsgID++
+
+	b := e.store.NewBatch()
+	var res routeResult
+	e.routeLocked(m, b, &res)
+	if res.reason == 0x97 {
+		e.mu.Unlock()
+		return c.publishDenied(pk, 0x97)
+	}
+	if m.retain {
+		e.setRetainedLocked(m, b)
+	}
+	var slot *ackSlot
+	switch qos {
+	case 1:
+		slot = c.acks.reserve(packets.Puback, pk.PacketID)
+	case 2:
+		slot = c.acks.reserve(packets.Pubrec, pk.PacketID)
+		s.inQoS2[pk.PacketID] = struct{}{}
+	}
+	if slot != nil {
+		c.inflightIn.Add(1)
+		if qos == 1 {
+			slot.after = func() { c.inflightIn.Add(-1) }
+		}
+	}
+	reason := byte(0)
+	if res.reason == 0x10 && c.version == 5 {
+		reason = 0x10
+	}
+	finish := func(err error) {
+		if err != nil {
+			e.log.Error("store commit of publish failed", "topic", topicName, "err", err)
+			b2 := e.store.NewBatch()
+			for _, ent := range res.pending {
+				e.removeEntryLocked(ent, b2)
+			}
+			e.commitIfAny(b2)
+			reason = 0x80
+		}
+		e.releaseLocked(&res)
+		if slot != nil {
+			if err != nil && c.version != 5 {
+				c.out.closeAfterFlush() // 3.1.1 has no negative acknowledgement
+				return
+			}
+			c.acks.complete(slot, reason)
+		}
+	}
+	if b.Count() == 0 {
+		finish(nil)
+		e.mu.Unlock()
+		return true
+	}
+	e.commit(b, func(err error) {
+		e.mu.Lock()
+		finish(err)
+		e.mu.Unlock()
+	})
+	e.mu.Unlock()
+	return true
+}
+
+// publishDenied answers a publish that was refused with reason rc (0x87
+// not authorized, 0x97 quota exceeded): v5 acknowledges QoS>0 with the
+// reason; 3.1.1 cannot, so QoS>0 closes the connection (as MessageSight
+// does) and QoS 0 is dropped.
+func (c *conn) publishDenied(pk *packets.Packet, rc byte) bool {
+	qos := pk.FixedHeader.Qos
+	if qos == 0 {
+		return true
+	}
+	if c.version != 5 {
+		return false
+	}
+	typ := byte(packets.Puback)
+	if qos == 2 {
+		typ = packets.Pubrec
+	}
+	slot := c.acks.reserve(typ, pk.PacketID)
+	c.acks.complete(slot, rc)
+	return true
+}
+
+// handlePubrel completes an inbound QoS 2 exchange with PUBCOMP.
+func (c *conn) handlePubrel(pk *packets.Packet) bool {
+	e := c.e
+	e.mu.Lock()
+	s := c.sess
+	_, known := s.inQoS2[pk.PacketID]
+	delete(s.inQoS2, pk.PacketID)
+	e.mu.Unlock()
+	rc := byte(0)
+	if !known {
+		if c.version == 5 {
+			rc = 0x92 // Packet Identifier not found
+		}
+	} else if c.inflightIn.Load() > 0 {
+		c.inflightIn.Add(-1)
+	}
+	slot := c.acks.reserve(packets.Pubcomp, pk.PacketID)
+	c.acks.complete(slot, rc)
+	return true
+}

@@ -1,0 +1,202 @@
+package mqtt
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/mqsight/mqsight/internal/mqtt/topic"
+	"github.com/mqsight/mqsight/internal/store"
+)
+
+// recover rebuilds the engine's state from the store: persistent sessions
+// (offline), their subscriptions and buffered messages in order, shared
+// groups, retained messages. Records that refer to something missing are
+// deleted and logged. Sessions whose expiry passed while the server was
+// down are ended.
+func (e *Engine) recover() error {
+	st := e.store
+	now := e.now()
+	cleanup := st.NewBatch()
+	msgs := make(map[uint64]*message)
+	var maxID uint64
+
+	err := st.Scan(store.KindPrefix(store.KindMessage), func(k, v []byte) error {
+		rec, err := store.DecodeMessage(v)
+		if err != nil {
+			return fmt.Errorf("message record: %w", err)
+		}
+		m, err := messageFromRecord(&rec)
+		if err != nil {
+			return err
+		}
+		msgs[m.id] = m
+		maxID = max(maxID, m.id)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	err = st.Scan(store.KindPrefix(store.KindClientState), func(k, v []byte) error {
+		cs, err := store.DecodeClientState(v)
+		if err != nil {
+			return fmt.Errorf("client state record: %w", err)
+		}
+		s := newSession(cs.ClientID)
+		s.persistent = true
+		s.version = cs.ProtocolVersion
+		s.expiry = cs.SessionExpiry
+		s.receiveMax = 65535
+		if cs.Disconnected != 0 {
+			s.disconnected = time.Unix(0, cs.Disconnected)
+		} else {
+			s.disconnected = now // it was connected when the server stopped
+		}
+		e.mu.sessions[s.clientID] = s
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	buffers := make(map[string]*buffer)      // store owner → buffer
+	owners := make(map[string]*subscription) // store owner → ordinary subscription
+	err = st.Scan(store.KindPrefix(store.KindSubscription), func(k, v []byte) error {
+		rec, err := store.DecodeSubscription(v)
+		if err != nil {
+			return fmt.Errorf("subscription record: %w", err)
+		}
+		s := e.mu.sessions[rec.ClientID]
+		parsed, perr := topic.ParseSubscription(rec.Filter)
+		if s == nil || perr != nil {
+			e.log.Warn("deleting orphaned subscription record", "clientID", rec.ClientID, "filter", rec.Filter)
+			cleanup.Delete(k)
+			return nil
+		}
+		f := packets.Subscription{
+			Filter: rec.Filter, Qos: rec.QoS, NoLocal: rec.NoLocal, RetainAsPublished: rec.RetainAsPublished,
+			RetainHandling: rec.RetainHandling, Identifier: int(rec.SubscriptionID),
+		}
+		limits := bufferLimits{maxMessages: int(rec.MaxMessages), discardOld: rec.Behavior == 1}
+		if limits.maxMessages == 0 {
+			limits = defaultLimits
+		}
+		sub, _ := e.subscribeLocked(s, f, parsed, limits, nil)
+		buffers[sub.buf.owner] = sub.buf
+		if sub.group == nil {
+			owners[sub.buf.owner] = sub
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	err = st.Scan(store.KindPrefix(store.KindReference), func(k, v []byte) error {
+		owner, seq, err := store.ParseRefKey(k)
+		if err != nil {
+			return fmt.Errorf("reference key: %w", err)
+		}
+		ref, err := store.DecodeReference(v)
+		if err != nil {
+			return fmt.Errorf("reference record: %w", err)
+		}
+		buf, m := buffers[owner], msgs[ref.MessageID]
+		if buf == nil || m == nil {
+			e.log.Warn("deleting orphaned message reference", "message", ref.MessageID, "bufferFound", buf != nil)
+			cleanup.Delete(k)
+			return nil
+		}
+		m.refs++
+		ent := &entry{seq: seq, msg: m, ready: true, durable: true, pid: ref.PacketID}
+		ent.state = entryState(ref.State)
+		if ent.state != stateQueued {
+			ent.dup = true
+		}
+		if g := buf.group; g != nil {
+			ent.qos = min(m.qos, maxSubQoS(g.members))
+			ent.state, ent.pid = stateQueued, 0 // in-flight shared entries return to the group
+			buf.appendRecovered(ent)
+			return nil
+		}
+		sub := owners[owner]
+		ent.qos = min(m.qos, sub.opts.Qos)
+		ent.retainFlag = sub.opts.RetainAsPublished && m.retain
+		buf.appendRecovered(ent)
+		if ent.state != stateQueued {
+			if _, used := sub.sess.inflight[ent.pid]; used || ent.pid == 0 {
+				buf.requeue(ent)
+			} else {
+				ent.consumer = sub.sess
+				sub.sess.sendSeq++
+				ent.sendSeq = sub.sess.sendSeq
+				sub.sess.inflight[ent.pid] = ent
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	err = st.Scan(store.KindPrefix(store.KindRetained), func(k, v []byte) error {
+		name, err := store.ParseRetainedKey(k)
+		if err != nil {
+			return fmt.Errorf("retained key: %w", err)
+		}
+		r, err := store.DecodeRetained(v)
+		if err != nil {
+			return fmt.Errorf("retained record: %w", err)
+		}
+		m := msgs[r.MessageID]
+		if m == nil {
+			cleanup.Delete(k)
+			return nil
+		}
+		m.refs++
+		e.mu.retained[name] = m
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	for id, m := range msgs {
+		if m.refs == 0 {
+			cleanup.Delete(store.MessageKey(id))
+		}
+	}
+	e.mu.nextMsgID = maxID + 1
+
+	for _, s := range e.mu.sessions {
+		if s.expiry == maxExpiry {
+			continue
+		}
+		left := s.disconnected.Add(time.Duration(s.expiry) * time.Second).Sub(now)
+		if left <= 0 {
+			e.destroySessionLocked(s, cleanup)
+			continue
+		}
+		e.startExpiryLocked(s, left)
+	}
+	if cleanup.Count() > 0 {
+		if _, err := st.Commit(cleanup); err != nil {
+			return fmt.Errorf("commit recovery cleanup: %w", err)
+		}
+	} else {
+		cleanup.Discard()
+	}
+	return nil
+}
+
+func maxSubQoS(subs []*subscription) byte {
+	var q byte
+	for _, s := range subs {
+		q = max(q, s.opts.Qos)
+	}
+	return q
+}

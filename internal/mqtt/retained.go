@@ -1,0 +1,59 @@
+package mqtt
+
+import (
+	"github.com/mqsight/mqsight/internal/mqtt/topic"
+	"github.com/mqsight/mqsight/internal/store"
+)
+
+// setRetainedLocked makes m the retained message of its topic, or clears
+// the topic's retained message when m's payload is empty ([MQTT-3.3.1-6],
+// [MQTT-3.3.1-10]). Retained messages of every QoS are kept in the store.
+func (e *Engine) setRetainedLocked(m *message, b *store.Batch) {
+	if old := e.mu.retained[m.topic]; old != nil {
+		e.derefLocked(old, b)
+		delete(e.mu.retained, m.topic)
+		if len(m.payload) == 0 {
+			b.Delete(store.RetainedKey(m.topic))
+		}
+	}
+	if len(m.payload) == 0 {
+		return
+	}
+	if !m.stored {
+		m.stored = true
+		b.Put(store.MessageKey(m.id), m.record().Encode())
+	}
+	m.refs++
+	e.mu.retained[m.topic] = m
+	b.Put(store.RetainedKey(m.topic), (&store.Retained{MessageID: m.id}).Encode())
+}
+
+// sendRetainedLocked queues the retained messages matching sub's filter
+// into its buffer, with RETAIN=1 ([MQTT-3.3.1-8]).
+func (e *Engine) sendRetainedLocked(sub *subscription) {
+	if len(e.mu.retained) == 0 {
+		return
+	}
+	t := topic.NewTrie[int, struct{}]()
+	if _, err := t.Subscribe(sub.filter, 0, struct{}{}); err != nil {
+		return
+	}
+	now := e.now()
+	var mt topic.Matches[int, struct{}]
+	for name, m := range e.mu.retained {
+		if m.expired(now) {
+			continue
+		}
+		t.Match(name, &mt)
+		if len(mt.Subscribers) == 0 {
+			continue
+		}
+		if sub.buf.full() {
+			sub.buf.dropped++
+			e.stats.Dropped.Add(1)
+			continue
+		}
+		ent := sub.buf.push(m, min(m.qos, sub.opts.Qos))
+		ent.retainFlag = true
+	}
+}

@@ -1,0 +1,86 @@
+package mqtt
+
+import (
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// session is the server side of an MQTT session: it outlives connections
+// when persistent. All fields are guarded by Engine.mu.
+type session struct {
+	clientID   string
+	persistent bool   // state is in the store
+	version    byte   // protocol version of the last connection
+	expiry     uint32 // session expiry interval in seconds; maxExpiry = never
+
+	conn *conn // nil while offline
+
+	subs map[string]*subscription // by filter as subscribed (incl. $share/...)
+
+	// inflight maps outbound packet identifiers to entries in flight to
+	// this session (from its own buffers and from shared groups).
+	inflight map[uint16]*entry
+	nextPID  uint16
+	sendSeq  uint64
+
+	// inQoS2 holds packet identifiers of inbound QoS 2 publishes that were
+	// PUBREC'd and not yet released ([MQTT-4.3.3-9] and friends).
+	inQoS2 map[uint16]struct{}
+
+	// client limits of the current connection
+	receiveMax int    // client's Receive Maximum (65535 for 3.1.1)
+	maxPacket  uint32 // client's Maximum Packet Size; 0 = unlimited
+
+	will        *will
+	willTimer   *time.Timer
+	expiryTimer *time.Timer
+	disconnected time.Time
+
+	takenOver bool // a newer connection took this session over
+	destroyed bool
+}
+
+// maxExpiry means the session never expires (3.1.1 CleanSession=0, or v5
+// Session Expiry Interval 0xFFFFFFFF).
+const maxExpiry = ^uint32(0)
+
+// subscription is one subscription of a session. Guarded by Engine.mu.
+type subscription struct {
+	sess   *session
+	filter string // as subscribed
+	opts   packets.Subscription
+	group  *sharedGroup // nil for an ordinary subscription
+	buf    *buffer      // own buffer, or the group's
+}
+
+func newSession(clientID string) *session {
+	return &session{
+		clientID: clientID,
+		subs:     make(map[string]*subscription),
+		inflight: make(map[uint16]*entry),
+		inQoS2:   make(map[uint16]struct{}),
+	}
+}
+
+// online reports whether a connection is attached.
+func (s *session) online() bool { return s.conn != nil }
+
+// allocPID returns a free outbound packet identifier, or 0 if all 65535
+// are in use.
+func (s *session) allocPID() uint16 {
+	for range 65535 {
+		s.nextPID++
+		if s.nextPID == 0 {
+			s.nextPID = 1
+		}
+		if _, used := s.inflight[s.nextPID]; !used {
+			return s.nextPID
+		}
+	}
+	return 0
+}
+
+// windowOpen reports whether another QoS>0 PUBLISH may be sent
+// ([MQTT-3.3.4-7]: no more than Receive Maximum unacknowledged).
+func (s *session) windowOpen() bool { return len(s.inflight) < s.receiveMax }

@@ -42,14 +42,14 @@ type entry struct {
 // entries may remain until compaction); live counts the entries that are
 // not removed; inflight counts those in stateSent or statePubrecd.
 type buffer struct {
-	owner   string       // store reference owner key
-	durable bool         // new QoS>0 entries of an ordinary subscription are durable
-	group   *sharedGroup // the shared group owning this buffer, if any
-	entries []*entry
-	head    int
-	scan    int // entries[head:scan] hold no queued entry (a search hint)
-	nextSeq uint64
-	live    int
+	owner    string       // store reference owner key
+	durable  bool         // new QoS>0 entries of an ordinary subscription are durable
+	group    *sharedGroup // the shared group owning this buffer, if any
+	entries  []*entry
+	head     int
+	scan     int // entries[head:scan] hold no queued entry (a search hint)
+	nextSeq  uint64
+	live     int
 	inflight int
 
 	limits bufferLimits

@@ -3,8 +3,8 @@ package mqtt
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"io"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"

@@ -15,12 +15,12 @@ import (
 type testServer struct {
 	t         testing.TB
 	storeOpts store.Options
-	dir   string
-	store *store.Store
-	e     *Engine
-	cfg   *config.Config
-	addr  string
-	opts  Options
+	dir       string
+	store     *store.Store
+	e         *Engine
+	cfg       *config.Config
+	addr      string
+	opts      Options
 }
 
 // freePort returns a loopback port that was free a moment ago.

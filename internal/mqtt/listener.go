@@ -39,15 +39,15 @@ type listener struct {
 // listenerSpec is everything about an endpoint that needs a restart of its
 // listener when it changes.
 type listenerSpec struct {
-	Addr           string
-	MaxSize        int
-	TLS            bool
-	MinTLS         string
-	CertFile       string
-	KeyFile        string
-	ClientCert     bool
-	TrustedFiles   []string
-	fileStamps     []string
+	Addr         string
+	MaxSize      int
+	TLS          bool
+	MinTLS       string
+	CertFile     string
+	KeyFile      string
+	ClientCert   bool
+	TrustedFiles []string
+	fileStamps   []string
 }
 
 func newListenerSet(e *Engine) *listenerSet {

@@ -82,16 +82,16 @@ func (e *Engine) Counters() Counters {
 
 // SubscriptionStats describes one subscription's buffer for monitoring.
 type SubscriptionStats struct {
-	ClientID  string
-	Filter    string
-	ShareName string
-	Durable   bool
-	Buffered  int    // messages waiting or in flight
-	Inflight  int    // sent, not yet acknowledged
-	Enqueued  uint64 // messages added since start
-	Delivered uint64
-	Dropped   uint64 // discarded: DiscardOldMessages, expiry, oversize, slow consumer
-	Rejected  uint64 // publishes refused because this buffer was full
+	ClientID    string
+	Filter      string
+	ShareName   string
+	Durable     bool
+	Buffered    int    // messages waiting or in flight
+	Inflight    int    // sent, not yet acknowledged
+	Enqueued    uint64 // messages added since start
+	Delivered   uint64
+	Dropped     uint64 // discarded: DiscardOldMessages, expiry, oversize, slow consumer
+	Rejected    uint64 // publishes refused because this buffer was full
 	MaxMessages int
 }
 

@@ -21,17 +21,17 @@ type Policy interface {
 
 // ConnInfo is what a Policy knows about a connecting client.
 type ConnInfo struct {
-	Endpoint        string // Endpoint name
-	ClientID        string
-	UserName        string
-	HasUserName     bool
-	Password        []byte
-	HasPassword     bool
-	RemoteAddr      net.Addr
-	ProtocolVersion byte
+	Endpoint         string // Endpoint name
+	ClientID         string
+	UserName         string
+	HasUserName      bool
+	Password         []byte
+	HasPassword      bool
+	RemoteAddr       net.Addr
+	ProtocolVersion  byte
 	PeerCertificates []*x509.Certificate // verified client certificate chain, if any
-	SessionExpiry   uint32
-	Persistent      bool
+	SessionExpiry    uint32
+	Persistent       bool
 }
 
 // Client is an admitted client's view of the policy.

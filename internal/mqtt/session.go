@@ -32,9 +32,9 @@ type session struct {
 	receiveMax int    // client's Receive Maximum (65535 for 3.1.1)
 	maxPacket  uint32 // client's Maximum Packet Size; 0 = unlimited
 
-	will        *will
-	willTimer   *time.Timer
-	expiryTimer *time.Timer
+	will         *will
+	willTimer    *time.Timer
+	expiryTimer  *time.Timer
 	disconnected time.Time
 
 	takenOver bool // a newer connection took this session over

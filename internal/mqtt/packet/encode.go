@@ -26,7 +26,9 @@ const ReasonUnspecified byte = 0x80
 // non-zero reason code below 0x80 (0x10 No matching subscribers) when it has
 // no properties.
 //
-// Encode sets pk.FixedHeader.Remaining and, for every type but CONNACK,
+// Encode sets pk.FixedHeader.Remaining, the fixed-header flags of every
+// type but PUBLISH (0010 for PUBREL, SUBSCRIBE and UNSUBSCRIBE, 0000
+// otherwise [MQTT-2.1.3-1]) and, for every type but CONNACK,
 // pk.Mods.AllowResponseInfo (mochi otherwise drops Response Topic and
 // Correlation Data from PUBLISH; for CONNACK the engine decides, since
 // Response Information is sent only on request [MQTT-3.1.2-28]).
@@ -34,6 +36,14 @@ func Encode(buf *bytes.Buffer, pk *packets.Packet) (int, error) {
 	start := buf.Len()
 	if pk.FixedHeader.Type != packets.Connack {
 		pk.Mods.AllowResponseInfo = true
+	}
+	if typ := pk.FixedHeader.Type; typ != packets.Publish {
+		// Mochi builds byte 1 from these fields; outside PUBLISH the spec
+		// fixes them: 0010 for PUBREL, SUBSCRIBE, UNSUBSCRIBE, else 0000.
+		pk.FixedHeader.Dup, pk.FixedHeader.Retain, pk.FixedHeader.Qos = false, false, 0
+		if typ == packets.Pubrel || typ == packets.Subscribe || typ == packets.Unsubscribe {
+			pk.FixedHeader.Qos = 1
+		}
 	}
 	var err error
 	switch pk.FixedHeader.Type {

@@ -122,3 +122,21 @@ func TestValidateAdditions(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodeReservedFlags: the flags of non-PUBLISH packets are the ones
+// the spec reserves, whatever the caller left in FixedHeader [MQTT-2.1.3-1].
+func TestEncodeReservedFlags(t *testing.T) {
+	for _, tc := range []struct {
+		typ   byte
+		first byte
+	}{{packets.Pubrel, 0x62}, {packets.Puback, 0x40}, {packets.Subscribe, 0x82}, {packets.Unsubscribe, 0xa2}, {packets.Pingresp, 0xd0}} {
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: tc.typ, Retain: true, Dup: true}, ProtocolVersion: 4, PacketID: 1,
+			Filters: packets.Subscriptions{{Filter: "a"}}}
+		if tc.typ == packets.Puback {
+			pk.FixedHeader.Qos = 2
+		}
+		if got := encodeT(t, pk); got[0] != tc.first {
+			t.Errorf("%s: first byte 0x%02x, want 0x%02x", packets.PacketNames[tc.typ], got[0], tc.first)
+		}
+	}
+}

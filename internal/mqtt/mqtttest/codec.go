@@ -93,8 +93,23 @@ func Decode(f Frame, version byte) (*packets.Packet, error) {
 		err = pk.PingrespDecode(f.Body)
 	case packets.Disconnect:
 		err = pk.DisconnectDecode(f.Body)
+		if version == V5 && len(f.Body) == 1 {
+			// A Reason Code without a Property Length is a valid MQTT 5
+			// DISCONNECT; mochi v2.7.9 skips the code when Remaining
+			// Length is 1 and would report 0x00 (normal) instead.
+			pk.ReasonCode = f.Body[0]
+		}
 	case packets.Auth:
-		err = pk.AuthDecode(f.Body)
+		// AUTH may omit the Reason Code (0x00) and the Property Length;
+		// mochi v2.7.9 requires both.
+		switch len(f.Body) {
+		case 0:
+			pk.ReasonCode = 0
+		case 1:
+			pk.ReasonCode = f.Body[0]
+		default:
+			err = pk.AuthDecode(f.Body)
+		}
 	default:
 		err = fmt.Errorf("packet type %d is reserved", pk.FixedHeader.Type)
 	}

@@ -77,6 +77,7 @@ func TestPublishSubscribeAllQoS(t *testing.T) {
 	for _, tc := range versions {
 		for qos := byte(0); qos <= 2; qos++ {
 			t.Run(fmt.Sprintf("%s/qos%d", tc.name, qos), func(t *testing.T) {
+				t.Parallel() // own topic and clients; the broker outlives the subtests
 				topic := "mqtttest/" + ClientID(t)
 				sub := Dial(t, addr, tc.v)
 				sub.MustConnect(ConnectOptions{ClientID: ClientID(t), Clean: true})
@@ -356,5 +357,30 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	}
 	if _, err := Decode(Frame{Header: 0x36, Body: []byte{0, 1, 'a', 0, 1}}, V5); err == nil {
 		t.Error("decoding a QoS 3 PUBLISH succeeded, want an error")
+	}
+}
+
+// TestDecodeShortForms: MQTT 5 lets DISCONNECT and AUTH drop trailing
+// fields; the decoder must still report the reason code.
+func TestDecodeShortForms(t *testing.T) {
+	for _, tc := range []struct {
+		f    Frame
+		want byte
+	}{
+		{Frame{Header: 0xe0}, 0x00},
+		{Frame{Header: 0xe0, Body: []byte{0x8e}}, 0x8e},
+		{Frame{Header: 0xe0, Body: []byte{0x04, 0x00}}, 0x04},
+		{Frame{Header: 0xf0}, 0x00},
+		{Frame{Header: 0xf0, Body: []byte{0x18}}, 0x18},
+		{Frame{Header: 0xf0, Body: []byte{0x19, 0x00}}, 0x19},
+	} {
+		pk, err := tc.f.Decode(V5)
+		if err != nil {
+			t.Errorf("% x: %v", tc.f.Bytes(), err)
+			continue
+		}
+		if pk.ReasonCode != tc.want {
+			t.Errorf("% x: reason %#02x, want %#02x", tc.f.Bytes(), pk.ReasonCode, tc.want)
+		}
 	}
 }

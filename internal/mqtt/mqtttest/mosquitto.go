@@ -38,6 +38,14 @@ func MosquittoPath() string {
 // where that is a failure (CI installs it).
 func StartMosquitto(tb testing.TB) string {
 	tb.Helper()
+	return StartMosquittoWith(tb)
+}
+
+// StartMosquittoWith is StartMosquitto with extra configuration lines
+// (mosquitto.conf(5)) appended to the default configuration, such as
+// "max_packet_size 1024" or "max_queued_messages 100".
+func StartMosquittoWith(tb testing.TB, extra ...string) string {
+	tb.Helper()
 	bin := MosquittoPath()
 	if bin == "" {
 		const msg = "mosquitto is not installed (apt-get install -y mosquitto mosquitto-clients)"
@@ -50,7 +58,7 @@ func StartMosquitto(tb testing.TB) string {
 	// process can take it in between: try a few times.
 	var errs []error
 	for attempt := 0; attempt < 3; attempt++ {
-		addr, err := startMosquitto(tb, bin)
+		addr, err := startMosquitto(tb, bin, extra)
 		if err == nil {
 			return addr
 		}
@@ -78,7 +86,7 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func startMosquitto(tb testing.TB, bin string) (string, error) {
+func startMosquitto(tb testing.TB, bin string, extra []string) (string, error) {
 	port, err := freePort()
 	if err != nil {
 		return "", err
@@ -94,6 +102,9 @@ log_dest stderr
 log_type error
 log_type warning
 `, port)
+	for _, line := range extra {
+		body += line + "\n"
+	}
 	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 		return "", fmt.Errorf("write config: %w", err)
 	}

@@ -20,12 +20,15 @@
 //     it has seen, driven by arrivals and bounded by a timeout: tests never
 //     sleep for a fixed time to let messages arrive.
 //
-//   - StartMosquitto, which runs a private Mosquitto broker on a free
-//     127.0.0.1 port for the life of a test, so the kit can be proven
-//     against a reference broker and so benchmarks can compare against it.
+//   - StartMosquitto (and StartMosquittoWith, for extra configuration
+//     lines), which runs a private Mosquitto broker on a free 127.0.0.1
+//     port for the life of a test, so the kit can be proven against a
+//     reference broker and so benchmarks can compare against it.
 //
 // The numbered statements of the MQTT specifications and the tests planned
-// for each are listed in docs/mqtt-conformance.md.
+// for each are listed in docs/mqtt-conformance.md; TestConformanceDoc keeps
+// that file consistent with the tests. docs/decisions/mqtt-conformance.md
+// says why the kit is built as it is.
 //
 // Ownership and concurrency: a Conn belongs to the test goroutine that
 // dialled it. One background goroutine per Conn reads frames from the

@@ -50,6 +50,19 @@ type Reader struct {
 // ErrWrongPassword and damage of the header early; damage further on is
 // reported by Next.
 func NewReader(r io.Reader, passphrase string) (*Reader, error) {
+	return newReader(r, func() (age.Identity, error) {
+		id, err := age.NewScryptIdentity(passphrase)
+		if err != nil {
+			return nil, fmt.Errorf("%w: empty password", ErrWrongPassword)
+		}
+		id.SetMaxWorkFactor(MaxWorkFactor)
+		return id, nil
+	})
+}
+
+// newReader is NewReader with the identity made by identity, called once the
+// envelope header has been checked. Tests substitute a memoizing identity.
+func newReader(r io.Reader, identity func() (age.Identity, error)) (*Reader, error) {
 	src := newSource(r)
 	b, err := src.readRaw(headerSize)
 	if err != nil {
@@ -74,11 +87,10 @@ func NewReader(r io.Reader, passphrase string) (*Reader, error) {
 
 	// The age header is intact, so a failure to unwrap the file key is the
 	// passphrase's fault.
-	id, err := age.NewScryptIdentity(passphrase)
+	id, err := identity()
 	if err != nil {
-		return nil, fmt.Errorf("%w: empty password", ErrWrongPassword)
+		return nil, err
 	}
-	id.SetMaxWorkFactor(MaxWorkFactor)
 	ar, err := age.Decrypt(io.MultiReader(bytes.NewReader(ageHdr), src), id)
 	if err != nil {
 		if _, ok := errors.AsType[*age.NoIdentityMatchError](err); ok {

@@ -20,6 +20,9 @@ const FormatVersion = 1
 // final newline. Two equal documents marshal to identical bytes. Marshal
 // does not validate c and does not modify it.
 func Marshal(c *Config) ([]byte, error) {
+	if c == nil {
+		return nil, errors.New("marshal configuration: nil document")
+	}
 	cp := c.Clone()
 	if cp.TrustedCertificates == nil {
 		cp.TrustedCertificates = []TrustedCertificate{}

@@ -164,30 +164,33 @@ func (m *Manager) Current() *Config { return m.current.Load() }
 // ReadOnly). All or nothing: on any error neither server.json nor Current
 // changes.
 func (m *Manager) Update(fn func(c *Config) error) (*Config, error) {
+	c, changed, err := m.update(fn)
+	if changed {
+		m.deliver()
+	}
+	return c, err
+}
+
+func (m *Manager) update(fn func(c *Config) error) (c *Config, changed bool, err error) {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	old := m.current.Load()
 	cand := old.Clone()
 	if err := fn(cand); err != nil {
-		m.mu.Unlock()
-		return nil, err
+		return nil, false, err
 	}
 	if cand.ServerUID != old.ServerUID {
-		m.mu.Unlock()
-		return nil, &ValidationError{Type: "ServerUID", Property: "ServerUID", Kind: ReadOnly, Msg: "ServerUID is read-only"}
+		return nil, false, &ValidationError{Type: "ServerUID", Property: "ServerUID", Kind: ReadOnly, Msg: "ServerUID is read-only"}
 	}
 	cand.Generation = old.Generation
 	if canon, err := Marshal(cand); err == nil && bytes.Equal(canon, m.mu.bytes) {
-		m.mu.Unlock()
-		return old, nil
+		return old, false, nil
 	}
 	cand.Generation = old.Generation + 1
 	if err := m.commitLocked(old, cand); err != nil {
-		m.mu.Unlock()
-		return nil, err
+		return nil, false, err
 	}
-	m.mu.Unlock()
-	m.deliver()
-	return cand, nil
+	return cand, true, nil
 }
 
 // Replace makes c the current document, as a restore does; c may change
@@ -195,20 +198,23 @@ func (m *Manager) Update(fn func(c *Config) error) (*Config, error) {
 // generations never go back. c is validated first and not retained (a clone
 // is stored). All or nothing, as Update.
 func (m *Manager) Replace(c *Config) error {
+	if err := m.replace(c); err != nil {
+		return err
+	}
+	m.deliver()
+	return nil
+}
+
+func (m *Manager) replace(c *Config) error {
 	cand := c.Clone()
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	old := m.current.Load()
 	if cand.ServerUID == "" {
 		cand.ServerUID = old.ServerUID
 	}
 	cand.Generation = max(old.Generation, c.Generation) + 1
-	if err := m.commitLocked(old, cand); err != nil {
-		m.mu.Unlock()
-		return err
-	}
-	m.mu.Unlock()
-	m.deliver()
-	return nil
+	return m.commitLocked(old, cand)
 }
 
 // commitLocked validates cand, writes it and makes it current, and queues
@@ -241,6 +247,14 @@ func (m *Manager) deliver() {
 		return
 	}
 	m.notify.delivering = true
+	finished := false
+	defer func() {
+		if !finished { // a subscriber panicked: let the next change deliver the rest
+			m.notify.Lock()
+			m.notify.delivering = false
+			m.notify.Unlock()
+		}
+	}()
 	for len(m.notify.queue) > 0 {
 		ch := m.notify.queue[0]
 		m.notify.queue = m.notify.queue[1:]
@@ -252,6 +266,7 @@ func (m *Manager) deliver() {
 		m.notify.Lock()
 	}
 	m.notify.delivering = false
+	finished = true
 	m.notify.Unlock()
 }
 

@@ -411,3 +411,30 @@ func TestOpenRefusesNewerFormat(t *testing.T) {
 		t.Fatal("newer-format server.json was replaced")
 	}
 }
+
+func TestPanicsDoNotWedgeTheManager(t *testing.T) {
+	m, _ := openTemp(t)
+	func() {
+		defer func() { recover() }()
+		m.Update(func(c *Config) error { panic("mutation bug") })
+	}()
+	boom := true
+	var seen []uint64
+	m.Subscribe(func(old, new *Config) {
+		if boom {
+			boom = false
+			panic("subscriber bug")
+		}
+		seen = append(seen, new.Generation)
+	})
+	func() {
+		defer func() { recover() }()
+		m.Update(addQueue("Q1"))
+	}()
+	if _, err := m.Update(addQueue("Q2")); err != nil { // would deadlock if the lock were held
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(seen, []uint64{3}) {
+		t.Fatalf("after a subscriber panic, notifications %v, want [3]", seen)
+	}
+}

@@ -58,8 +58,11 @@ func Split(c *Config) (server *ServerConfig, messaging *Config) {
 // configuration) gets Interface "All", its default. Entries of
 // EndpointInterfaces for endpoints absent from messaging are dropped.
 // A nil server stands for the server configuration of New(): default
-// singletons, no ServerUID, no admin users.
+// singletons, no ServerUID, no admin users; a nil messaging for no objects.
 func Join(server *ServerConfig, messaging *Config) *Config {
+	if messaging == nil {
+		messaging = New()
+	}
 	c := messaging.Clone()
 	if server == nil {
 		server, _ = Split(New())

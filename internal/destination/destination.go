@@ -68,6 +68,21 @@ type CommitInfo struct {
 	Synced bool
 }
 
+// Sweeper is an optional capability: removing the temporary objects that
+// uploads left behind when their process died before Commit or Abort. Only
+// temporary names (IsTempName) last modified before the given time are
+// touched, so an upload still writing (whose temporary object keeps being
+// modified) survives a sweep with a cutoff older than its last write. An
+// upload whose temporary object was swept fails at Commit.
+//
+// file and sftp implement it; S3 does not (an abandoned multipart upload is
+// invisible and is best expired by a bucket lifecycle rule).
+type Sweeper interface {
+	// Sweep removes temporary objects modified before cutoff and returns
+	// their names.
+	Sweep(ctx context.Context, cutoff time.Time) ([]string, error)
+}
+
 // Sentinel errors. They carry decisions; the wrapping errors carry context.
 var (
 	// ErrNotFound: the object, directory or bucket does not exist.

@@ -76,9 +76,15 @@ type Mem struct {
 	mu struct {
 		sync.Mutex
 		objects map[string]memObject
-		partial map[string]int64 // temporary name → bytes so far
+		partial map[string]memPartial // by temporary name
 		faults  Faults
 	}
+}
+
+// memPartial is an upload in flight.
+type memPartial struct {
+	size    int64
+	modTime time.Time
 }
 
 type memObject struct {
@@ -86,13 +92,16 @@ type memObject struct {
 	modTime time.Time
 }
 
-var _ destination.Destination = (*Mem)(nil)
+var (
+	_ destination.Destination = (*Mem)(nil)
+	_ destination.Sweeper     = (*Mem)(nil)
+)
 
 // NewMem returns an empty Mem without faults.
 func NewMem() *Mem {
 	m := &Mem{}
 	m.mu.objects = make(map[string]memObject)
-	m.mu.partial = make(map[string]int64)
+	m.mu.partial = make(map[string]memPartial)
 	return m
 }
 
@@ -142,7 +151,7 @@ func (m *Mem) Create(ctx context.Context, name string) (destination.Upload, erro
 		return nil, fmt.Errorf("create %s: %w", name, destination.ErrExists)
 	}
 	tmp := destination.TempName(name)
-	m.mu.partial[tmp] = 0
+	m.mu.partial[tmp] = memPartial{modTime: time.Now()}
 	return &memUpload{m: m, ctx: ctx, name: name, tmp: tmp, faults: m.mu.faults}, nil
 }
 
@@ -186,6 +195,22 @@ func (m *Mem) Remove(ctx context.Context, name string) error {
 	}
 	delete(m.mu.objects, name)
 	return nil
+}
+
+// Sweep implements destination.Sweeper: it forgets uploads in flight last
+// written before cutoff; their Commit then fails.
+func (m *Mem) Sweep(ctx context.Context, cutoff time.Time) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var removed []string
+	for name, p := range m.mu.partial {
+		if p.modTime.Before(cutoff) {
+			delete(m.mu.partial, name)
+			removed = append(removed, name)
+		}
+	}
+	sort.Strings(removed)
+	return removed, nil
 }
 
 type memReader struct {
@@ -232,7 +257,9 @@ func (u *memUpload) Write(p []byte) (int, error) {
 	}
 	u.buf.Write(p[:n])
 	u.m.mu.Lock()
-	u.m.mu.partial[u.tmp] = int64(u.buf.Len())
+	if _, ok := u.m.mu.partial[u.tmp]; ok { // not swept
+		u.m.mu.partial[u.tmp] = memPartial{size: int64(u.buf.Len()), modTime: time.Now()}
+	}
 	u.m.mu.Unlock()
 	return n, u.err
 }
@@ -244,8 +271,11 @@ func (u *memUpload) Commit() (destination.CommitInfo, error) {
 	u.done = true
 	u.m.mu.Lock()
 	defer u.m.mu.Unlock()
+	_, present := u.m.mu.partial[u.tmp]
 	delete(u.m.mu.partial, u.tmp)
 	switch {
+	case !present:
+		return destination.CommitInfo{}, fmt.Errorf("commit %s: temporary object %s was swept: %w", u.name, u.tmp, destination.ErrNotFound)
 	case u.err != nil:
 		return destination.CommitInfo{}, fmt.Errorf("commit %s after failed write: %w", u.name, u.err)
 	case u.ctx.Err() != nil:

@@ -53,6 +53,7 @@ func Run(t *testing.T, newDest func(t *testing.T) destination.Destination, opts 
 	t.Run("Finished", s.finished)
 	t.Run("Cancelled", s.cancelled)
 	t.Run("Concurrent", s.concurrent)
+	t.Run("Sweep", s.sweep)
 	t.Run("LargeStreaming", s.largeStreaming)
 }
 
@@ -395,6 +396,48 @@ func (s *suite) concurrent(t *testing.T) {
 		if got := sha256.Sum256(Get(t, d, fmt.Sprintf("obj-%d", i))); got != sums[i] {
 			t.Errorf("obj-%d: SHA-256 differs", i)
 		}
+	}
+}
+
+// sweep checks destination.Sweeper, when implemented: only temporary
+// objects older than the cutoff go, committed objects stay, and the swept
+// upload cannot commit.
+func (s *suite) sweep(t *testing.T) {
+	d := s.newDest(t)
+	sw, ok := d.(destination.Sweeper)
+	if !ok {
+		t.Skipf("%T does not implement destination.Sweeper", d)
+	}
+	ctx := ctxFor(t)
+	Put(t, d, "kept", []byte("committed"))
+	// An upload whose process "died": neither committed nor aborted.
+	crashed, err := d.Create(ctx, "crashed")
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	defer crashed.Abort()
+	if _, err := io.CopyN(crashed, Stream(5), 2<<20); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	if removed, err := sw.Sweep(ctx, time.Now().Add(-time.Hour)); err != nil || len(removed) != 0 {
+		t.Fatalf("Sweep with an old cutoff = %v, %v; want nothing removed", removed, err)
+	}
+	removed, err := sw.Sweep(ctx, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatalf("Sweep: %v", err)
+	}
+	if len(removed) != 1 {
+		t.Fatalf("Sweep removed %v, want the one temporary object", removed)
+	}
+	if final, ok := destination.IsTempName(removed[0]); !ok || final != "crashed" {
+		t.Errorf("Sweep removed %q, not the temporary object of \"crashed\"", removed[0])
+	}
+	if _, err := crashed.Commit(); err == nil {
+		t.Errorf("Commit of a swept upload succeeded")
+	}
+	wantNotFound(t, d, "crashed")
+	if got := Get(t, d, "kept"); string(got) != "committed" {
+		t.Errorf("committed object changed by Sweep: %q", got)
 	}
 }
 

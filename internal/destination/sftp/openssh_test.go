@@ -88,35 +88,35 @@ func (e opensshEnv) dial(t *testing.T, dir string, cred destination.Credentials,
 }
 
 // scratchDir makes a fresh directory on the server for one test and removes
-// it, with whatever is left in it, when the test ends.
-func (e opensshEnv) scratchDir(t *testing.T) string {
+// it, with whatever is left in it, when the test ends. It returns a
+// Destination over that directory sharing base's connection (one password
+// authentication for many tests: OpenSSH's password hashing is slow).
+func scratchDir(t *testing.T, base *Destination) *Destination {
 	t.Helper()
-	d, err := e.dial(t, e.dir, e.cred(), Options{KnownHostsFile: e.knownHosts})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var b [6]byte
 	rand.Read(b[:])
-	dir := path.Join(e.dir, "t-"+hex.EncodeToString(b[:]))
-	if err := d.client.Mkdir(dir); err != nil {
+	dir := path.Join(base.dir, "t-"+hex.EncodeToString(b[:]))
+	if err := base.client.Mkdir(dir); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := d.client.RemoveAll(dir); err != nil {
+		if err := base.client.RemoveAll(dir); err != nil {
 			t.Errorf("clean up %s: %v", dir, err)
 		}
 	})
-	return dir
+	sub := *base
+	sub.dir = dir
+	return &sub
 }
 
 func TestOpenSSHConformance(t *testing.T) {
 	e := loadOpenSSH(t)
+	base, err := e.dial(t, e.dir, e.cred(), Options{KnownHostsFile: e.knownHosts})
+	if err != nil {
+		t.Fatal(err)
+	}
 	destinationtest.Run(t, func(t *testing.T) destination.Destination {
-		d, err := e.dial(t, e.scratchDir(t), e.cred(), Options{KnownHostsFile: e.knownHosts})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
+		return scratchDir(t, base)
 	})
 }
 
@@ -124,13 +124,14 @@ func TestOpenSSHConformance(t *testing.T) {
 // report Synced; an upload in flight is only a temporary name.
 func TestOpenSSHSyncedAndTemp(t *testing.T) {
 	e := loadOpenSSH(t)
-	dir := e.scratchDir(t)
 	cred := e.cred()
 	cred.HostKey = e.hostKey
-	d, err := e.dial(t, dir, cred, Options{})
+	base, err := e.dial(t, e.dir, cred, Options{})
 	if err != nil {
 		t.Fatalf("dial with pinned fingerprint: %v", err)
 	}
+	d := scratchDir(t, base)
+	dir := d.dir
 	if !d.SupportsFsync() {
 		t.Errorf("OpenSSH server does not offer fsync@openssh.com")
 	}

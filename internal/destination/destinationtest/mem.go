@@ -42,7 +42,7 @@ type Gate struct {
 	release     chan struct{}
 }
 
-// NewGate returns a closed gate.
+// NewGate returns a gate that holds writers until Release.
 func NewGate() *Gate {
 	return &Gate{reached: make(chan struct{}), release: make(chan struct{})}
 }

@@ -12,9 +12,12 @@ import (
 )
 
 // Destination is a directory on a local or mounted filesystem. It holds no
-// open resources and is safe for concurrent use.
+// open resources and is safe for concurrent use; its fields are set by New.
 type Destination struct {
 	dir string
+	// fsync flushes a file or directory to stable storage: (*os.File).Sync,
+	// replaced by tests to observe the order of durability steps.
+	fsync func(*os.File) error
 }
 
 var _ destination.Destination = (*Destination)(nil)
@@ -32,7 +35,7 @@ func New(dir string) (*Destination, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("file destination %q: %w: not a directory", dir, destination.ErrNotFound)
 	}
-	return &Destination{dir: filepath.Clean(dir)}, nil
+	return &Destination{dir: filepath.Clean(dir), fsync: (*os.File).Sync}, nil
 }
 
 // FromLocation returns a Destination for a parsed file:// location.
@@ -65,7 +68,7 @@ func (d *Destination) Create(ctx context.Context, name string) (destination.Uplo
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", final, mapErr(err))
 	}
-	return &upload{ctx: ctx, dir: d.dir, final: final, tmp: tmp, f: f}, nil
+	return &upload{ctx: ctx, d: d, final: final, tmp: tmp, f: f}, nil
 }
 
 // Open implements destination.Destination.
@@ -125,7 +128,7 @@ func (d *Destination) Remove(ctx context.Context, name string) error {
 	if err := os.Remove(p); err != nil {
 		return fmt.Errorf("remove %s: %w", p, mapErr(err))
 	}
-	if err := syncDir(d.dir); err != nil {
+	if err := d.syncDir(); err != nil {
 		return fmt.Errorf("remove %s: %w", p, err)
 	}
 	return nil
@@ -151,16 +154,16 @@ func mapErr(err error) error {
 	return err
 }
 
-// syncDir fsyncs a directory so that entries created, renamed or removed in
-// it are durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
+// syncDir fsyncs the directory so that entries created, renamed or removed
+// in it are durable.
+func (d *Destination) syncDir() error {
+	f, err := os.Open(d.dir)
 	if err != nil {
 		return fmt.Errorf("sync directory: %w", err)
 	}
 	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
+	if err := d.fsync(f); err != nil {
+		return fmt.Errorf("sync directory %s: %w", d.dir, err)
 	}
 	return nil
 }

@@ -3,8 +3,10 @@ package file
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -91,5 +93,42 @@ func TestNewRefuses(t *testing.T) {
 	loc, _ := destination.Parse("file://" + t.TempDir() + "/store.age")
 	if d, err := FromLocation(loc); err != nil || d.Dir() != loc.Dir {
 		t.Errorf("FromLocation = %v, %v", d, err)
+	}
+}
+
+// TestDurabilityOrder observes the fsyncs of a commit: the data is synced
+// while only the temporary name exists, the directory after the final name
+// appears; a failed data sync fails the commit and leaves nothing.
+func TestDurabilityOrder(t *testing.T) {
+	dir := t.TempDir()
+	d, _ := New(dir)
+	final := filepath.Join(dir, "store.age")
+	var events []string
+	d.fsync = func(f *os.File) error {
+		_, err := os.Stat(final)
+		events = append(events, fmt.Sprintf("%s final=%v", f.Name(), err == nil))
+		return f.Sync()
+	}
+	up, _ := d.Create(context.Background(), "store.age")
+	tmp := up.(*upload).tmp
+	up.Write([]byte("data"))
+	if _, err := up.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{tmp + " final=false", dir + " final=true"}
+	if !slices.Equal(events, want) {
+		t.Errorf("durability steps = %q, want %q", events, want)
+	}
+
+	injected := errors.New("disk on fire")
+	d.fsync = func(*os.File) error { return injected }
+	up, _ = d.Create(context.Background(), "second")
+	up.Write([]byte("data"))
+	if _, err := up.Commit(); !errors.Is(err, injected) {
+		t.Fatalf("Commit with failing fsync = %v", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != "store.age" {
+		t.Errorf("after failed fsync the directory holds %v", entries)
 	}
 }

@@ -45,7 +45,7 @@ func (d *Destination) Sweep(ctx context.Context, cutoff time.Time) ([]string, er
 		removed = append(removed, e.Name())
 	}
 	if len(removed) > 0 {
-		if err := syncDir(d.dir); err != nil {
+		if err := d.syncDir(); err != nil {
 			return removed, fmt.Errorf("sweep %s: %w", d.dir, err)
 		}
 	}

@@ -13,7 +13,7 @@ import (
 // one goroutine; done records that Commit or Abort has run.
 type upload struct {
 	ctx   context.Context
-	dir   string
+	d     *Destination
 	final string
 	tmp   string
 	f     *os.File
@@ -60,7 +60,7 @@ func (u *upload) Commit() (destination.CommitInfo, error) {
 	if err := u.ctx.Err(); err != nil {
 		return fail(fmt.Errorf("commit %s: %w", u.final, err))
 	}
-	if err := u.f.Sync(); err != nil {
+	if err := u.d.fsync(u.f); err != nil {
 		return fail(fmt.Errorf("commit %s: sync: %w", u.final, err))
 	}
 	if err := u.f.Close(); err != nil {
@@ -71,7 +71,7 @@ func (u *upload) Commit() (destination.CommitInfo, error) {
 		os.Remove(u.tmp)
 		return destination.CommitInfo{}, fmt.Errorf("commit %s: %w", u.final, mapErr(err))
 	}
-	if err := syncDir(u.dir); err != nil {
+	if err := u.d.syncDir(); err != nil {
 		// The object is in place and complete; only its durability across
 		// a power loss is in doubt. Report it rather than fail the commit.
 		return destination.CommitInfo{Name: u.final, Size: u.n, Synced: false}, nil

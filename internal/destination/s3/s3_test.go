@@ -254,3 +254,28 @@ func TestNewRefuses(t *testing.T) {
 		t.Errorf("file location: %v", err)
 	}
 }
+
+// TestBufferBounded: the client keeps at most one part in memory, however
+// the data is written.
+func TestBufferBounded(t *testing.T) {
+	f := startFake(t, false)
+	d := f.dest(t, "s3://"+f.host()+"/bucket/store.age?insecure=true", goodCred)
+	up, err := d.Create(context.Background(), "store.age")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Abort()
+	u := up.(*upload)
+	src := destinationtest.Stream(6)
+	for _, n := range []int{1, 3 << 20, 1, 4 << 20, 7 << 20, 12345} {
+		if _, err := io.CopyN(up, src, int64(n)); err != nil {
+			t.Fatal(err)
+		}
+		if c := cap(u.buf); c > 2*MinPartSize {
+			t.Fatalf("upload buffer grew to %d bytes, part size %d", c, MinPartSize)
+		}
+	}
+	if want := int(u.n / MinPartSize); len(u.parts) != want {
+		t.Errorf("%d parts uploaded for %d bytes", len(u.parts), u.n)
+	}
+}

@@ -567,3 +567,66 @@ func TestProgressConcurrent(t *testing.T) {
 		t.Fatalf("writer %d %x, reader %d %x", w.Size(), w.SHA256(), r.Size(), r.SHA256())
 	}
 }
+
+// The age stream between envelope header and trailer is a plain age file:
+// age itself decrypts it to the inner container.
+func TestAgeStreamIsPlainAge(t *testing.T) {
+	data := smallArchive(t)
+	id, err := age.NewScryptIdentity(testPass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := age.Decrypt(bytes.NewReader(data[headerSize:len(data)-trailerSize]), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(plain, []byte("MQSINNER\x02\x00\x00\x00\x01\x00\x0dmanifest.json")) {
+		t.Fatalf("plaintext starts %q", plain[:40])
+	}
+}
+
+// A destination failure fails the Writer for good, and Close reports it.
+func TestWriterDestinationError(t *testing.T) {
+	boom := errors.New("disk full")
+	fw := &failAfterWriter{left: 4096, err: boom}
+	w, err := NewWriter(fw, testPass, KindStore, testOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteManifest(testManifest(KindStore)); err != nil {
+		t.Fatal(err)
+	}
+	ew, err := w.CreateEntry("big", 0o600, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.Copy(ew, io.LimitReader(patternReader{}, 1<<20))
+	if !errors.Is(err, boom) {
+		t.Fatalf("copy: %v", err)
+	}
+	if err := w.Close(); !errors.Is(err, boom) {
+		t.Fatalf("Close: %v", err)
+	}
+	if w.SHA256() != nil || w.BytesWritten() > 4096 {
+		t.Fatalf("after failure: SHA %x, BytesWritten %d", w.SHA256(), w.BytesWritten())
+	}
+}
+
+type failAfterWriter struct {
+	left int
+	err  error
+}
+
+func (f *failAfterWriter) Write(p []byte) (int, error) {
+	if len(p) > f.left {
+		n := f.left
+		f.left = 0
+		return n, f.err
+	}
+	f.left -= len(p)
+	return len(p), nil
+}

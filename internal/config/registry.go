@@ -204,7 +204,7 @@ func nameProp(max int) Property {
 	return Property{Name: "Name", Kind: KindString, Required: true, MaxLen: max, Syntax: SyntaxObjectName}
 }
 
-var descProp = Property{Name: "Description", Kind: KindString, MaxLen: 1024}
+func descProp() Property { return Property{Name: "Description", Kind: KindString, MaxLen: 1024} }
 
 func boolProp(name string, def bool) Property {
 	return Property{Name: name, Kind: KindBool, Default: def}
@@ -300,12 +300,12 @@ func typeTable() []ObjectType {
 			nameProp(256),
 			required(Property{Name: "Password", Kind: KindPassword, MaxLen: 256}),
 			enumProp("Role", "User", "SystemAdministrator", "MessagingAdministrator", "User"),
-			descProp,
+			descProp(),
 		)},
-		{Name: "MessageHub", Properties: []Property{nameProp(256), descProp}},
+		{Name: "MessageHub", Properties: []Property{nameProp(256), descProp()}},
 		{Name: "Endpoint", Properties: []Property{
 			nameProp(256),
-			descProp,
+			descProp(),
 			required(intProp("Port", 0, 1, 65535)),
 			{Name: "Interface", Kind: KindString, Default: "All", Required: true, MaxLen: 64, Syntax: SyntaxInterface, Server: true},
 			{Name: "Protocol", Kind: KindEnumList, Default: List{"All"}, Required: true, Values: []string{"All", "MQTT", "JMS"}},
@@ -322,7 +322,7 @@ func typeTable() []ObjectType {
 			boolProp("AllowDurable", true),
 			boolProp("AllowPersistentMessages", true),
 			ttlProp("MaxSessionExpiryInterval"),
-			descProp,
+			descProp(),
 		})},
 		{Name: "TopicPolicy", Properties: concat(one(nameProp(256)), one(destinationProp("Topic")), filterProps(), []Property{
 			{Name: "ActionList", Kind: KindEnumList, Required: true, Values: []string{"Publish", "Subscribe"}},
@@ -330,22 +330,22 @@ func typeTable() []ObjectType {
 			enumProp("MaxMessagesBehavior", "RejectNewMessages", "RejectNewMessages", "DiscardOldMessages"),
 			ttlProp("MaxMessageTimeToLive"),
 			boolProp("DisconnectedClientNotification", false),
-			descProp,
+			descProp(),
 		})},
 		{Name: "SubscriptionPolicy", Properties: concat(one(nameProp(256)), one(destinationProp("Subscription")), filterProps(), []Property{
 			{Name: "ActionList", Kind: KindEnumList, Required: true, Values: []string{"Receive", "Control"}},
 			intProp("MaxMessages", 5000, 1, maxMessagesLimit),
 			enumProp("MaxMessagesBehavior", "RejectNewMessages", "RejectNewMessages", "DiscardOldMessages"),
-			descProp,
+			descProp(),
 		})},
 		{Name: "QueuePolicy", Properties: concat(one(nameProp(256)), one(destinationProp("Queue")), filterProps(), []Property{
 			{Name: "ActionList", Kind: KindEnumList, Required: true, Values: []string{"Send", "Receive", "Browse"}},
 			ttlProp("MaxMessageTimeToLive"),
-			descProp,
+			descProp(),
 		})},
 		{Name: "Queue", Properties: []Property{
 			{Name: "Name", Kind: KindString, Required: true, MaxLen: 256, Syntax: SyntaxQueueName},
-			descProp,
+			descProp(),
 			boolProp("AllowSend", true),
 			boolProp("ConcurrentConsumers", true),
 			intProp("MaxMessages", 5000, 1, maxMessagesLimit),
@@ -354,9 +354,9 @@ func typeTable() []ObjectType {
 			nameProp(256),
 			required(Property{Name: "Password", Kind: KindPassword, MaxLen: 256}),
 			refListProp("GroupMembership", "Group"),
-			descProp,
+			descProp(),
 		}},
-		{Name: "Group", Properties: []Property{nameProp(256), refListProp("GroupMembership", "Group"), descProp}},
+		{Name: "Group", Properties: []Property{nameProp(256), refListProp("GroupMembership", "Group"), descProp()}},
 		{Name: "SecurityProfile", Properties: []Property{
 			nameProp(32),
 			boolProp("TLSEnabled", true),
@@ -366,13 +366,13 @@ func typeTable() []ObjectType {
 			boolProp("AllowNullPassword", false),
 			enumProp("Ciphers", "Medium", "Best", "Medium", "Fast"),
 			refProp("CertificateProfile", "CertificateProfile"),
-			descProp,
+			descProp(),
 		}},
 		{Name: "CertificateProfile", Properties: []Property{
 			nameProp(256),
 			{Name: "Certificate", Kind: KindString, Required: true, MaxLen: 255, Syntax: SyntaxFileName},
 			{Name: "Key", Kind: KindString, Required: true, MaxLen: 255, Syntax: SyntaxFileName},
-			descProp,
+			descProp(),
 		}},
 		{Name: "TrustedCertificate", List: true, Properties: []Property{
 			required(refProp("SecurityProfileName", "SecurityProfile")),
@@ -386,7 +386,7 @@ func typeTable() []ObjectType {
 			{Name: "SSLCipherSpec", Kind: KindString, MaxLen: 64, Syntax: SyntaxMQName},
 			{Name: "ChannelUserName", Kind: KindString, MaxLen: 1024},
 			{Name: "ChannelUserPassword", Kind: KindSecret, MaxLen: 1024},
-			descProp,
+			descProp(),
 		}},
 		{Name: "DestinationMappingRule", Properties: []Property{
 			nameProp(256),
@@ -397,7 +397,7 @@ func typeTable() []ObjectType {
 			intProp("MaxMessages", 5000, 1, maxMessagesLimit),
 			boolProp("Enabled", true),
 			enumProp("RetainedMessages", "None", "None", "All"),
-			descProp,
+			descProp(),
 		}},
 	}
 }

@@ -218,7 +218,7 @@ func (c *conn) disconnect(rc byte) {
 
 // send encodes pk for this connection's protocol version and queues it.
 func (c *conn) send(pk *packets.Packet) bool {
-	b, err := encode(pk, c.version)
+	b, err := encode(pk, c.version, 0)
 	if err != nil {
 		c.e.log.Error("encode mqtt packet", "type", pk.FixedHeader.Type, "err", err)
 		return false
@@ -239,37 +239,15 @@ func (c *conn) drained() {
 var encodeBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // encode returns pk's wire bytes for protocol version v in a new slice.
-func encode(pk *packets.Packet, v byte) ([]byte, error) {
+// maxSize is the peer's Maximum Packet Size (0: none); a packet that cannot
+// fit returns an error wrapping packet.ErrTooLarge.
+func encode(pk *packets.Packet, v byte, maxSize uint32) ([]byte, error) {
 	buf := encodeBufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer encodeBufs.Put(buf)
 	pk.ProtocolVersion = v
-	var err error
-	switch pk.FixedHeader.Type {
-	case packets.Connack:
-		err = pk.ConnackEncode(buf)
-	case packets.Publish:
-		err = pk.PublishEncode(buf)
-	case packets.Puback:
-		err = pk.PubackEncode(buf)
-	case packets.Pubrec:
-		err = pk.PubrecEncode(buf)
-	case packets.Pubrel:
-		err = pk.PubrelEncode(buf)
-	case packets.Pubcomp:
-		err = pk.PubcompEncode(buf)
-	case packets.Suback:
-		err = pk.SubackEncode(buf)
-	case packets.Unsuback:
-		err = pk.UnsubackEncode(buf)
-	case packets.Pingresp:
-		err = pk.PingrespEncode(buf)
-	case packets.Disconnect:
-		err = pk.DisconnectEncode(buf)
-	default:
-		return nil, errors.New("unexpected outbound packet type")
-	}
-	if err != nil {
+	pk.Mods.MaxSize = maxSize
+	if _, err := packet.Encode(buf, pk); err != nil {
 		return nil, err
 	}
 	return bytes.Clone(buf.Bytes()), nil

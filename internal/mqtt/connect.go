@@ -48,16 +48,13 @@ func (c *conn) handleConnect(pk *packets.Packet, r *packet.Reader) bool {
 		c.refuseConnect(0x84) // [MQTT-3.1.2-2]
 		return false
 	}
-	if code := pk.ConnectValidate(); code != packets.CodeSuccess {
-		switch code.Code {
-		case packets.ErrUnsupportedProtocolVersion.Code:
-			c.refuseConnect(0x84)
-		case packets.ErrClientIdentifierNotValid.Code:
-			c.refuseConnect(0x85)
-		default:
-			if c.version == 5 {
-				c.refuseConnect(code.Code)
-			}
+	if err := packet.ValidateConnect(pk); err != nil {
+		rc, _ := packet.Reason(err)
+		switch {
+		case rc == 0x84 || rc == 0x85:
+			c.refuseConnect(rc) // [MQTT-3.1.2-2], [MQTT-3.1.3-8]
+		case c.version == 5:
+			c.refuseConnect(rc)
 		}
 		return false
 	}
@@ -68,11 +65,7 @@ func (c *conn) handleConnect(pk *packets.Packet, r *packet.Reader) bool {
 	}
 	clientID := p.ClientIdentifier
 	assigned := false
-	if clientID == "" {
-		if c.version == 3 || (c.version == 4 && !p.Clean) {
-			c.refuseConnect(0x85) // [MQTT-3.1.3-8]
-			return false
-		}
+	if clientID == "" { // ValidateConnect refused the cases 3.1 and 3.1.1 forbid
 		clientID, assigned = newClientID(), true
 	}
 	if c.version == 5 && len(clientID) > 65535 {

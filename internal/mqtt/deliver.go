@@ -1,10 +1,12 @@
 package mqtt
 
 import (
+	"errors"
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/mqsight/mqsight/internal/mqtt/packet"
 	"github.com/mqsight/mqsight/internal/mqtt/topic"
 	"github.com/mqsight/mqsight/internal/store"
 )
@@ -299,12 +301,11 @@ func (e *Engine) writePublishLocked(s *session, ent *entry) bool {
 		}
 		c.outboundAlias(&pk)
 	}
-	buf, err := encode(&pk, c.version)
+	buf, err := encode(&pk, c.version, s.maxPacket)
 	if err != nil {
-		e.log.Error("encode publish", "topic", m.topic, "err", err)
-		return false
-	}
-	if s.maxPacket > 0 && uint32(len(buf)) > s.maxPacket {
+		if !errors.Is(err, packet.ErrTooLarge) {
+			e.log.Error("encode publish", "topic", m.topic, "err", err)
+		}
 		return false
 	}
 	if !c.out.appendPacket(buf, ent.qos == 0) {

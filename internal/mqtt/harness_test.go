@@ -43,10 +43,12 @@ func testConfig(t testing.TB) *config.Config {
 	return c
 }
 
-func startServer(t testing.TB, mutate ...func(*config.Config, *Options)) *testServer {
+// startServer starts a test server; setup functions may change its
+// configuration, options and data directory before it opens.
+func startServer(t testing.TB, setup ...func(*testServer)) *testServer {
 	ts := &testServer{t: t, dir: t.TempDir(), cfg: testConfig(t)}
-	for _, m := range mutate {
-		m(ts.cfg, &ts.opts)
+	for _, f := range setup {
+		f(ts)
 	}
 	ts.open()
 	t.Cleanup(ts.close)

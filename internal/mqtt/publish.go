@@ -5,6 +5,7 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/mqsight/mqsight/internal/mqtt/packet"
 	"github.com/mqsight/mqsight/internal/mqtt/topic"
 )
 
@@ -13,8 +14,9 @@ func (c *conn) handlePublish(pk *packets.Packet) bool {
 	e := c.e
 	e.stats.MessagesIn.Add(1)
 	qos := pk.FixedHeader.Qos
-	if code := pk.PublishValidate(e.limits.TopicAliasMaximum); code != packets.CodeSuccess {
-		c.disconnect(code.Code)
+	if err := packet.ValidatePublish(pk, e.limits.TopicAliasMaximum); err != nil {
+		rc, _ := packet.Reason(err)
+		c.disconnect(rc)
 		return false
 	}
 

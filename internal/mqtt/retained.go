@@ -34,18 +34,13 @@ func (e *Engine) sendRetainedLocked(sub *subscription) {
 	if len(e.mu.retained) == 0 {
 		return
 	}
-	t := topic.NewTrie[int, struct{}]()
-	if _, err := t.Subscribe(sub.filter, 0, struct{}{}); err != nil {
+	parsed, err := topic.ParseSubscription(sub.filter)
+	if err != nil {
 		return
 	}
 	now := e.now()
-	var mt topic.Matches[int, struct{}]
 	for name, m := range e.mu.retained {
-		if m.expired(now) {
-			continue
-		}
-		t.Match(name, &mt)
-		if len(mt.Subscribers) == 0 {
+		if m.expired(now) || !topic.MatchFilter(parsed.Filter, name) {
 			continue
 		}
 		if sub.buf.full() {

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/mqsight/mqsight/internal/mqtt/packet"
 	"github.com/mqsight/mqsight/internal/mqtt/topic"
 	"github.com/mqsight/mqsight/internal/store"
 )
@@ -11,11 +12,10 @@ import (
 // the subscriptions of a persistent session are durable.
 func (c *conn) handleSubscribe(pk *packets.Packet) bool {
 	e := c.e
-	if code := pk.SubscribeValidate(); code != packets.CodeSuccess {
-		if code.Code == packets.ErrProtocolViolationNoFilters.Code || c.version != 5 {
-			c.disconnect(code.Code) // [MQTT-3.8.3-3]: no filters is a protocol violation
-			return false
-		}
+	if err := packet.ValidateSubscribe(pk); err != nil {
+		rc, _ := packet.Reason(err)
+		c.disconnect(rc) // e.g. [MQTT-3.8.3-3] no filters, [MQTT-3.8.3-4] NoLocal on a shared subscription
+		return false
 	}
 	ack := &packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Suback}, PacketID: pk.PacketID}
 	type newSub struct {
@@ -139,8 +139,9 @@ func (e *Engine) subscribeLocked(s *session, f packets.Subscription, parsed topi
 // handleUnsubscribe processes UNSUBSCRIBE ([MQTT-3.10]).
 func (c *conn) handleUnsubscribe(pk *packets.Packet) bool {
 	e := c.e
-	if code := pk.UnsubscribeValidate(); code != packets.CodeSuccess {
-		c.disconnect(code.Code)
+	if err := packet.ValidateUnsubscribe(pk); err != nil {
+		rc, _ := packet.Reason(err)
+		c.disconnect(rc)
 		return false
 	}
 	ack := &packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsuback}, PacketID: pk.PacketID}

@@ -42,8 +42,8 @@
 //	+------------------------------------------------------------------+
 //	| trailer, 52 bytes, cleartext                                      |
 //	|   0  8  magic "MQSBKEND"                                          |
-//	|   8  8  length of the age stream in bytes (A + payload)           |
-//	|  16 32  SHA-256 of the age stream                                 |
+//	|   8  8  L = bytes before the trailer (52 + A + payload)           |
+//	|  16 32  SHA-256 of those L bytes (envelope header + age stream)   |
 //	|  48  4  CRC-32C of bytes 0..47                                    |
 //	+------------------------------------------------------------------+
 //
@@ -75,10 +75,12 @@
 //
 // # How damage is classified
 //
-// The reader reads the file once. It hashes every byte (Reader.Size and
-// Reader.SHA256 describe the whole file, for the store backup digest the
-// configuration manifest records) and keeps a 52-byte lookahead so that the
-// age stream it hands to age never includes the trailer.
+// The reader reads the file once, through one SHA-256, and keeps a 52-byte
+// lookahead so that the age stream it hands to age never includes the
+// trailer. At the end the running sum is compared with the trailer, then
+// continued over the trailer: that is the whole file's digest (Reader.SHA256,
+// Writer.SHA256), which a configuration manifest records for its store
+// backup. Writer and reader thus hash each byte once.
 //
 //   - Magic wrong: ErrNotBackup, unless the header's CRC verifies with our
 //     magic substituted (a damaged magic: ErrTampered). Input shorter than
@@ -90,9 +92,9 @@
 //     Because it is intact, age failing to unwrap the key now means
 //     ErrWrongPassword — reported by NewReader before any payload is read.
 //   - Payload: when age fails, the reader drains the rest of the input
-//     through the stream hash, then: no valid trailer at the end of the
-//     input → ErrTruncated; a valid trailer whose length or SHA-256 differs
-//     → ErrTampered. When age succeeds but the trailer is invalid →
+//     through the hash, then: no valid trailer at the end of the input →
+//     ErrTruncated; a valid trailer whose length or SHA-256 differs →
+//     ErrTampered. When age succeeds but the trailer is invalid →
 //     ErrTampered.
 //   - Authentic plaintext that breaks the container rules: ErrCorrupt (a
 //     writer bug or a deliberately crafted file).

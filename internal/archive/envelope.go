@@ -93,17 +93,18 @@ func parseEnvelopeHeader(b []byte) (envelopeHeader, error) {
 	return h, nil
 }
 
-// envelopeTrailer is the decoded fixed trailer.
+// envelopeTrailer is the decoded fixed trailer. The body is everything
+// before the trailer: envelope header and age stream.
 type envelopeTrailer struct {
-	streamLen uint64
-	streamSum [sha256.Size]byte
+	bodyLen uint64
+	bodySum [sha256.Size]byte
 }
 
 func (t *envelopeTrailer) marshal() []byte {
 	b := make([]byte, trailerSize)
 	copy(b[0:8], trailerMagic[:])
-	binary.BigEndian.PutUint64(b[8:16], t.streamLen)
-	copy(b[16:48], t.streamSum[:])
+	binary.BigEndian.PutUint64(b[8:16], t.bodyLen)
+	copy(b[16:48], t.bodySum[:])
 	binary.BigEndian.PutUint32(b[48:52], crc32.Checksum(b[:48], castagnoli))
 	return b
 }
@@ -115,32 +116,33 @@ func parseTrailer(b []byte) (t envelopeTrailer, ok bool) {
 		crc32.Checksum(b[:48], castagnoli) != binary.BigEndian.Uint32(b[48:52]) {
 		return t, false
 	}
-	t.streamLen = binary.BigEndian.Uint64(b[8:16])
-	copy(t.streamSum[:], b[16:48])
+	t.bodyLen = binary.BigEndian.Uint64(b[8:16])
+	copy(t.bodySum[:], b[16:48])
 	return t, true
 }
 
-// source reads an archive file in one pass. It hashes every byte of the file
-// (for Size and SHA256) and, once streaming, hands out the age stream while
-// holding back the last trailerSize bytes, which at EOF are the trailer
-// candidate. It is used by one goroutine; only n is read concurrently.
+// source reads an archive file in one pass. It hands out the file's bytes
+// (header with readRaw, then the age stream with Read) while holding back the
+// last trailerSize bytes, which at EOF are the trailer candidate. One SHA-256
+// covers every byte handed out; checkTrailer compares its sum with the
+// trailer and then adds the trailer, giving the whole file's digest. It is
+// used by one goroutine; only n is read concurrently.
 type source struct {
 	r      io.Reader
 	buf    []byte // buf[start:end] read from r, not yet handed out
 	start  int
 	end    int
 	eof    bool
-	err    error     // sticky non-EOF error from r
-	file   hash.Hash // every byte read from r
-	n      atomic.Int64
-	stream hash.Hash // every byte of the age stream handed out
-	sn     int64     // age stream bytes handed out
+	err    error        // sticky non-EOF error from r
+	n      atomic.Int64 // bytes read from r
+	hash   hash.Hash    // bytes handed out (and, once verified, the trailer)
+	hashed int64        // bytes in hash
 }
 
 const sourceBufSize = 256 << 10
 
 func newSource(r io.Reader) *source {
-	return &source{r: r, buf: make([]byte, sourceBufSize), file: sha256.New(), stream: sha256.New()}
+	return &source{r: r, buf: make([]byte, sourceBufSize), hash: sha256.New()}
 }
 
 // fill reads more from r into buf. It returns false when nothing more can
@@ -156,7 +158,6 @@ func (s *source) fill() bool {
 	for empty := 0; empty < 100; empty++ {
 		m, err := s.r.Read(s.buf[s.end:])
 		if m > 0 {
-			s.file.Write(s.buf[s.end : s.end+m])
 			s.end += m
 			s.n.Add(int64(m))
 		}
@@ -187,11 +188,13 @@ func (s *source) readRaw(n int) ([]byte, error) {
 	m := min(n, s.end-s.start)
 	b := s.buf[s.start : s.start+m]
 	s.start += m
+	s.hash.Write(b)
+	s.hashed += int64(m)
 	return b, nil
 }
 
 // Read hands out age stream bytes, never the last trailerSize bytes of the
-// file, and hashes them into the stream hash.
+// file, and hashes them.
 func (s *source) Read(p []byte) (int, error) {
 	for s.end-s.start <= trailerSize && s.fill() {
 	}
@@ -203,19 +206,13 @@ func (s *source) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	k := copy(p, s.buf[s.start:s.start+avail])
-	s.stream.Write(p[:k])
-	s.sn += int64(k)
+	s.hash.Write(p[:k])
+	s.hashed += int64(k)
 	s.start += k
 	return k, nil
 }
 
-// addStream accounts bytes of the age stream that were read with readRaw.
-func (s *source) addStream(b []byte) {
-	s.stream.Write(b)
-	s.sn += int64(len(b))
-}
-
-// drain reads the rest of the age stream through the stream hash so that the
+// drain reads the rest of the age stream through the hash so that the
 // trailer can be checked.
 func (s *source) drain() error {
 	_, err := io.Copy(io.Discard, struct{ io.Reader }{s})
@@ -235,10 +232,12 @@ func (s *source) checkTrailer(ageOK bool) error {
 		return fmt.Errorf("%w: trailer damaged", ErrTampered)
 	case !ok:
 		return fmt.Errorf("%w: file ends after %d bytes without a valid trailer", ErrTruncated, s.n.Load())
-	case t.streamLen != uint64(s.sn):
-		return fmt.Errorf("%w: encrypted stream is %d bytes, trailer says %d", ErrTampered, s.sn, t.streamLen)
-	case !bytes.Equal(s.stream.Sum(nil), t.streamSum[:]):
-		return fmt.Errorf("%w: encrypted stream checksum mismatch", ErrTampered)
+	case t.bodyLen != uint64(s.hashed):
+		return fmt.Errorf("%w: %d bytes before the trailer, trailer says %d", ErrTampered, s.hashed, t.bodyLen)
+	case !bytes.Equal(s.hash.Sum(nil), t.bodySum[:]):
+		return fmt.Errorf("%w: file checksum mismatch", ErrTampered)
 	}
+	s.hash.Write(s.tail())
+	s.hashed += trailerSize
 	return nil
 }

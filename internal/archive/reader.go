@@ -83,7 +83,6 @@ func newReader(r io.Reader, identity func() (age.Identity, error)) (*Reader, err
 	if sha256.Sum256(ageHdr) != h.ageHdrSum {
 		return nil, fmt.Errorf("%w: encryption header checksum mismatch", ErrTampered)
 	}
-	src.addStream(ageHdr)
 
 	// The age header is intact, so a failure to unwrap the file key is the
 	// passphrase's fault.
@@ -220,7 +219,7 @@ func (r *Reader) readEnd() error {
 }
 
 // classify turns a failure of the age plaintext into a sentinel: it reads the
-// rest of the file through the stream hash and consults the trailer. Other
+// rest of the file through the hash and consults the trailer. Other
 // errors are returned unchanged.
 func (r *Reader) classify(err error) error {
 	var pe *plainError
@@ -312,7 +311,7 @@ func (r *Reader) SHA256() []byte {
 	if !r.done {
 		return nil
 	}
-	return r.src.file.Sum(nil)
+	return r.src.hash.Sum(nil)
 }
 
 // entryReader yields one entry's data.

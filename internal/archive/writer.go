@@ -85,13 +85,11 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 
 // ageSink receives age's ciphertext. Until streaming is set it captures the
 // age header (age writes header and nonce inside age.Encrypt); afterwards it
-// hashes the age stream and forwards it to out.
+// forwards to out.
 type ageSink struct {
 	captured  []byte
 	streaming bool
 	out       io.Writer
-	hash      hash.Hash
-	n         int64
 }
 
 func (s *ageSink) Write(p []byte) (int, error) {
@@ -99,10 +97,7 @@ func (s *ageSink) Write(p []byte) (int, error) {
 		s.captured = append(s.captured, p...)
 		return len(p), nil
 	}
-	n, err := s.out.Write(p)
-	s.hash.Write(p[:n])
-	s.n += int64(n)
-	return n, err
+	return s.out.Write(p)
 }
 
 // NewWriter starts an archive of kind on w, encrypted with passphrase. It
@@ -150,7 +145,7 @@ func openEnvelope(w io.Writer, passphrase string, workFactor int) (*envelopeWrit
 	rcp.SetWorkFactor(workFactor)
 
 	out := &countingWriter{w: w, hash: sha256.New()}
-	sink := &ageSink{out: out, hash: sha256.New()}
+	sink := &ageSink{out: out}
 	aw, err := age.Encrypt(sink, rcp)
 	if err != nil {
 		return nil, fmt.Errorf("start encryption: %w", err)
@@ -175,8 +170,10 @@ func (e *envelopeWriter) close() error {
 	if err := e.age.Close(); err != nil {
 		return fmt.Errorf("write backup: %w", err)
 	}
-	t := envelopeTrailer{streamLen: uint64(e.sink.n)}
-	copy(t.streamSum[:], e.sink.hash.Sum(nil))
+	// One hash serves both digests: its sum here is the trailer's (all bytes
+	// so far); continued over the trailer it is the whole file's.
+	t := envelopeTrailer{bodyLen: uint64(e.out.n.Load())}
+	copy(t.bodySum[:], e.out.hash.Sum(nil))
 	if _, err := e.out.Write(t.marshal()); err != nil {
 		return fmt.Errorf("write backup trailer: %w", err)
 	}

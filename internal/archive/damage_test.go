@@ -325,3 +325,23 @@ func (f *failingReader) Read(p []byte) (int, error) {
 	f.data = f.data[n:]
 	return n, nil
 }
+
+// NewReader answers wrong password, newer format and not-a-backup from the
+// headers alone: the input fails if read any further.
+func TestEarlyAnswersReadOnlyHeaders(t *testing.T) {
+	data := smallArchive(t)
+	a := int(binary.BigEndian.Uint32(data[12:16]))
+	boom := errors.New("read past the headers")
+	_, err := NewReader(&failingReader{data: data[:headerSize+a], err: boom}, "wrong password")
+	assertOnly(t, err, ErrWrongPassword, "wrong password")
+	newer := withHeader(data, func(b []byte) { binary.BigEndian.PutUint16(b[8:10], 2) })
+	_, err = NewReader(&failingReader{data: newer[:headerSize], err: boom}, testPass)
+	assertOnly(t, err, ErrNewerFormat, "newer format")
+	_, err = NewReader(&failingReader{data: []byte("PK\x03\x04"), err: boom}, testPass)
+	if !errors.Is(err, boom) {
+		// Four bytes are not enough to judge; the reader must ask for more.
+		t.Fatalf("short foreign prefix: %v", err)
+	}
+	_, err = NewReader(&failingReader{data: []byte("PK\x03\x04 zip central directory.... padding padding padding"), err: boom}, testPass)
+	assertOnly(t, err, ErrNotBackup, "foreign file")
+}

@@ -60,11 +60,11 @@ func New(opts Options) (s *Server, err error) {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	s = &Server{opts: opts, log: opts.Logger}
+	srv := &Server{opts: opts, log: opts.Logger}
+	s = srv
 	defer func() {
 		if err != nil {
-			s.Close()
-			s = nil
+			srv.Close() // s is nil here: every error path returns nil, err
 		}
 	}()
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"filippo.io/age"
@@ -631,4 +632,24 @@ func (f *failAfterWriter) Write(p []byte) (int, error) {
 	}
 	f.left -= len(p)
 	return len(p), nil
+}
+
+// The single-pass source copes with readers that return little data at a
+// time or data together with io.EOF.
+func TestOddReaders(t *testing.T) {
+	data := writeArchive(t, KindStore, testManifest(KindStore),
+		append(smallEntries(), testEntry{"big", 0o600, bytes.Repeat([]byte{3}, 100<<10)}))
+	for name, wrap := range map[string]func(io.Reader) io.Reader{
+		"one byte": iotest.OneByteReader,
+		"half":     iotest.HalfReader,
+		"data+EOF": iotest.DataErrReader,
+	} {
+		if _, _, err := readAllFrom(wrap(bytes.NewReader(data)), testPass); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		_, _, err := readAllFrom(wrap(bytes.NewReader(data[:len(data)-1])), testPass)
+		if !errors.Is(err, ErrTruncated) {
+			t.Fatalf("%s, truncated: %v", name, err)
+		}
+	}
 }

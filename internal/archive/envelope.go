@@ -182,7 +182,7 @@ func (s *source) fill() bool {
 func (s *source) readRaw(n int) ([]byte, error) {
 	for s.end-s.start < n && s.fill() {
 	}
-	if s.err != nil {
+	if s.end-s.start < n && s.err != nil {
 		return nil, s.err
 	}
 	m := min(n, s.end-s.start)

@@ -1,7 +1,10 @@
 package packet
 
 import (
+	"bytes"
+	"errors"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -19,6 +22,12 @@ import (
 //     [MQTT-3.1.2-13] for Will Retain is mochi's).
 //   - 3.1/3.1.1 only: Password Flag requires the User Name Flag
 //     [MQTT-3.1.2-22] (5.0 allows a password alone).
+//   - 3.1/3.1.1 only: the payload holds exactly the fields the flags
+//     announce; a will, user name or password present without its flag
+//     (bytes left after the announced fields) is refused [MQTT-3.1.2-11]
+//     [MQTT-3.1.2-18] [MQTT-3.1.2-20].
+//   - The User Name is well-formed UTF-8 without U+0000 (3.1.1
+//     [MQTT-3.1.3-11]); mochi decodes it as bytes.
 //
 // And 0x85 Client Identifier not valid (3.1.1 return code 0x02) for an
 // empty client identifier in 3.1, or in 3.1.1 with CleanSession 0
@@ -39,10 +48,33 @@ func ValidateConnect(pk *packets.Packet) error {
 	if pk.ProtocolVersion < 5 && pk.Connect.PasswordFlag && !pk.Connect.UsernameFlag {
 		return protocolErr(packets.Connect, "password flag without user name flag")
 	}
+	if pk.ProtocolVersion < 5 && pk.FixedHeader.Remaining > v3ConnectLen(&pk.Connect) {
+		return protocolErr(packets.Connect, "%d bytes after the fields the connect flags announce",
+			pk.FixedHeader.Remaining-v3ConnectLen(&pk.Connect))
+	}
+	if pk.Connect.UsernameFlag && (!utf8.Valid(pk.Connect.Username) || bytes.IndexByte(pk.Connect.Username, 0) >= 0) {
+		return &Error{Reason: ReasonMalformed, Type: packets.Connect, Err: errors.New("user name is not a valid UTF-8 string")}
+	}
 	if pk.Connect.ClientIdentifier == "" && (pk.ProtocolVersion == 3 || (pk.ProtocolVersion == 4 && !pk.Connect.Clean)) {
 		return &Error{Reason: packets.ErrClientIdentifierNotValid.Code, Type: packets.Connect, Err: packets.ErrClientIdentifierNotValid}
 	}
 	return nil
+}
+
+// v3ConnectLen is the Remaining Length of a 3.1/3.1.1 CONNECT holding
+// exactly the fields its flags announce.
+func v3ConnectLen(p *packets.ConnectParams) int {
+	n := 2 + len(p.ProtocolName) + 4 + 2 + len(p.ClientIdentifier) // name, level, flags, keep alive, id
+	if p.WillFlag {
+		n += 2 + len(p.WillTopic) + 2 + len(p.WillPayload)
+	}
+	if p.UsernameFlag {
+		n += 2 + len(p.Username)
+	}
+	if p.PasswordFlag {
+		n += 2 + len(p.Password)
+	}
+	return n
 }
 
 // ValidatePublish checks an inbound PUBLISH (mochi PublishValidate): packet

@@ -188,7 +188,7 @@ func measureCheckpoint(tmp string, sizeMB int) {
 	fmt.Println("| operation | time | data |")
 	fmt.Println("|---|---:|---:|")
 	fmt.Printf("| store.Checkpoint (hard links + flushed WAL) | %s | %.2f GiB |\n", ckTime.Round(time.Microsecond), float64(dirSize(ckDir))/(1<<30))
-	fmt.Printf("| of which: opening the checkpoint to read its LSN (measured again after) | %s | |\n", metaTime.Round(time.Microsecond))
+	fmt.Printf("| (part of the above: read-only open of the checkpoint to read its LSN, timed again separately) | %s | |\n", metaTime.Round(time.Microsecond))
 	fmt.Printf("| cp -r of the store directory | %s | %.2f GiB |\n", cpTime.Round(time.Microsecond), float64(dirSize(cpDir))/(1<<30))
 	fmt.Printf("| ratio cp -r / Checkpoint | %.1fx | |\n", cpTime.Seconds()/ckTime.Seconds())
 }

@@ -23,7 +23,8 @@ type CommitHook func(lsn uint64, repr []byte)
 //   - in strictly increasing, gap-free LSN order (a batch that failed never
 //     reaches fn and consumes no LSN);
 //   - after the batch is durable (its group's fsync has returned) and visible
-//     to reads, and before that batch's Commit returns;
+//     to reads, and before that batch's Commit returns or its CommitAsync
+//     callback runs;
 //   - on the single commit goroutine, so fn delays every commit behind it and
 //     must not call Commit, Clean or Close (that would deadlock); it may call
 //     Get, Scan, LastLSN and Checkpoint;

@@ -12,13 +12,15 @@
 // number) in queue order, appends the meta LSN record to that batch, and
 // writes all of them as ONE Pebble batch committed with Sync: one fsync per
 // group, never one per message. A caller's Commit returns only after its
-// batch is durable (or failed). LSNs are gap-free and increasing in apply
+// batch is durable (or failed); [Store.CommitAsync] queues a batch without
+// waiting and calls back from the commit goroutine, in LSN order, at the
+// same point. LSNs are gap-free and increasing in apply
 // order, and because the LSN record travels inside the batch, the LSN stored
 // in the database always names the last batch it contains.
 //
 // After a group is durable, the commit hook (see [Store.SetCommitHook])
 // sees each logical batch's Pebble representation and LSN, in LSN order,
-// before the corresponding Commit returns. That representation re-applied to
+// before the corresponding Commit returns or CommitAsync callback runs. That representation re-applied to
 // an empty Pebble database (in LSN order) reproduces the store; HA
 // replication and continuous backup are built on it.
 //

@@ -3,7 +3,9 @@ package mqtt
 import (
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
+	"net"
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -96,9 +98,7 @@ func (c *conn) handleConnect(pk *packets.Packet, r *packet.Reader) bool {
 		Password: p.Password, HasPassword: p.PasswordFlag, RemoteAddr: c.nc.RemoteAddr(),
 		ProtocolVersion: c.version, SessionExpiry: expiry, Persistent: expiry > 0,
 	}
-	if tc, ok := c.nc.(*tls.Conn); ok {
-		info.PeerCertificates = tc.ConnectionState().PeerCertificates
-	}
+	info.PeerCertificates = peerCertificates(c.nc)
 	client, rc := e.policy.Connect(cfg, info)
 	if client == nil {
 		e.log.Info("mqtt connection refused", "clientID", clientID, "remote", c.nc.RemoteAddr(), "reason", rc)
@@ -109,7 +109,7 @@ func (c *conn) handleConnect(pk *packets.Packet, r *packet.Reader) bool {
 	if limit := client.MaxSessionExpiry(); expiry > limit {
 		expiry = limit
 	}
-	if will != nil && !client.MayPublish(cfg, will.msg.topic) {
+	if will != nil && (!client.MayPublish(cfg, will.msg.topic) || (will.msg.qos > 0 && !client.AllowPersistentMessages())) {
 		c.refuseConnect(0x87)
 		return false
 	}
@@ -239,4 +239,25 @@ func newClientID() string {
 	var b [12]byte
 	rand.Read(b[:])
 	return "mqsight-" + hex.EncodeToString(b[:])
+}
+
+// peerCertificates returns the verified client certificate chain of a TLS
+// connection, looking through the wrappers the listener puts around it
+// (first-byte peeking, WebSocket); nil for a plain connection.
+func peerCertificates(nc net.Conn) []*x509.Certificate {
+	for range 8 {
+		switch v := nc.(type) {
+		case *tls.Conn:
+			return v.ConnectionState().PeerCertificates
+		case *peekedConn:
+			nc = v.Conn
+		case *notifyConn:
+			nc = v.Conn
+		case *wsConn:
+			nc = v.under
+		default:
+			return nil
+		}
+	}
+	return nil
 }

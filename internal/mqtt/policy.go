@@ -39,14 +39,25 @@ type Client interface {
 	// MayPublish reports whether the client may publish to topic.
 	MayPublish(cfg *config.Config, topic string) bool
 	// MaySubscribe reports whether the client may subscribe to filter
-	// (shareName is non-empty for a shared subscription).
+	// (shareName is non-empty for a shared subscription; filter is then
+	// the filter inside the $share/<name>/ or $SharedSubscription/<name>/
+	// prefix).
 	MaySubscribe(cfg *config.Config, filter, shareName string) bool
 	// Limits returns MaxMessages and the behaviour for a subscription's
 	// buffer.
 	Limits(cfg *config.Config, filter, shareName string) (maxMessages int, discardOld bool)
-	// MaxSessionExpiry caps the v5 session expiry interval (maxExpiry: no
-	// cap).
+	// MaxSessionExpiry caps the session expiry interval (maxExpiry: no
+	// cap). It is fixed when the client connects.
 	MaxSessionExpiry() uint32
+	// AllowPersistentMessages reports whether the client may publish QoS 1
+	// and 2 messages (wills included); when false such a PUBLISH is refused
+	// as not authorized (0x87) and such a will refuses the CONNECT. It is
+	// fixed when the client connects.
+	AllowPersistentMessages() bool
+	// MaxMessageTTL is the longest time, in seconds, that a message the
+	// client publishes to topic may live (0: no limit); the engine caps the
+	// message's expiry to it.
+	MaxMessageTTL(cfg *config.Config, topic string) uint32
 }
 
 // ConfigPolicy is the engine's built-in policy until the policies package
@@ -72,6 +83,8 @@ type configClient struct{ endpoint string }
 func (configClient) MayPublish(*config.Config, string) bool           { return true }
 func (configClient) MaySubscribe(*config.Config, string, string) bool { return true }
 func (configClient) MaxSessionExpiry() uint32                         { return maxExpiry }
+func (configClient) AllowPersistentMessages() bool                    { return true }
+func (configClient) MaxMessageTTL(*config.Config, string) uint32      { return 0 }
 
 func (c configClient) Limits(cfg *config.Config, filter, _ string) (int, bool) {
 	ep := cfg.Endpoints[c.endpoint]

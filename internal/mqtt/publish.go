@@ -69,7 +69,7 @@ func (c *conn) handlePublish(pk *packets.Packet) bool {
 		}
 	}
 	cfg := e.Config()
-	if !c.client.MayPublish(cfg, topicName) {
+	if !c.client.MayPublish(cfg, topicName) || (qos > 0 && !c.client.AllowPersistentMessages()) {
 		e.mu.Unlock()
 		return c.publishDenied(pk, 0x87)
 	}
@@ -88,15 +88,24 @@ func (c *conn) handlePublish(pk *packets.Packet) bool {
 			m.expiry = now.Add(time.Duration(mei) * time.Second)
 		}
 	}
+	if ttl := c.client.MaxMessageTTL(cfg, topicName); ttl > 0 { // TopicPolicy MaxMessageTimeToLive
+		if limit := now.Add(time.Duration(ttl) * time.Second); m.expiry.IsZero() || m.expiry.After(limit) {
+			m.expiry = limit
+		}
+	}
 	m.id = e.mu.nextMsgID
 	e.mu.nextMsgID++
 
 	b := e.store.NewBatch()
 	var res routeResult
-	e.routeLocked(m, b, &res)
-	if res.reason == 0x97 {
+	if qn, ok := queueName(topicName); ok {
+		e.sendToQueueLocked(qn, m, b, &res)
+	} else {
+		e.routeLocked(m, b, &res)
+	}
+	if res.reason >= 0x80 { // quota exceeded, or a queue refusing the send
 		e.mu.Unlock()
-		return c.publishDenied(pk, 0x97)
+		return c.publishDenied(pk, res.reason)
 	}
 	if m.retain {
 		e.setRetainedLocked(m, b)

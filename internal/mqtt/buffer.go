@@ -1,5 +1,7 @@
 package mqtt
 
+import "github.com/mqsight/mqsight/internal/store"
+
 // entryState is where an entry is in its delivery.
 type entryState uint8
 
@@ -45,6 +47,7 @@ type buffer struct {
 	owner    string       // store reference owner key
 	durable  bool         // new QoS>0 entries of an ordinary subscription are durable
 	group    *sharedGroup // the shared group owning this buffer, if any
+	queue    string       // for a queue's buffer: the queue name (store.QueueEntryKey)
 	entries  []*entry
 	head     int
 	scan     int // entries[head:scan] hold no queued entry (a search hint)
@@ -73,6 +76,14 @@ var defaultLimits = bufferLimits{maxMessages: 5000}
 
 func newBuffer(owner string, durable bool, limits bufferLimits) *buffer {
 	return &buffer{owner: owner, durable: durable, limits: limits, nextSeq: 1}
+}
+
+// refKey is the store key of the reference of entry seq.
+func (b *buffer) refKey(seq uint64) []byte {
+	if b.queue != "" {
+		return store.QueueEntryKey(b.queue, seq)
+	}
+	return store.RefKey(b.owner, seq)
 }
 
 // full reports whether adding one more entry would exceed MaxMessages.

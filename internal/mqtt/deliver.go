@@ -137,7 +137,7 @@ func (e *Engine) enqueueLocked(buf *buffer, m *message, qos byte, durable bool, 
 		m.refs++
 		ent.durable = true
 		ent.ready = false
-		b.Put(store.RefKey(buf.owner, ent.seq), (&store.Reference{MessageID: m.id}).Encode())
+		b.Put(buf.refKey(ent.seq), (&store.Reference{MessageID: m.id}).Encode())
 		res.pending = append(res.pending, ent)
 	}
 	return ent
@@ -161,7 +161,7 @@ func (e *Engine) removeEntryLocked(ent *entry, b *store.Batch) {
 // dropRefLocked deletes ent's store reference and makes it non-durable.
 func (e *Engine) dropRefLocked(ent *entry, b *store.Batch) {
 	ent.durable = false
-	b.DeleteSized(store.RefKey(ent.buf.owner, ent.seq), 0)
+	b.DeleteSized(ent.buf.refKey(ent.seq), 0)
 	e.derefLocked(ent.msg, b)
 }
 
@@ -259,7 +259,7 @@ func (e *Engine) deliverLocked(s *session, ent *entry, now time.Time) bool {
 		return true
 	}
 	if ent.durable {
-		b.Put(store.RefKey(ent.buf.owner, ent.seq), (&store.Reference{
+		b.Put(ent.buf.refKey(ent.seq), (&store.Reference{
 			MessageID: ent.msg.id, State: byte(stateSent), PacketID: pid,
 		}).Encode())
 		e.commitIfAny(b)
@@ -381,7 +381,7 @@ func (e *Engine) handleAck(c *conn, pid uint16, typ byte, reason byte) {
 	case typ == packets.Pubrec && ent.qos == 2 && ent.state == stateSent:
 		ent.state = statePubrecd
 		if ent.durable {
-			b.Put(store.RefKey(ent.buf.owner, ent.seq), (&store.Reference{
+			b.Put(ent.buf.refKey(ent.seq), (&store.Reference{
 				MessageID: ent.msg.id, State: byte(statePubrecd), PacketID: pid,
 			}).Encode())
 		}

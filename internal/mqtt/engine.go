@@ -148,6 +148,9 @@ func (e *Engine) Config() *config.Config { return e.cfg.Load() }
 // start (the others keep running).
 func (e *Engine) Apply(c *config.Config) error {
 	e.cfg.Store(c)
+	e.mu.Lock()
+	e.applyQueuesLocked(c)
+	e.mu.Unlock()
 	return e.listeners.apply(c)
 }
 

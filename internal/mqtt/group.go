@@ -17,6 +17,13 @@ type sharedGroup struct {
 	buf     *buffer
 	members []*subscription // in subscription order
 	next    int             // round-robin start for the next delivery pass
+
+	// A point-to-point queue (see queue.go) rather than a shared
+	// subscription: always durable, outlives its consumers.
+	queue      bool
+	configured bool // the Queue is in the configuration in force
+	allowSend  bool // AllowSend
+	concurrent bool // ConcurrentConsumers
 }
 
 // storeOwner is the store reference owner of a durable group buffer.
@@ -46,6 +53,9 @@ func (g *sharedGroup) removeMember(s *session) {
 // durable reports whether any member's session is persistent: then the
 // group's QoS>0 entries are kept in the store.
 func (g *sharedGroup) durable() bool {
+	if g.queue {
+		return true
+	}
 	for _, m := range g.members {
 		if m.sess.persistent {
 			return true

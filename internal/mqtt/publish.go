@@ -98,10 +98,14 @@ func (c *conn) handlePublish(pk *packets.Packet) bool {
 
 	b := e.store.NewBatch()
 	var res routeResult
-	e.routeLocked(m, b, &res)
-	if res.reason == 0x97 {
+	if qn, ok := queueName(topicName); ok {
+		e.sendToQueueLocked(qn, m, b, &res)
+	} else {
+		e.routeLocked(m, b, &res)
+	}
+	if res.reason >= 0x80 { // quota exceeded, or a queue refusing the send
 		e.mu.Unlock()
-		return c.publishDenied(pk, 0x97)
+		return c.publishDenied(pk, res.reason)
 	}
 	if m.retain {
 		e.setRetainedLocked(m, b)

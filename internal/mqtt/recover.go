@@ -71,6 +71,12 @@ func (e *Engine) recover() error {
 			return fmt.Errorf("subscription record: %w", err)
 		}
 		s := e.mu.sessions[rec.ClientID]
+		if qn, ok := queueName(rec.Filter); ok && s != nil {
+			e.ensureQueueLocked(qn)
+			e.subscribeQueueLocked(s, packets.Subscription{Filter: rec.Filter, Qos: rec.QoS,
+				Identifier: int(rec.SubscriptionID)}, qn, nil)
+			return nil
+		}
 		parsed, perr := topic.ParseSubscription(rec.Filter)
 		if s == nil || perr != nil {
 			e.log.Warn("deleting orphaned subscription record", "clientID", rec.ClientID, "filter", rec.Filter)
@@ -137,6 +143,32 @@ func (e *Engine) recover() error {
 				sub.sess.inflight[ent.pid] = ent
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	err = st.Scan(store.KindPrefix(store.KindQueueEntry), func(k, v []byte) error {
+		name, seq, err := store.ParseQueueEntryKey(k)
+		if err != nil {
+			return fmt.Errorf("queue entry key: %w", err)
+		}
+		ref, err := store.DecodeReference(v)
+		if err != nil {
+			return fmt.Errorf("queue entry record: %w", err)
+		}
+		m := msgs[ref.MessageID]
+		if m == nil {
+			e.log.Warn("deleting queue entry of a missing message", "queue", name, "message", ref.MessageID)
+			cleanup.Delete(k)
+			return nil
+		}
+		m.refs++
+		q := e.ensureQueueLocked(name)
+		// In-flight entries go back to the queue, marked as sent before.
+		q.buf.appendRecovered(&entry{seq: seq, msg: m, qos: m.qos, ready: true, durable: true,
+			dup: ref.State != store.RefQueued})
 		return nil
 	})
 	if err != nil {

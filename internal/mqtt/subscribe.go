@@ -37,6 +37,15 @@ func (c *conn) handleSubscribe(pk *packets.Packet) bool {
 		subID = pk.Properties.SubscriptionIdentifier[0]
 	}
 	for _, f := range pk.Filters {
+		if qn, ok := queueName(f.Filter); ok { // a consumer of a point-to-point queue
+			f.Identifier = subID
+			_, rc := e.subscribeQueueLocked(s, f, qn, b)
+			if rc > 2 && c.version != 5 {
+				rc = 0x80
+			}
+			ack.ReasonCodes = append(ack.ReasonCodes, rc)
+			continue
+		}
 		rc := f.Qos
 		parsed, err := topic.ParseSubscription(f.Filter)
 		switch {
@@ -192,7 +201,7 @@ func (e *Engine) removeSubscriptionLocked(sub *subscription, b *store.Batch) {
 				g.buf.requeue(ent)
 			}
 		}
-		if len(g.members) == 0 {
+		if len(g.members) == 0 && !g.queue { // a queue keeps its messages
 			for _, ent := range g.buf.liveEntries() {
 				e.removeEntryLocked(ent, b)
 			}

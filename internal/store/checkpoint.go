@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -15,7 +14,7 @@ import (
 // the filesystem allows. The copy is a complete store (same UID) that Open or
 // ReadMeta accept; it shares no state with the source.
 func (s *Store) Checkpoint(dir string) (lsn uint64, err error) {
-	if _, err := os.Lstat(dir); err == nil {
+	if _, err := s.opts.FS.Stat(dir); err == nil {
 		return 0, fmt.Errorf("store checkpoint %s: %w", dir, fs.ErrExist)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return 0, fmt.Errorf("store checkpoint: %w", err)

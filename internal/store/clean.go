@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // deletingSuffix names the sibling directory a store is renamed to while
@@ -44,13 +45,14 @@ func (s *Store) clean() error {
 		s.db = nil
 	}
 	old := s.dir + deletingSuffix
-	if err := os.RemoveAll(old); err != nil {
+	fsys := s.opts.FS
+	if err := fsys.RemoveAll(old); err != nil {
 		return fmt.Errorf("clean store: %w", err)
 	}
-	if err := os.Rename(s.dir, old); err != nil {
+	if err := fsys.Rename(s.dir, old); err != nil {
 		return fmt.Errorf("clean store: %w", err)
 	}
-	if err := syncDir(filepath.Dir(s.dir)); err != nil {
+	if err := syncDir(fsys, filepath.Dir(s.dir)); err != nil {
 		return fmt.Errorf("clean store: %w", err)
 	}
 	db, uid, lsn, err := openDB(s.dir, s.opts, s.lastLSN.Load())
@@ -59,7 +61,7 @@ func (s *Store) clean() error {
 	}
 	s.db = db
 	s.uid.Store(uid)
-	if err := os.RemoveAll(old); err != nil {
+	if err := fsys.RemoveAll(old); err != nil {
 		s.opts.Logger.Warn("clean store: removing old store", "dir", old, "err", err)
 	}
 	s.stats.cleans.Add(1)
@@ -72,8 +74,9 @@ func (s *Store) clean() error {
 // removed; otherwise the new store is recreated with the LSN of the old one
 // (which is intact, since it is removed only after the new one is complete).
 func (s *Store) finishInterruptedClean() error {
+	fsys := s.opts.FS
 	old := s.dir + deletingSuffix
-	if _, err := os.Stat(old); errors.Is(err, fs.ErrNotExist) {
+	if _, err := fsys.Stat(old); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	} else if err != nil {
 		return fmt.Errorf("open store: %w", err)
@@ -83,7 +86,7 @@ func (s *Store) finishInterruptedClean() error {
 		if err != nil {
 			return fmt.Errorf("open store: finish interrupted clean: %w", err)
 		}
-		if err := os.RemoveAll(s.dir); err != nil {
+		if err := fsys.RemoveAll(s.dir); err != nil {
 			return fmt.Errorf("open store: finish interrupted clean: %w", err)
 		}
 		db, _, _, err := openDB(s.dir, s.opts, lsn)
@@ -94,15 +97,16 @@ func (s *Store) finishInterruptedClean() error {
 			return fmt.Errorf("open store: finish interrupted clean: %w", err)
 		}
 	}
-	if err := os.RemoveAll(old); err != nil {
+	if err := fsys.RemoveAll(old); err != nil {
 		return fmt.Errorf("open store: finish interrupted clean: %w", err)
 	}
 	s.opts.Logger.Info("store: finished interrupted clean", "dir", s.dir)
 	return nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+// syncDir makes the entries of dir durable (a rename inside it, say).
+func syncDir(fsys vfs.FS, dir string) error {
+	d, err := fsys.OpenDir(dir)
 	if err != nil {
 		return err
 	}

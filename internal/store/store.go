@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Sentinel errors callers branch on.
@@ -51,6 +52,9 @@ type Options struct {
 	// data blocks that makes an sstable eligible for a tombstone-density
 	// compaction (queue churn); 0 means 0.05, negative disables.
 	TombstoneDenseCompactionThreshold float64
+	// FS is the filesystem the store lives on; nil means the operating
+	// system's. Tests pass vfs.NewCrashableMem() to simulate power loss.
+	FS vfs.FS
 }
 
 func (o Options) withDefaults() Options {
@@ -62,6 +66,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxGroupBytes == 0 {
 		o.MaxGroupBytes = 16 << 20
+	}
+	if o.FS == nil {
+		o.FS = vfs.Default
 	}
 	if o.TombstoneDenseCompactionThreshold == 0 {
 		o.TombstoneDenseCompactionThreshold = 0.05
@@ -79,6 +86,7 @@ func (o Options) pebbleOptions(readOnly bool) *pebble.Options {
 		Logger:             pebbleLogger{o.Logger},
 		MemTableSize:       o.MemTableSize,
 		ReadOnly:           readOnly,
+		FS:                 o.FS,
 	}
 	po.Experimental.NumDeletionsThreshold = 64
 	po.Experimental.DeletionSizeRatioThreshold = 0.3

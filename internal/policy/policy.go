@@ -1,0 +1,191 @@
+package policy
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/mqsight/mqsight/internal/config"
+	"github.com/mqsight/mqsight/internal/mqtt"
+)
+
+// Reason codes a Connect refusal carries (MQTT 5; the engine maps them to
+// 3.1.1 return codes 4 and 5).
+const (
+	reasonBadCredentials byte = 0x86 // Bad User Name or Password
+	reasonNotAuthorized  byte = 0x87 // Not authorized
+)
+
+// Options configure a Policy.
+type Options struct {
+	// Logger receives failed logins and refused connections (never a
+	// password); nil discards.
+	Logger *slog.Logger
+}
+
+// Stats count authentication and authorization outcomes. Fields are
+// updated atomically and may be read at any time.
+type Stats struct {
+	// FailedLogins counts connections refused because their credentials
+	// (user name, password or client certificate) did not authenticate.
+	FailedLogins atomic.Uint64
+	// ConnectionsDenied counts authenticated connections that no
+	// ConnectionPolicy of their endpoint admitted.
+	ConnectionsDenied atomic.Uint64
+}
+
+// Policy implements mqtt.Policy from the configuration's users, groups,
+// security profiles and policies. Create it with New; it is safe for
+// concurrent use.
+type Policy struct {
+	log   *slog.Logger
+	stats Stats
+	// dummyHash is verified against when the user is unknown, so that a
+	// login costs the same whether or not the user exists.
+	dummyHash string
+}
+
+var _ mqtt.Policy = (*Policy)(nil)
+
+// New returns a Policy.
+func New(opts Options) (*Policy, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("policy: random dummy password: %w", err)
+	}
+	h, err := config.HashPassword(hex.EncodeToString(b[:]))
+	if err != nil {
+		return nil, fmt.Errorf("policy: hash dummy password: %w", err)
+	}
+	return &Policy{log: opts.Logger, dummyHash: h}, nil
+}
+
+// Stats returns the policy's counters.
+func (p *Policy) Stats() *Stats { return &p.stats }
+
+// Connect implements mqtt.Policy: it authenticates the client against the
+// endpoint's SecurityProfile and admits it if a ConnectionPolicy of the
+// endpoint matches. A refusal returns a nil Client and 0x86 (credentials)
+// or 0x87 (not authorized).
+func (p *Policy) Connect(cfg *config.Config, info mqtt.ConnInfo) (mqtt.Client, byte) {
+	ep := cfg.Endpoints[info.Endpoint]
+	if ep == nil {
+		return p.deny(info, "endpoint not configured")
+	}
+	id := identity{endpoint: info.Endpoint, clientID: info.ClientID, protocol: "MQTT", addr: remoteIP(info.RemoteAddr)}
+	if len(info.PeerCertificates) > 0 {
+		id.commonName, id.hasCN = info.PeerCertificates[0].Subject.CommonName, true
+	}
+	sp := cfg.SecurityProfiles[ep.SecurityProfile]
+	if sp != nil && sp.UseClientCertificate && !id.hasCN {
+		return p.failLogin(info, "no client certificate")
+	}
+	switch {
+	case sp != nil && sp.UsePasswordAuthentication:
+		if !info.HasUserName {
+			return p.failLogin(info, "no user name")
+		}
+		if len(info.Password) == 0 {
+			if !sp.AllowNullPassword {
+				return p.failLogin(info, "no password")
+			}
+		} else if !p.verify(cfg, info.UserName, info.Password) {
+			return p.failLogin(info, "wrong user name or password")
+		}
+		id.userID, id.hasUser = info.UserName, true
+	case info.HasUserName:
+		id.userID, id.hasUser = info.UserName, true
+	}
+
+	cl := &client{id: id}
+	groups := cl.groups(cfg)
+	matched := false
+	for _, name := range ep.ConnectionPolicies {
+		cp := cfg.ConnectionPolicies[name]
+		if cp == nil || !matchFilters(&cp.Filters, &id, groups) {
+			continue
+		}
+		matched = true
+		if info.Persistent && !cp.AllowDurable {
+			continue
+		}
+		cl.allowPersistent = cp.AllowPersistentMessages
+		cl.maxExpiry = parseUnlimited(cp.MaxSessionExpiryInterval)
+		return cl, 0
+	}
+	if matched {
+		return p.deny(info, "durable session not allowed")
+	}
+	return p.deny(info, "no connection policy matches")
+}
+
+// verify checks a password in time independent of whether the user exists.
+func (p *Policy) verify(cfg *config.Config, user string, password []byte) bool {
+	u := cfg.Users[user]
+	if u == nil {
+		config.VerifyPassword(p.dummyHash, string(password))
+		return false
+	}
+	return config.VerifyPassword(u.Password, string(password))
+}
+
+func (p *Policy) failLogin(info mqtt.ConnInfo, why string) (mqtt.Client, byte) {
+	p.stats.FailedLogins.Add(1)
+	p.log.Warn("mqtt login failed", "endpoint", info.Endpoint, "clientID", info.ClientID,
+		"user", info.UserName, "remote", addrString(info.RemoteAddr), "reason", why)
+	if why == "no client certificate" {
+		return nil, reasonNotAuthorized
+	}
+	return nil, reasonBadCredentials
+}
+
+func (p *Policy) deny(info mqtt.ConnInfo, why string) (mqtt.Client, byte) {
+	p.stats.ConnectionsDenied.Add(1)
+	p.log.Info("mqtt connection not authorized", "endpoint", info.Endpoint, "clientID", info.ClientID,
+		"user", info.UserName, "remote", addrString(info.RemoteAddr), "reason", why)
+	return nil, reasonNotAuthorized
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+// remoteIP extracts the client's IP address (IPv4-mapped IPv6 unmapped).
+func remoteIP(a net.Addr) netip.Addr {
+	switch v := a.(type) {
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(v.IP)
+		return ip.Unmap()
+	case nil:
+		return netip.Addr{}
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// parseUnlimited reads a MessageSight "unlimited"-or-seconds value as
+// seconds; "unlimited" (or anything a validated document cannot hold) is
+// math.MaxUint32.
+func parseUnlimited(v string) uint32 {
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil || n == 0 {
+		return math.MaxUint32
+	}
+	return uint32(n)
+}

@@ -86,6 +86,9 @@ func TestLSNsGapFreeUnderConcurrency(t *testing.T) {
 		t.Fatalf("LastLSN %d, want %d", s.LastLSN(), n)
 	}
 	st := s.Stats()
+	if st.LatencySum <= 0 || st.LatencyMax <= 0 || st.LatencyMax > st.LatencySum || st.LastLSN != n {
+		t.Fatalf("latency/LSN stats %+v", st)
+	}
 	if st.Commits != n || st.Groups >= st.Commits {
 		t.Fatalf("stats %+v: want %d commits in fewer groups", st, n)
 	}

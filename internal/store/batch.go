@@ -22,12 +22,12 @@ type Batch struct {
 // NewBatch returns an empty batch. On a closed store the batch's Commit
 // returns ErrClosed.
 func (s *Store) NewBatch() *Batch {
-	s.dbMu.RLock()
-	defer s.dbMu.RUnlock()
-	if s.db == nil {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.mu.db == nil {
 		return &Batch{err: ErrClosed}
 	}
-	return &Batch{pb: s.db.NewBatch()}
+	return &Batch{pb: s.mu.db.NewBatch()}
 }
 
 // writable records ErrReservedKey for a key the batch may not touch and

@@ -31,12 +31,12 @@ func (s *Store) Checkpoint(dir string) (lsn uint64, err error) {
 }
 
 func (s *Store) checkpoint(dir string) error {
-	s.dbMu.RLock()
-	defer s.dbMu.RUnlock()
-	if s.db == nil {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.mu.db == nil {
 		return ErrClosed
 	}
-	if err := s.db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
+	if err := s.mu.db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
 		return fmt.Errorf("store checkpoint %s: %w", dir, err)
 	}
 	return nil

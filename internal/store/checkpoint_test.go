@@ -118,9 +118,9 @@ func TestCheckpointUnderLoad(t *testing.T) {
 		}
 		t.Logf("checkpoint at LSN %d of %d: %d keys", ck.lsn, s.LastLSN(), len(got))
 	}
-	s.dbMu.RLock()
-	flushes := s.db.Metrics().Flush.Count
-	s.dbMu.RUnlock()
+	s.mu.RLock()
+	flushes := s.mu.db.Metrics().Flush.Count
+	s.mu.RUnlock()
 	t.Logf("%d memtable flushes during the test", flushes)
 	if cks[0].lsn >= cks[2].lsn || s.Stats().Checkpoints != 3 {
 		t.Fatalf("checkpoint LSNs %v did not advance under load", cks)

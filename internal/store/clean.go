@@ -35,14 +35,14 @@ func (s *Store) Clean() error {
 
 // clean does the work of Clean; it runs on the commit goroutine.
 func (s *Store) clean() error {
-	s.dbMu.Lock()
-	defer s.dbMu.Unlock()
-	if s.db != nil {
-		if err := s.db.Close(); err != nil {
-			s.db = nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.db != nil {
+		if err := s.mu.db.Close(); err != nil {
+			s.mu.db = nil
 			return fmt.Errorf("clean store: close: %w", err)
 		}
-		s.db = nil
+		s.mu.db = nil
 	}
 	old := s.dir + deletingSuffix
 	fsys := s.opts.FS
@@ -59,7 +59,7 @@ func (s *Store) clean() error {
 	if err != nil {
 		return fmt.Errorf("clean store: %w", err)
 	}
-	s.db = db
+	s.mu.db = db
 	s.uid.Store(uid)
 	if err := fsys.RemoveAll(old); err != nil {
 		s.opts.Logger.Warn("clean store: removing old store", "dir", old, "err", err)

@@ -251,12 +251,13 @@ func (s *Store) commitGroup(group []*commitRequest, size int) error {
 			return nil
 		}
 	}
-	if s.db == nil { // a failed Clean left no database
+	// The commit goroutine reads mu.db without the lock (see Store).
+	if s.mu.db == nil { // a failed Clean left no database
 		err := fmt.Errorf("%w: no database", ErrFailed)
 		finish(group, err)
 		return err
 	}
-	g := s.db.NewBatchWithSize(size + 32*len(group))
+	g := s.mu.db.NewBatchWithSize(size + 32*len(group))
 	lsn := s.lastLSN.Load()
 	var lsnBuf [8]byte
 	for _, r := range group {

@@ -97,15 +97,20 @@ func (o Options) pebbleOptions(readOnly bool) *pebble.Options {
 
 // Store is the Pebble store. All methods are safe for concurrent use.
 //
-// Writes reach Pebble only through the commit goroutine (commitLoop); it is
-// the only goroutine that replaces db (in Clean and Close), doing so while
-// holding dbMu for writing. Readers hold dbMu for reading while they use db.
+// Writes reach Pebble only through the commit goroutine (commitLoop). The
+// database handle is replaced only by Clean (on the commit goroutine) and
+// Close (after the commit goroutine ended), both holding mu for writing;
+// every other user holds mu for reading while it uses the handle, except the
+// commit goroutine itself, which may read it without the lock because no
+// other goroutine writes it.
 type Store struct {
 	dir  string
 	opts Options
 
-	dbMu sync.RWMutex
-	db   *pebble.DB // guarded by dbMu; nil once closed
+	mu struct {
+		sync.RWMutex
+		db *pebble.DB // nil once closed (or after a failed Clean)
+	}
 
 	// uid is the store UID (string); replaced by Clean.
 	uid atomic.Value
@@ -138,7 +143,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.db = db
+	s.mu.db = db
 	s.uid.Store(uid)
 	s.lastLSN.Store(lsn)
 	opts.Logger.Info("store opened", "dir", dir, "uid", uid, "lsn", lsn)
@@ -239,12 +244,12 @@ func (s *Store) LastLSN() uint64 { return s.lastLSN.Load() }
 
 // Get returns a copy of the value of key, or an error wrapping ErrNotFound.
 func (s *Store) Get(key []byte) ([]byte, error) {
-	s.dbMu.RLock()
-	defer s.dbMu.RUnlock()
-	if s.db == nil {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.mu.db == nil {
 		return nil, ErrClosed
 	}
-	v, err := getCopy(s.db, key)
+	v, err := getCopy(s.mu.db, key)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("store get %x: %w", key, err)
 	}
@@ -262,12 +267,12 @@ func (s *Store) Scan(prefix []byte, fn func(key, value []byte) error) error {
 
 // ScanRange is Scan over the keys in [lower, upper); nil bounds are open.
 func (s *Store) ScanRange(lower, upper []byte, fn func(key, value []byte) error) error {
-	s.dbMu.RLock()
-	defer s.dbMu.RUnlock()
-	if s.db == nil {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.mu.db == nil {
 		return ErrClosed
 	}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	it, err := s.mu.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return fmt.Errorf("store scan: %w", err)
 	}
@@ -294,13 +299,13 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.queue.close()
 		<-s.loopDone
-		s.dbMu.Lock()
-		defer s.dbMu.Unlock()
-		if s.db != nil {
-			if err := s.db.Close(); err != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.mu.db != nil {
+			if err := s.mu.db.Close(); err != nil {
 				s.closeErr = fmt.Errorf("close store: %w", err)
 			}
-			s.db = nil
+			s.mu.db = nil
 		}
 		s.opts.Logger.Info("store closed", "dir", s.dir, "lsn", s.LastLSN())
 	})

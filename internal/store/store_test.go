@@ -192,7 +192,7 @@ func TestReservedKeysAreRefused(t *testing.T) {
 	if _, err := s.Commit(b); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := readMeta(s.db); err != nil {
+	if _, _, err := readMeta(s.mu.db); err != nil {
 		t.Fatal(err)
 	}
 }

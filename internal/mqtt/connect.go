@@ -196,7 +196,7 @@ func (c *conn) handleConnect(pk *packets.Packet, r *packet.Reader) bool {
 	}
 	e.stats.ConnectionsTotal.Add(1)
 	e.stats.ConnectionsActive.Add(1)
-	e.commit(b, func(err error) {
+	e.commitThen(b, func(err error) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if err != nil || s.conn != c {

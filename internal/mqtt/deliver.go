@@ -267,10 +267,13 @@ func (e *Engine) deliverLocked(s *session, ent *entry, now time.Time) bool {
 	return true
 }
 
+// commitIfAny commits b if it holds anything and releases it otherwise.
 func (e *Engine) commitIfAny(b *store.Batch) {
 	if b.Count() > 0 {
 		e.commit(b, e.logCommitError("delivery"))
+		return
 	}
+	b.Discard()
 }
 
 // writePublishLocked encodes and queues the PUBLISH for ent. It returns

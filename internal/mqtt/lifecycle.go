@@ -67,6 +67,8 @@ func (e *Engine) detachLocked(c *conn, normal bool) {
 	}
 	if b.Count() > 0 {
 		e.commit(b, e.logCommitError("session disconnect"))
+	} else {
+		b.Discard()
 	}
 }
 

@@ -148,6 +148,7 @@ func (c *conn) handlePublish(pk *packets.Packet) bool {
 		}
 	}
 	if b.Count() == 0 {
+		b.Discard()
 		finish(nil)
 		e.mu.Unlock()
 		return true

@@ -72,7 +72,7 @@ func (c *conn) handleSubscribe(pk *packets.Packet) bool {
 		ack.ReasonCodes = append(ack.ReasonCodes, f.Qos) // granted QoS
 	}
 	done := make(chan struct{})
-	e.commit(b, func(err error) {
+	e.commitThen(b, func(err error) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		defer close(done)
@@ -171,7 +171,7 @@ func (c *conn) handleUnsubscribe(pk *packets.Packet) bool {
 		ack.ReasonCodes = append(ack.ReasonCodes, 0)
 	}
 	done := make(chan struct{})
-	e.commit(b, func(err error) {
+	e.commitThen(b, func(err error) {
 		if err != nil {
 			e.log.Error("store commit of unsubscribe failed", "clientID", s.clientID, "err", err)
 		}

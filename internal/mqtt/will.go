@@ -85,6 +85,7 @@ func (e *Engine) publishWillLocked(s *session) {
 		e.setRetainedLocked(m, b)
 	}
 	if b.Count() == 0 {
+		b.Discard()
 		e.releaseLocked(&res)
 		return
 	}

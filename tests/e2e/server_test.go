@@ -74,3 +74,16 @@ func TestDataDirectoryIsLocked(t *testing.T) {
 		t.Fatalf("second server on the same directory: err=%v output:\n%s", err, out)
 	}
 }
+
+// `mqsight version` prints the server version and both format versions.
+func TestVersionCommand(t *testing.T) {
+	out, err := execBinary(t, "version")
+	if err != nil {
+		t.Fatalf("mqsight version: %v\n%s", err, out)
+	}
+	for _, want := range []string{"mqsight ", "configuration format 1", "store format 1"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("version output %q lacks %q", out, want)
+		}
+	}
+}

@@ -1,0 +1,252 @@
+package backup
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mqsight/mqsight/internal/archive"
+	"github.com/mqsight/mqsight/internal/config"
+	"github.com/mqsight/mqsight/internal/destination"
+	"github.com/mqsight/mqsight/internal/failpoint"
+)
+
+// BackupRequest is one backup as the admin API or CLI asks for it.
+type BackupRequest struct {
+	// Password encrypts both files; at least archive.MinPassphraseLen
+	// characters. It is handed to the archive writer only.
+	Password string
+	// Dir is where the configuration backup is written
+	// (<datadir>/userfiles). It must exist.
+	Dir string
+	// Time names the configuration backup (ConfigBackupName) in its own
+	// location; zero means time.Now() in the server's local time.
+	Time time.Time
+	// Store, when not zero, asks for a store backup at that destination; the
+	// URL's last path element is the store backup's file name.
+	Store StoreParams
+	// ServerVersion is recorded in the manifests.
+	ServerVersion string
+	// WorkFactor is the scrypt work factor; zero is the production default.
+	// Tests lower it.
+	WorkFactor int
+	// Progress receives byte progress of the store upload.
+	Progress ProgressFunc
+}
+
+// BackupDeps are the server parts a backup reads.
+type BackupDeps struct {
+	Config ConfigSource
+	// Store is required for a store backup.
+	Store StoreSource
+	// ScratchDir holds the temporary store checkpoint; it must be on the
+	// store's filesystem so the checkpoint is hard links (the server passes
+	// the data directory). Recover removes checkpoints a crash left there.
+	ScratchDir string
+	// Open connects to store destinations.
+	Open Opener
+	// Failpoints may be nil.
+	Failpoints *failpoint.Set
+}
+
+// BackupResult describes a completed backup.
+type BackupResult struct {
+	// Name and Path of the configuration backup.
+	Name string
+	Path string
+	// Manifest is the configuration backup's manifest (Manifest.StoreBackup
+	// describes the store backup, if any).
+	Manifest *archive.Manifest
+	// Store is set when a store backup was written.
+	Store *StoreResult
+}
+
+// StoreResult describes a committed store backup.
+type StoreResult struct {
+	Name string
+	// URL is the destination without credentials, safe to show.
+	URL    string
+	LSN    uint64
+	Size   int64
+	SHA256 string
+	// Synced reports whether the destination flushed the file to stable
+	// storage (see destination.CommitInfo).
+	Synced bool
+}
+
+// checkpointPrefix names the temporary checkpoint directories in ScratchDir.
+const checkpointPrefix = ".backup-checkpoint-"
+
+// maxCheckpointTries bounds how often a checkpoint is retaken when the
+// configuration changed while it was taken.
+const maxCheckpointTries = 5
+
+// Backup writes a configuration backup into req.Dir and, when req.Store is
+// given, first a store backup to that destination, both bound by one
+// BackupID.
+//
+// Store backup: the store is checkpointed online into ScratchDir (hard
+// links; no traffic stops), the checkpoint files are streamed through an
+// encrypting archive.Writer into a destination upload, and the upload is
+// committed; then the configuration backup records the store file's size,
+// SHA-256 and LSN. The configuration snapshot is the one whose generation
+// was in force both before and after the checkpoint was taken.
+//
+// Configuration backup: written to a temporary file in req.Dir, fsynced,
+// linked to imaBackup.hhmmss-MMDDYYYY without replacing anything
+// (ErrNameTaken), directory fsynced.
+//
+// On any error or cancellation nothing that looks complete is left: the
+// upload is aborted, the temporary file removed, and a store backup whose
+// configuration backup could not be written is removed again (best effort).
+// The checkpoint directory is always removed.
+func Backup(ctx context.Context, req BackupRequest, deps BackupDeps) (*BackupResult, error) {
+	if len(req.Password) < archive.MinPassphraseLen {
+		return nil, fmt.Errorf("backup: %w", archive.ErrShortPassword)
+	}
+	if deps.Config == nil {
+		return nil, errors.New("backup: no configuration source")
+	}
+	t := req.Time
+	if t.IsZero() {
+		t = time.Now()
+	}
+	name := ConfigBackupName(t)
+	finalPath := filepath.Join(req.Dir, name)
+	loc, cred, err := req.Store.parse()
+	if err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	if loc != nil && loc.Name == name {
+		return nil, fmt.Errorf("backup: %w", ErrSameName)
+	}
+	if taken, err := exists(finalPath); err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
+	} else if taken {
+		return nil, fmt.Errorf("backup: %s: %w", name, ErrNameTaken)
+	}
+	id, err := newBackupID()
+	if err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	res := &BackupResult{Name: name, Path: finalPath}
+	snap := deps.Config.Current()
+	var store *archive.StoreBackup
+	var dest destination.Destination
+	if loc != nil {
+		if deps.Store == nil {
+			return nil, errors.New("backup: no store to back up")
+		}
+		d, closeDest, err := open(ctx, deps.Open, loc, cred)
+		if err != nil {
+			return nil, fmt.Errorf("backup: %w", err)
+		}
+		defer closeDest()
+		dest = d
+		sr, cfg, sb, err := backupStore(ctx, req, deps, dest, loc, id)
+		if err != nil {
+			return nil, fmt.Errorf("backup: %w", err)
+		}
+		res.Store, snap, store = sr, cfg, sb
+	}
+	m := &archive.Manifest{
+		ServerVersion:    req.ServerVersion,
+		ServerName:       snap.ServerName,
+		ServerUID:        snap.ServerUID,
+		BackupID:         id,
+		Created:          snapTime(),
+		ConfigGeneration: snap.Generation,
+		ObjectCounts:     ObjectCounts(snap),
+		StoreBackup:      store,
+	}
+	if err := writeConfigBackup(ctx, req, deps, snap, m, finalPath); err != nil {
+		if dest != nil {
+			// The store backup is useless without its configuration backup
+			// and must not be mistaken for a finished pair.
+			_ = dest.Remove(context.WithoutCancel(ctx), loc.Name)
+		}
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	res.Manifest = m
+	return res, nil
+}
+
+// writeConfigBackup writes the configuration snapshot snap (with the
+// certificates directory as it is now) to finalPath.
+func writeConfigBackup(ctx context.Context, req BackupRequest, deps BackupDeps, snap *config.Config, m *archive.Manifest, finalPath string) error {
+	doc, err := config.Marshal(snap)
+	if err != nil {
+		return err
+	}
+	certs, err := readCertificateDir(deps.Config.CertificateDir())
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(req.Dir, "."+filepath.Base(finalPath)+".tmp-")
+	if err != nil {
+		return fmt.Errorf("write configuration backup: %w", err)
+	}
+	tmp := f.Name()
+	committed := false
+	defer func() {
+		if !committed {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(0o600); err != nil {
+		return fmt.Errorf("write configuration backup: %w", err)
+	}
+	if _, err := writeConfigArchive(f, req.Password, req.WorkFactor, m, doc, certs); err != nil {
+		return fmt.Errorf("write configuration backup: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("write configuration backup: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write configuration backup: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("write configuration backup: %w", err)
+	}
+	if err := deps.Failpoints.Eval(failpoint.BackupBeforeCommit); err != nil {
+		return fmt.Errorf("write configuration backup: %w", err)
+	}
+	if err := linkNoReplace(tmp, finalPath); err != nil {
+		return err
+	}
+	committed = true
+	return nil
+}
+
+// newBackupID returns 16 random bytes in lowercase hex.
+func newBackupID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("backup id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// ctxWriter fails writes once ctx is done, so a cancelled backup stops at
+// the next chunk.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
+
+// snapTime is the creation time recorded in manifests.
+func snapTime() time.Time { return time.Now().UTC() }

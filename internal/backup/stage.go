@@ -1,0 +1,339 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/mqsight/mqsight/internal/archive"
+	"github.com/mqsight/mqsight/internal/config"
+	"github.com/mqsight/mqsight/internal/destination"
+	"github.com/mqsight/mqsight/internal/store"
+)
+
+// Staged is a restore decrypted, authenticated, checked and written beside
+// the live data (<datadir>/.restore-staging/{config,store}), not yet
+// applied. It holds the Restorer until Apply or Discard. It is used by one
+// goroutine.
+type Staged struct {
+	r        *Restorer
+	res      Result
+	released bool
+}
+
+// Plan is what Apply will do.
+func (s *Staged) Plan() *Plan { return s.res.Plan }
+
+// Result describes the staged restore (Applied false).
+func (s *Staged) Result() *Result {
+	res := s.res
+	return &res
+}
+
+// Discard removes the staging directory and releases the Restorer.
+func (s *Staged) Discard() error {
+	if s.released {
+		return nil
+	}
+	s.released = true
+	defer s.r.release()
+	if err := os.RemoveAll(s.r.stagingDir()); err != nil {
+		return fmt.Errorf("discard staged restore: %w", err)
+	}
+	return nil
+}
+
+func (r *Restorer) stagingDir() string { return filepath.Join(r.dataDir, stagingDirName) }
+
+// Stage prepares a restore without touching the live state:
+//
+//  1. take the Restorer (ErrBusy if another restore holds it, or if a
+//     staging directory or journal exists in the data directory);
+//  2. read the whole configuration backup and authenticate it to its end
+//     (ReadConfigBackup);
+//  3. with a store source: check the binding from the manifests before
+//     reading any data (ErrStoreMismatch; ErrStoreMissing when the object
+//     is absent), stream the store backup into staging/store, reach its
+//     authenticated end, check its size and SHA-256 against the
+//     configuration manifest, check the staged store's UID and LSN, and
+//     set store.FlagFromBackup on every message in it; without one, create
+//     an empty store there;
+//  4. plan (PlanRestore) against current and write the resulting
+//     server.json and certificates into staging/config;
+//  5. fsync the staging tree.
+//
+// For a dry run the staging directory is then removed and the Restorer
+// released: the returned Staged only describes the plan (Apply refuses).
+// On error everything staged is removed.
+func (r *Restorer) Stage(ctx context.Context, req RestoreRequest, current *config.Config) (*Staged, error) {
+	if !r.busy.CompareAndSwap(false, true) {
+		return nil, fmt.Errorf("restore: %w", ErrBusy)
+	}
+	if current == nil {
+		r.release()
+		return nil, errors.New("restore: no current configuration")
+	}
+	if j, err := exists(filepath.Join(r.dataDir, journalName)); err != nil || j {
+		r.release()
+		return nil, fmt.Errorf("restore: a previous restore is unfinished (restart the server): %w", ErrBusy)
+	}
+	if err := os.Mkdir(r.stagingDir(), 0o700); err != nil {
+		r.release()
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("restore: %w", ErrBusy)
+		}
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	s := &Staged{r: r}
+	ok := false
+	defer func() {
+		if !ok || req.DryRun {
+			s.Discard()
+		}
+	}()
+	r.at("stage:begin")
+	if err := r.stage(ctx, req, current, s); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	r.at("stage:done")
+	ok = true
+	return s, nil
+}
+
+func (r *Restorer) stage(ctx context.Context, req RestoreRequest, current *config.Config, s *Staged) error {
+	loc, cred, err := req.Store.parse()
+	if err != nil {
+		return err
+	}
+	req.Progress.report(PhaseConfig, 0, 0)
+	cb, err := readConfigFile(req.ConfigBackup, req.Password)
+	if err != nil {
+		return err
+	}
+	s.res.ConfigManifest = cb.Manifest
+	stagedStore := filepath.Join(r.stagingDir(), storeDirName)
+	var info *StoreInfo
+	if loc != nil {
+		if cb.Manifest.StoreBackup == nil {
+			return fmt.Errorf("%w: the configuration backup was made without a store backup", ErrStoreMismatch)
+		}
+		sm, err := r.stageStore(ctx, req, loc, cred, cb.Manifest, stagedStore)
+		if err != nil {
+			return err
+		}
+		s.res.StoreManifest = sm
+		r.at("stage:store")
+		req.Progress.report(PhaseStage, 0, 0)
+		if s.res.FlaggedMessages, err = markFromBackup(stagedStore); err != nil {
+			return err
+		}
+		info = &StoreInfo{Name: cb.Manifest.StoreBackup.Name, LSN: sm.LSN, StoreUID: sm.StoreUID, Size: cb.Manifest.StoreBackup.Size}
+	} else {
+		st, err := store.Open(stagedStore, store.Options{})
+		if err != nil {
+			return fmt.Errorf("create empty store: %w", err)
+		}
+		if err := st.Close(); err != nil {
+			return fmt.Errorf("create empty store: %w", err)
+		}
+	}
+	r.at("stage:flagged")
+	liveCerts, err := readCertificateDir(filepath.Join(r.dataDir, configDirName, certificatesDir))
+	if err != nil {
+		return err
+	}
+	plan, err := PlanRestore(PlanInput{
+		Current:             current,
+		CurrentCertificates: certNames(liveCerts),
+		Backup:              cb.Config,
+		BackupCertificates:  cb.CertificateNames(),
+		IncludeServerConfig: req.IncludeServerConfig,
+		Store:               info,
+	})
+	if err != nil {
+		return err
+	}
+	s.res.Plan = plan
+	if err := writeStagedConfig(filepath.Join(r.stagingDir(), configDirName), plan, cb.Certificates, liveCerts); err != nil {
+		return err
+	}
+	r.at("stage:config")
+	if err := syncTree(r.stagingDir()); err != nil {
+		return err
+	}
+	return syncDir(r.dataDir)
+}
+
+// readConfigFile reads and authenticates the configuration backup at path.
+func readConfigFile(path, password string) (*ConfigBackup, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open configuration backup: %w", err)
+	}
+	defer f.Close()
+	return ReadConfigBackup(f, password)
+}
+
+// stageStore streams the store backup at loc into dir and checks it.
+func (r *Restorer) stageStore(ctx context.Context, req RestoreRequest, loc *destination.Location, cred destination.Credentials, cfg *archive.Manifest, dir string) (*archive.Manifest, error) {
+	dest, closeDest, err := open(ctx, r.opts.Open, loc, cred)
+	if err != nil {
+		return nil, err
+	}
+	defer closeDest()
+	obj, err := dest.Open(ctx, loc.Name)
+	if err != nil {
+		if errors.Is(err, destination.ErrNotFound) {
+			return nil, fmt.Errorf("store backup %s: %w", loc, ErrStoreMissing)
+		}
+		return nil, fmt.Errorf("store backup %s: %w", loc, err)
+	}
+	defer obj.Close()
+	m, err := extractStore(ctx, obj, obj.Size(), req.Password, cfg, dir, req.Progress)
+	if err != nil {
+		return nil, fmt.Errorf("store backup %s: %w", loc, err)
+	}
+	return m, nil
+}
+
+// extractStore reads a store backup from in (size bytes; negative if
+// unknown), checks its binding to cfg before reading data and again at its
+// authenticated end, and writes its files under dir (created; "" to only
+// verify). On error the caller removes dir. Files are fsynced by the
+// caller (syncTree).
+func extractStore(ctx context.Context, in io.Reader, size int64, password string, cfg *archive.Manifest, dir string, progress ProgressFunc) (*archive.Manifest, error) {
+	if sb := cfg.StoreBackup; sb != nil && size >= 0 && size != sb.Size {
+		// Checked before decrypting anything: a foreign file costs nothing.
+		return nil, fmt.Errorf("%w: store backup has %d bytes, expected %d", ErrStoreMismatch, size, sb.Size)
+	}
+	ar, err := archive.NewReader(in, password)
+	if err != nil {
+		return nil, err
+	}
+	if ar.Kind() != archive.KindStore {
+		return nil, fmt.Errorf("it is a %s backup: %w", ar.Kind(), ErrWrongKind)
+	}
+	m := ar.Manifest()
+	if err := CheckBinding(cfg, m, -1, nil); err != nil {
+		return nil, err
+	}
+	if dir != "" {
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	buf := make([]byte, copyBufferSize)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		h, data, err := ar.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if dir != "" {
+			if err := writeEntry(ctx, dir, h, data, buf); err != nil {
+				return nil, err
+			}
+		}
+		progress.report(PhaseDownload, ar.BytesRead(), size)
+	}
+	if err := CheckBinding(cfg, m, ar.Size(), ar.SHA256()); err != nil {
+		return nil, err
+	}
+	if dir == "" {
+		return m, nil
+	}
+	uid, lsn, err := store.ReadMeta(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: staged store: %v", archive.ErrCorrupt, err)
+	}
+	if uid != m.StoreUID || lsn != m.LSN {
+		return nil, fmt.Errorf("%w: staged store is %s at LSN %d, manifest says %s at LSN %d", archive.ErrCorrupt, uid, lsn, m.StoreUID, m.LSN)
+	}
+	return m, nil
+}
+
+// writeEntry writes one archive entry under dir. Names are valid relative
+// paths (fs.ValidPath, checked by the archive reader), so they stay inside
+// dir.
+func writeEntry(ctx context.Context, dir string, h *archive.EntryHeader, data io.Reader, buf []byte) error {
+	if !fs.ValidPath(h.Name) || h.Name == "." {
+		return fmt.Errorf("%w: entry name %q", archive.ErrCorrupt, h.Name)
+	}
+	path := filepath.Join(dir, filepath.FromSlash(h.Name))
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, h.Mode.Perm()|0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.CopyBuffer(f, ctxReader{ctx, data}, buf)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ctxReader fails reads once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// writeStagedConfig writes the planned document and certificate files into
+// dir (created).
+func writeStagedConfig(dir string, plan *Plan, fromBackup, fromCurrent []Certificate) error {
+	certDir := filepath.Join(dir, certificatesDir)
+	if err := os.MkdirAll(certDir, 0o700); err != nil {
+		return err
+	}
+	doc, err := config.Marshal(plan.Config)
+	if err != nil {
+		return err
+	}
+	if err := writeFileSync(filepath.Join(dir, documentEntry), doc, 0o600); err != nil {
+		return err
+	}
+	index := func(cs []Certificate) map[string]Certificate {
+		m := make(map[string]Certificate, len(cs))
+		for _, c := range cs {
+			m[c.Name] = c
+		}
+		return m
+	}
+	src := map[CertificateSource]map[string]Certificate{FromBackup: index(fromBackup), FromCurrent: index(fromCurrent)}
+	for _, cf := range plan.Certificates {
+		c, ok := src[cf.From][cf.Name]
+		if !ok {
+			return fmt.Errorf("stage certificate %s: not found in %s", cf.Name, cf.From)
+		}
+		if err := writeFileSync(filepath.Join(certDir, c.Name), c.Data, c.Mode.Perm()|0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func certNames(cs []Certificate) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.Name
+	}
+	return out
+}

@@ -1,0 +1,203 @@
+package backup
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/mqsight/mqsight/internal/archive"
+	"github.com/mqsight/mqsight/internal/config"
+	"github.com/mqsight/mqsight/internal/destination"
+	"github.com/mqsight/mqsight/internal/failpoint"
+	"github.com/mqsight/mqsight/internal/store"
+)
+
+// copyBufferSize is the chunk in which checkpoint files are streamed (and
+// progress reported and cancellation checked).
+const copyBufferSize = 1 << 20
+
+// backupStore takes the checkpoint and streams it to dest. It returns the
+// configuration snapshot that was in force at the checkpoint.
+func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest destination.Destination, loc *destination.Location, id string) (*StoreResult, *config.Config, *archive.StoreBackup, error) {
+	if _, err := dest.Stat(ctx, loc.Name); err == nil {
+		return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc.Name, ErrNameTaken)
+	} else if !errors.Is(err, destination.ErrNotFound) {
+		return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc, err)
+	}
+	scratch, err := os.MkdirTemp(deps.ScratchDir, checkpointPrefix)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("store checkpoint: %w", err)
+	}
+	defer os.RemoveAll(scratch)
+	req.Progress.report(PhaseCheckpoint, 0, 0)
+	cpDir, snap, lsn, err := checkpoint(deps, scratch)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := deps.Failpoints.Eval(failpoint.BackupAfterCheckpoint); err != nil {
+		return nil, nil, nil, err
+	}
+	uid, metaLSN, err := store.ReadMeta(cpDir)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("store checkpoint: %w", err)
+	}
+	if metaLSN != lsn {
+		return nil, nil, nil, fmt.Errorf("store checkpoint: LSN %d read back as %d", lsn, metaLSN)
+	}
+	files, total, err := listTree(cpDir)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("store checkpoint: %w", err)
+	}
+	m := &archive.Manifest{
+		ServerVersion:    req.ServerVersion,
+		ServerName:       snap.ServerName,
+		ServerUID:        snap.ServerUID,
+		BackupID:         id,
+		Created:          snapTime(),
+		ConfigGeneration: snap.Generation,
+		LSN:              lsn,
+		StoreUID:         uid,
+	}
+	up, err := dest.Create(ctx, loc.Name)
+	if err != nil {
+		if errors.Is(err, destination.ErrExists) {
+			return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc.Name, ErrNameTaken)
+		}
+		return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc, err)
+	}
+	defer up.Abort() // no-op after Commit
+	aw, err := archive.NewWriter(ctxWriter{ctx, up}, req.Password, archive.KindStore, archive.WriterOptions{WorkFactor: req.WorkFactor})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("store backup: %w", err)
+	}
+	if err := aw.WriteManifest(m); err != nil {
+		return nil, nil, nil, fmt.Errorf("store backup: %w", err)
+	}
+	buf := make([]byte, copyBufferSize)
+	var done int64
+	req.Progress.report(PhaseUpload, 0, total)
+	for _, f := range files {
+		if err := copyEntry(ctx, aw, cpDir, f, buf, func(n int) {
+			done += int64(n)
+			req.Progress.report(PhaseUpload, done, total)
+		}); err != nil {
+			return nil, nil, nil, fmt.Errorf("store backup: %w", err)
+		}
+	}
+	if err := aw.Close(); err != nil {
+		return nil, nil, nil, fmt.Errorf("store backup: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, nil, fmt.Errorf("store backup: %w", err)
+	}
+	if err := deps.Failpoints.Eval(failpoint.BackupBeforeCommit); err != nil {
+		return nil, nil, nil, fmt.Errorf("store backup: %w", err)
+	}
+	info, err := up.Commit()
+	if err != nil {
+		if errors.Is(err, destination.ErrExists) {
+			return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc.Name, ErrNameTaken)
+		}
+		return nil, nil, nil, fmt.Errorf("store backup %s: commit: %w", loc, err)
+	}
+	sum := hex.EncodeToString(aw.SHA256())
+	sb := &archive.StoreBackup{Name: loc.Name, Size: aw.Size(), SHA256: sum, LSN: lsn, StoreUID: uid}
+	return &StoreResult{Name: loc.Name, URL: loc.String(), LSN: lsn, Size: aw.Size(), SHA256: sum, Synced: info.Synced}, snap, sb, nil
+}
+
+// checkpoint takes the store checkpoint under scratch and returns its
+// directory, LSN and the configuration in force at that moment: the
+// generation read before and after the checkpoint must agree, otherwise
+// the checkpoint is retaken (bounded).
+func checkpoint(deps BackupDeps, scratch string) (string, *config.Config, uint64, error) {
+	for try := range maxCheckpointTries {
+		dir := filepath.Join(scratch, fmt.Sprintf("store-%d", try))
+		before := deps.Config.Current()
+		lsn, err := deps.Store.Checkpoint(dir)
+		if err != nil {
+			return "", nil, 0, fmt.Errorf("store checkpoint: %w", err)
+		}
+		after := deps.Config.Current()
+		if before.Generation == after.Generation {
+			return dir, after, lsn, nil
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return "", nil, 0, fmt.Errorf("store checkpoint: %w", err)
+		}
+	}
+	return "", nil, 0, fmt.Errorf("store checkpoint: the configuration changed during each of %d attempts", maxCheckpointTries)
+}
+
+// treeFile is one regular file of a checkpoint.
+type treeFile struct {
+	rel  string // slash-separated path relative to the root
+	mode fs.FileMode
+	size int64
+}
+
+// listTree lists the regular files under root (sorted, as WalkDir visits
+// them) and their total size. Anything else than directories and regular
+// files is refused.
+func listTree(root string) ([]treeFile, int64, error) {
+	var files []treeFile
+	var total int64
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return fmt.Errorf("%s: not a regular file", path)
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		files = append(files, treeFile{rel: filepath.ToSlash(rel), mode: info.Mode().Perm(), size: info.Size()})
+		total += info.Size()
+		return nil
+	})
+	return files, total, err
+}
+
+// copyEntry streams one checkpoint file into the archive. The file's size
+// was taken when listing; checkpoint files are immutable (hard links to
+// sstables, or copies), so a different size is an error.
+func copyEntry(ctx context.Context, aw *archive.Writer, root string, f treeFile, buf []byte, progress func(int)) error {
+	src, err := os.Open(filepath.Join(root, filepath.FromSlash(f.rel)))
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	w, err := aw.CreateEntry(f.rel, f.mode, f.size)
+	if err != nil {
+		return err
+	}
+	var n int64
+	for n < f.size {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		chunk := buf[:min(int64(len(buf)), f.size-n)]
+		if _, err := io.ReadFull(src, chunk); err != nil {
+			return fmt.Errorf("read %s: %w", f.rel, err)
+		}
+		if _, err := w.Write(chunk); err != nil {
+			return err
+		}
+		n += int64(len(chunk))
+		progress(len(chunk))
+	}
+	return nil
+}

@@ -251,18 +251,21 @@ func TestV311_3_1_0_1(t *testing.T) {
 	}
 }
 
-// [MQTT-3.1.0-2]: a second CONNECT ends the connection, and it is not
-// processed (its will is never published).
+// [MQTT-3.1.0-2]: a second CONNECT ends the connection as a protocol
+// violation, and it is not processed (its will is never published).
 func TestV311_3_1_0_2(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t)
 	watch := v311Connect(t, ts, "w")
 	watch.MustSubscribe(mqtttest.Sub("second/#", 0))
-	c := v311Connect(t, ts, "c")
+	c := v311WillClient(t, ts, "c", &mqtttest.Will{Topic: "second/first", Payload: []byte("violation")})
 	second := mqtttest.ConnectPacket(mqtttest.ConnectOptions{ClientID: v311ID(t, "c"), Clean: true,
 		Will: &mqtttest.Will{Topic: "second/will", Payload: []byte("w")}}, 4)
 	c.MustSend(second)
 	v311ExpectDropped(t, c, "[MQTT-3.1.0-2]")
+	// The violation ends the first connection abnormally: its will, and
+	// only its will, is published.
+	watch.ExpectMessage("second/first", []byte("violation"))
 	watch.ExpectNothing(v311Quiet)
 }
 
@@ -434,8 +437,7 @@ func TestV311_3_1_2_7(t *testing.T) {
 	}
 }
 
-// v311WillCase connects a client with will w (and clean session clean),
-// ends it with end, and reports what a subscriber to "will/#" received.
+// v311WillClient connects a clean-session client with will w.
 func v311WillClient(t *testing.T, ts *testServer, suffix string, w *mqtttest.Will) *mqtttest.Conn {
 	t.Helper()
 	c := mqtttest.Dial(t, ts.addr, mqtttest.V311)

@@ -566,6 +566,34 @@ func TestV311_4_3_3_2(t *testing.T) {
 	sub.ExpectMessage("exactly/x", []byte("new"))
 }
 
+// [MQTT-4.3.3-2] across a reconnection: a Clean Session 0 publisher whose
+// connection broke after the PUBREC re-sends the PUBLISH (DUP 1) and then
+// the PUBREL on its next connection; the message is delivered once.
+func TestV311_4_3_3_2_Reconnect(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	sub := v311Connect(t, ts, "s")
+	sub.MustSubscribe(mqtttest.Sub("resume2/#", 2))
+	id := v311ID(t, "p")
+	pub, _ := v311Persistent(t, ts, id)
+	pk := pub.PublishPacket("resume2/x", []byte("once"), 2, false)
+	pk.PacketID = 9
+	pub.MustSend(pk)
+	pub.Expect(packets.Pubrec)
+	pub.Close()
+	sub.ExpectMessage("resume2/x", []byte("once"))
+
+	pub, _ = v311Persistent(t, ts, id)
+	pk.FixedHeader.Dup = true
+	pub.MustSend(pk)
+	if rec := pub.Expect(packets.Pubrec); rec.PacketID != 9 {
+		t.Fatalf("[MQTT-4.3.3-2] PUBREC id %d, want 9", rec.PacketID)
+	}
+	pub.MustSend(mqtttest.AckPacket(packets.Pubrel, 9, 0))
+	pub.Expect(packets.Pubcomp)
+	sub.ExpectNothing(v311Quiet)
+}
+
 // [MQTT-4.5.0-1]: a message is added to the session of every client with a
 // matching subscription, connected or not.
 func TestV311_4_5_0_1(t *testing.T) {

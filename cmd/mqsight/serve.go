@@ -15,8 +15,10 @@ import (
 
 func newServeCommand() *cobra.Command {
 	var (
-		dataDir  string
-		logLevel string
+		dataDir       string
+		logLevel      string
+		adminAddr     string
+		adminInsecure bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -40,6 +42,9 @@ func newServeCommand() *cobra.Command {
 				Logger:        logger,
 				AdminPassword: os.Getenv("MQSIGHT_ADMIN_PASSWORD"),
 				Failpoints:    fps,
+				AdminAddr:     adminAddr,
+				// Plain HTTP only on explicit request; the server logs a loud warning.
+				AdminInsecureHTTP: adminInsecure,
 			})
 		},
 	}
@@ -49,5 +54,7 @@ func newServeCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", def, "data directory (env MQSIGHT_DATA_DIR)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	cmd.Flags().StringVar(&adminAddr, "admin-addr", "", "admin endpoint listen address host:port (default: the AdminEndpoint configuration)")
+	cmd.Flags().BoolVar(&adminInsecure, "admin-insecure-http", false, "serve the admin API over plain HTTP (local development only: passwords travel in clear)")
 	return cmd
 }

@@ -43,5 +43,8 @@ func openDataDir(path string) (*dataDir, error) {
 func (d *dataDir) configDir() string { return filepath.Join(d.path, "config") }
 func (d *dataDir) storeDir() string  { return filepath.Join(d.path, "store") }
 
+// userFilesDir holds files uploaded through the admin API.
+func (d *dataDir) userFilesDir() string { return filepath.Join(d.path, "userfiles") }
+
 // close releases the lock.
 func (d *dataDir) close() error { return d.lock.Close() }

@@ -8,9 +8,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
+	"sync/atomic"
+	"time"
 
+	"github.com/mqsight/mqsight/internal/admin"
 	"github.com/mqsight/mqsight/internal/config"
 	"github.com/mqsight/mqsight/internal/failpoint"
+	"github.com/mqsight/mqsight/internal/job"
 	"github.com/mqsight/mqsight/internal/mqtt"
 	"github.com/mqsight/mqsight/internal/store"
 )
@@ -18,7 +23,8 @@ import (
 // Options configure a Server. The zero value of every field but DataDir is
 // usable.
 type Options struct {
-	// DataDir holds config/ and store/; it is created if missing.
+	// DataDir holds config/, store/ and userfiles/; it is created if
+	// missing.
 	DataDir string
 	// Version is the server version reported by status and written into
 	// backups.
@@ -34,25 +40,56 @@ type Options struct {
 	Console io.Writer
 	// Failpoints arms fault injection (inert without the failpoints tag).
 	Failpoints *failpoint.Set
+	// Initial adjusts the embedded default configuration wherever the
+	// server builds it: at first start and for a restart with Reset
+	// "config". Tests use it to put endpoints on free loopback ports.
+	Initial func(*config.Config) error
+	// AdminAddr overrides the admin endpoint's listen address (host:port;
+	// port 0 picks a free one). Empty means the configuration's
+	// AdminEndpoint Interface and Port.
+	AdminAddr string
+	// AdminInsecureHTTP serves the admin API over plain HTTP. For local
+	// development only: credentials then cross the network in clear, and
+	// the server says so loudly in its log.
+	AdminInsecureHTTP bool
 }
 
-// Server is one running mqsight instance. Its components are created by New
-// and released by Close; it is not safe to call Close concurrently with New.
+// Server is one running mqsight instance. New builds it, Start starts its
+// listeners, Close releases everything; Restart-style re-initialisation of
+// the components happens inside, driven by the admin API.
+//
+// Locking: mu guards comps and maintenance. Admin requests hold it for
+// reading while they use the components (adminService.Acquire); a restart
+// holds it for writing while it closes and reopens them. stateMu guards
+// state and started, so that status never waits for a restart.
 type Server struct {
-	opts   Options
-	log    *slog.Logger
-	dir    *dataDir
-	config *config.Manager
-	store  *store.Store
-	mqtt   *mqtt.Engine
-	unsub  func()
+	opts Options
+	log  *slog.Logger
+	dir  *dataDir
+	jobs *job.Registry
+	api  *admin.API
+
+	// cfg is the configuration manager in force; a restart replaces it
+	// while holding mu for writing.
+	cfg atomic.Pointer[config.Manager]
+
+	mu          sync.RWMutex
+	comps       *components // nil after a failed restart
+	maintenance bool
+
+	stateMu sync.Mutex
+	state   runState
+	started time.Time
+
+	adminSrv *adminListener
 }
 
 // New opens the data directory, the configuration (creating the embedded
-// default at first start) and the store.
+// default at first start), the store and the engine, and builds the admin
+// API. Nothing listens until Start.
 func New(opts Options) (s *Server, err error) {
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Console == nil {
 		opts.Console = os.Stdout
@@ -60,7 +97,7 @@ func New(opts Options) (s *Server, err error) {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	srv := &Server{opts: opts, log: opts.Logger}
+	srv := &Server{opts: opts, log: opts.Logger, state: stateStarting}
 	s = srv
 	defer func() {
 		if err != nil {
@@ -68,99 +105,117 @@ func New(opts Options) (s *Server, err error) {
 		}
 	}()
 
-	if s.dir, err = openDataDir(opts.DataDir); err != nil {
+	if srv.dir, err = openDataDir(opts.DataDir); err != nil {
 		return nil, err
 	}
-	s.log.Info("opened data directory", "path", s.dir.path)
+	srv.log.Info("opened data directory", "path", srv.dir.path)
 
-	var generated string
-	m, created, err := config.Open(s.dir.configDir(), func() (*config.Config, error) {
-		c := config.Default()
-		password := opts.AdminPassword
-		if password == "" {
-			password, generated = newPassword(), "yes"
-		}
-		admin, err := config.NewAdminUser("admin", password, "SystemAdministrator")
-		if err != nil {
-			return nil, err
-		}
-		c.AdminUsers["admin"] = admin
-		if generated != "" {
-			generated = password
-		}
-		return c, nil
-	}, config.WithBeforeRename(func(string) error { return opts.Failpoints.Eval(failpoint.ConfigBeforeRename) }))
+	m, created, generated, err := srv.openConfig()
 	if err != nil {
-		return nil, fmt.Errorf("open configuration: %w", err)
+		return nil, err
 	}
-	s.config = m
+	srv.cfg.Store(m)
 	cur := m.Current()
-	s.log.Info("opened configuration", "path", s.dir.configDir(), "created", created,
+	srv.log.Info("opened configuration", "path", srv.dir.configDir(), "created", created,
 		"generation", cur.Generation, "serverName", cur.ServerName, "serverUID", cur.ServerUID)
 	if created && generated != "" {
 		fmt.Fprintf(opts.Console, "\n  mqsight: first start. Admin user %q, generated password: %s\n"+
 			"  (shown once; set MQSIGHT_ADMIN_PASSWORD before the first start to choose it)\n\n", "admin", generated)
 	}
-
-	s.store, err = store.Open(s.dir.storeDir(), store.Options{
-		Logger:     s.log,
-		BeforeSync: func() error { return opts.Failpoints.Eval(failpoint.StoreBeforeSync) },
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+	if srv.maintenance, err = srv.dir.inMaintenance(); err != nil {
+		return nil, err
 	}
-	s.log.Info("opened store", "path", s.dir.storeDir(), "storeUID", s.store.UID(), "lsn", s.store.LastLSN())
 
-	s.mqtt, err = mqtt.New(mqtt.Options{Store: s.store, Logger: s.log})
+	comps := &components{config: m}
+	srv.comps = comps
+	if comps.store, err = srv.openStore(); err != nil {
+		return nil, err
+	}
+	if comps.mqtt, err = srv.openEngine(comps.store, m); err != nil {
+		return nil, err
+	}
+
+	srv.jobs = job.NewRegistry(job.Options{Exclusive: map[string]string{
+		"restart": "server", "backup": "server", "restore": "server",
+	}})
+	srv.api, err = admin.New(admin.Options{
+		Service:      adminService{srv},
+		Jobs:         srv.jobs,
+		UserFilesDir: srv.dir.userFilesDir(),
+		Logger:       srv.log,
+	})
 	if err != nil {
 		return nil, err
 	}
-	s.mqtt.SetCertificateDir(m.CertificateDir())
-	return s, nil
+	return srv, nil
 }
 
-// Start starts the listeners of the configuration in force and follows
-// configuration changes. Listener errors are logged, not fatal: an endpoint
-// whose port is taken must not keep the admin API down.
-func (s *Server) Start() {
-	if err := s.mqtt.Apply(s.config.Current()); err != nil {
-		s.log.Error("some endpoints did not start", "err", err)
+// Start starts the MQTT listeners (none in maintenance mode) and the admin
+// endpoint. MQTT listener errors are logged; an admin endpoint that cannot
+// listen is an error, since the server could not be administered.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	s.comps.start(s, s.maintenance)
+	s.setRunning(s.maintenance)
+	s.mu.Unlock()
+	l, err := s.startAdmin()
+	if err != nil {
+		return err
 	}
-	s.unsub = s.config.Subscribe(func(_, c *config.Config) {
-		if err := s.mqtt.Apply(c); err != nil {
-			s.log.Error("some endpoints did not start", "err", err)
-		}
-	})
+	s.adminSrv = l
+	return nil
 }
 
-// MQTT returns the MQTT engine.
-func (s *Server) MQTT() *mqtt.Engine { return s.mqtt }
+// MQTT returns the MQTT engine in force (nil after a failed restart).
+func (s *Server) MQTT() *mqtt.Engine {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.comps == nil {
+		return nil
+	}
+	return s.comps.mqtt
+}
 
-// Config returns the configuration manager.
-func (s *Server) Config() *config.Manager { return s.config }
+// Config returns the configuration manager in force.
+func (s *Server) Config() *config.Manager { return s.cfg.Load() }
 
-// Store returns the store.
-func (s *Server) Store() *store.Store { return s.store }
+// Store returns the store in force (nil after a failed restart).
+func (s *Server) Store() *store.Store {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.comps == nil {
+		return nil
+	}
+	return s.comps.store
+}
 
-// Close stops every component in reverse order of start. It is idempotent.
+// Admin returns the admin API handler (for tests that serve it themselves).
+func (s *Server) Admin() *admin.API { return s.api }
+
+// Jobs returns the registry of long-running admin operations.
+func (s *Server) Jobs() *job.Registry { return s.jobs }
+
+// Close stops the admin endpoint, cancels running jobs and stops every
+// component in reverse order of start. It is idempotent.
 func (s *Server) Close() error {
 	var errs []error
-	if s.unsub != nil {
-		s.unsub()
-		s.unsub = nil
-	}
-	if s.mqtt != nil {
-		if err := s.mqtt.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close mqtt engine: %w", err))
+	if s.adminSrv != nil {
+		if err := s.adminSrv.close(); err != nil {
+			errs = append(errs, err)
 		}
-		s.mqtt = nil
+		s.adminSrv = nil
 	}
-	if s.store != nil {
-		if err := s.store.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close store: %w", err))
+	if s.jobs != nil {
+		s.jobs.Close()
+	}
+	s.mu.Lock()
+	if s.comps != nil {
+		if err := s.comps.close(); err != nil {
+			errs = append(errs, err)
 		}
-		s.store = nil
+		s.comps = nil
 	}
+	s.mu.Unlock()
 	if s.dir != nil {
 		if err := s.dir.close(); err != nil {
 			errs = append(errs, err)
@@ -176,7 +231,10 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	s.Start()
+	if err := s.Start(); err != nil {
+		s.Close()
+		return err
+	}
 	s.log.Info("mqsight started", "version", opts.Version)
 	<-ctx.Done()
 	s.log.Info("shutting down")

@@ -1,0 +1,166 @@
+package admin
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mqsight/mqsight/internal/config"
+)
+
+// The roles of AdminUser, from least to most privileged.
+const (
+	RoleUser                   = "User"
+	RoleMessagingAdministrator = "MessagingAdministrator"
+	RoleSystemAdministrator    = "SystemAdministrator"
+)
+
+// access is what a route needs from its caller.
+type access int
+
+const (
+	// readAccess: any authenticated admin user (GET, monitoring).
+	readAccess access = iota + 1
+	// messagingAccess: MessagingAdministrator or SystemAdministrator
+	// (messaging configuration, files).
+	messagingAccess
+	// systemAccess: SystemAdministrator only (server configuration,
+	// restart, backup, restore).
+	systemAccess
+)
+
+// roleAccess is the highest access a role grants.
+func roleAccess(role string) access {
+	switch role {
+	case RoleSystemAdministrator:
+		return systemAccess
+	case RoleMessagingAdministrator:
+		return messagingAccess
+	case RoleUser:
+		return readAccess
+	}
+	return 0
+}
+
+// caller is an authenticated admin user.
+type caller struct {
+	Name string
+	Role string
+}
+
+// require refuses with 403 when the caller's role grants less than need.
+func (c *caller) require(need access) error {
+	if roleAccess(c.Role) < need {
+		return apiError(CodeForbidden, strconv.Quote(c.Name), c.Role)
+	}
+	return nil
+}
+
+// authenticator checks HTTP basic credentials against the AdminUsers of
+// the configuration in force.
+//
+// Verified credentials are remembered for cacheTTL so that a script's
+// burst of requests does not pay an argon2id hash per request: the cache
+// key is an HMAC, under a random per-process key, of the user name, the
+// password and the stored hash, so a changed password or a deleted user
+// never matches an old entry and the cache holds no password.
+type authenticator struct {
+	config  func() *config.Manager
+	limiter *rateLimiter
+	now     func() time.Time
+	log     *slog.Logger
+	macKey  [32]byte
+	dummy   string // hash verified for unknown users, so timing does not tell them apart
+
+	mu    sync.Mutex
+	cache map[[32]byte]time.Time // HMAC → expiry; guarded by mu
+}
+
+const (
+	cacheTTL     = time.Minute
+	cacheEntries = 1024
+	realm        = `Basic realm="mqsight admin", charset="UTF-8"`
+)
+
+func newAuthenticator(cfg func() *config.Manager, limiter *rateLimiter, now func() time.Time, log *slog.Logger) *authenticator {
+	a := &authenticator{config: cfg, limiter: limiter, now: now, log: log, cache: make(map[[32]byte]time.Time)}
+	rand.Read(a.macKey[:])
+	if h, err := config.HashPassword(rand.Text()); err == nil {
+		a.dummy = h
+	}
+	return a
+}
+
+// authenticate returns the caller of r, or a 401 / 429 error.
+func (a *authenticator) authenticate(r *http.Request) (*caller, error) {
+	addr := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		addr = host
+	}
+	if d := a.limiter.wait(addr); d > 0 {
+		secs := int(math.Ceil(d.Seconds()))
+		e := apiError(CodeTooManyAttempts, secs)
+		e.Header = http.Header{"Retry-After": {strconv.Itoa(secs)}}
+		return nil, e
+	}
+	name, password, ok := r.BasicAuth()
+	if !ok {
+		return nil, unauthenticated()
+	}
+	user := a.config().Current().AdminUsers[name]
+	if user == nil || !a.verify(name, password, user.Password) {
+		if user == nil {
+			config.VerifyPassword(a.dummy, password)
+		}
+		a.limiter.fail(addr)
+		a.log.Warn("admin authentication failed", "user", name, "remote", r.RemoteAddr)
+		return nil, unauthenticated()
+	}
+	return &caller{Name: user.Name, Role: user.Role}, nil
+}
+
+func unauthenticated() *Error {
+	e := apiError(CodeUnauthenticated)
+	e.Header = http.Header{"Www-Authenticate": {realm}}
+	return e
+}
+
+// verify checks password against hash, through the cache.
+func (a *authenticator) verify(name, password, hash string) bool {
+	mac := hmac.New(sha256.New, a.macKey[:])
+	for _, s := range []string{name, password, hash} {
+		mac.Write([]byte(strconv.Itoa(len(s))))
+		mac.Write([]byte{0})
+		mac.Write([]byte(s))
+	}
+	var key [32]byte
+	copy(key[:], mac.Sum(nil))
+	now := a.now()
+	a.mu.Lock()
+	exp, ok := a.cache[key]
+	a.mu.Unlock()
+	if ok && now.Before(exp) {
+		return true
+	}
+	if !config.VerifyPassword(hash, password) {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.cache) >= cacheEntries {
+		for k, e := range a.cache {
+			if !now.Before(e) || len(a.cache) >= cacheEntries {
+				delete(a.cache, k)
+			}
+		}
+	}
+	a.cache[key] = now.Add(cacheTTL)
+	return true
+}

@@ -1,0 +1,186 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// registerFiles registers the user file routes: uploads land in
+// <datadir>/userfiles, from where configuration objects (certificates,
+// keys) and later restores take them.
+func (a *API) registerFiles() {
+	a.route("PUT /ima/v1/file/{name}", messagingAccess, a.putFile)
+	a.route("GET /ima/v1/service/file/{name}", messagingAccess, a.getFile)
+	a.route("DELETE /ima/v1/service/file/{name}", messagingAccess, a.deleteFile)
+	a.route("GET /ima/v1/service/fileList", readAccess, a.fileList)
+}
+
+// checkFileName refuses names that are not one plain file name: empty,
+// ".", "..", or holding '/', '\\', a control character or invalid UTF-8,
+// or longer than 255 bytes. Names starting with '.' are refused too: they
+// are the atomic writer's temporary files.
+func checkFileName(name string) error {
+	bad := func(why string) error { return apiError(CodeFileName, strconv.Quote(name)+": "+why) }
+	switch {
+	case name == "" || name == "." || name == "..":
+		return bad("not a file name")
+	case len(name) > 255:
+		return bad("longer than 255 bytes")
+	case !utf8.ValidString(name):
+		return bad("not UTF-8")
+	case name[0] == '.':
+		return bad("starts with '.'")
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f || r == '/' || r == '\\' {
+			return bad("holds '/', '\\' or a control character")
+		}
+	}
+	return nil
+}
+
+// putFile stores the request body as a user file, atomically: a reader
+// never sees a partial file, and a failed upload leaves the old one.
+func (a *API) putFile(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	name := r.PathValue("name")
+	if err := checkFileName(name); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(a.opts.UserFilesDir, 0o700); err != nil {
+		return fmt.Errorf("create user files directory: %w", err)
+	}
+	body := http.MaxBytesReader(w, r.Body, a.opts.MaxFileBytes)
+	if err := writeFileAtomic(a.opts.UserFilesDir, name, body, 0o600); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return apiError(CodeTooLarge, tooBig.Limit)
+		}
+		return err
+	}
+	renderOK(w, "")
+	return nil
+}
+
+func (a *API) getFile(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	name := r.PathValue("name")
+	if err := checkFileName(name); err != nil {
+		return err
+	}
+	f, err := os.Open(filepath.Join(a.opts.UserFilesDir, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return apiError(CodeNotFound, "File", name)
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return apiError(CodeNotFound, "File", name)
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(st.Size(), 10))
+	w.WriteHeader(http.StatusOK)
+	io.Copy(w, f)
+	return nil
+}
+
+func (a *API) deleteFile(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	name := r.PathValue("name")
+	if err := checkFileName(name); err != nil {
+		return err
+	}
+	err := os.Remove(filepath.Join(a.opts.UserFilesDir, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return apiError(CodeDeleteNotFound, "File/"+name)
+	}
+	if err != nil {
+		return err
+	}
+	renderOK(w, "")
+	return nil
+}
+
+// fileInfo is one entry of GET /ima/v1/service/fileList.
+type fileInfo struct {
+	Name     string
+	Size     int64
+	Modified string // RFC 3339, UTC
+}
+
+func (a *API) fileList(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	entries, err := os.ReadDir(a.opts.UserFilesDir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	files := []fileInfo{}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || checkFileName(e.Name()) != nil {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		files = append(files, fileInfo{Name: e.Name(), Size: info.Size(), Modified: info.ModTime().UTC().Format(time.RFC3339)})
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
+	writeJSON(w, http.StatusOK, map[string]any{"Version": "v1", "Files": files})
+	return nil
+}
+
+// writeFileAtomic writes r to dir/name with the durability protocol: a
+// temporary file in dir, fsync, rename over name, fsync of dir.
+func writeFileAtomic(dir, name string, r io.Reader, mode os.FileMode) (err error) {
+	tmp, err := os.CreateTemp(dir, ".upload-*")
+	if err != nil {
+		return fmt.Errorf("create temporary file: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = io.Copy(tmp, r); err != nil {
+		return err
+	}
+	if err = tmp.Chmod(mode); err != nil {
+		return err
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", name, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
+		return fmt.Errorf("rename %s: %w", name, err)
+	}
+	return syncDir(dir)
+}
+
+// syncDir fsyncs a directory so that a rename in it is durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}

@@ -206,10 +206,6 @@ func (r *Restorer) stageStore(ctx context.Context, req RestoreRequest, loc *dest
 // verify). On error the caller removes dir. Files are fsynced by the
 // caller (syncTree).
 func extractStore(ctx context.Context, in io.Reader, size int64, password string, cfg *archive.Manifest, dir string, progress ProgressFunc) (*archive.Manifest, error) {
-	if sb := cfg.StoreBackup; sb != nil && size >= 0 && size != sb.Size {
-		// Checked before decrypting anything: a foreign file costs nothing.
-		return nil, fmt.Errorf("%w: store backup has %d bytes, expected %d", ErrStoreMismatch, size, sb.Size)
-	}
 	ar, err := archive.NewReader(in, password)
 	if err != nil {
 		return nil, err
@@ -218,7 +214,9 @@ func extractStore(ctx context.Context, in io.Reader, size int64, password string
 		return nil, fmt.Errorf("it is a %s backup: %w", ar.Kind(), ErrWrongKind)
 	}
 	m := ar.Manifest()
-	if err := CheckBinding(cfg, m, -1, nil); err != nil {
+	// Checked from the manifest and the size, before any data is read: a
+	// foreign file costs one header.
+	if err := CheckBinding(cfg, m, size, nil); err != nil {
 		return nil, err
 	}
 	if dir != "" {

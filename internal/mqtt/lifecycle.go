@@ -158,6 +158,11 @@ func (e *Engine) resendInflightLocked(s *session) {
 		case budget > 0:
 			budget--
 			e.writePublishLocked(s, ent)
+		case e.subscriptionOf(s, ent) == nil && !e.isGroupBuffer(ent.buf):
+			// Its subscription is gone: there is no queue to go back to.
+			ent.buf.dropped++
+			e.stats.Dropped.Add(1)
+			e.removeEntryLocked(ent, nil)
 		default:
 			delete(s.inflight, ent.pid)
 			ent.buf.requeue(ent)

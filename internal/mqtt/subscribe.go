@@ -184,8 +184,10 @@ func (c *conn) handleUnsubscribe(pk *packets.Packet) bool {
 }
 
 // removeSubscriptionLocked deletes sub: from the trie, its buffer (for an
-// ordinary subscription: every entry and reference; for a shared one: the
-// membership, the group when it was the last member), its record.
+// ordinary subscription: every queued entry and every reference, while
+// entries in flight to the session stay in s.inflight until acknowledged;
+// for a shared one: the membership, the group when it was the last
+// member), its record.
 func (e *Engine) removeSubscriptionLocked(sub *subscription, b *store.Batch) {
 	s := sub.sess
 	e.trie.Unsubscribe(sub.filter, s)
@@ -212,6 +214,16 @@ func (e *Engine) removeSubscriptionLocked(sub *subscription, b *store.Batch) {
 		return
 	}
 	for _, ent := range sub.buf.liveEntries() {
+		if ent.state != stateQueued && s.inflight[ent.pid] == ent {
+			// A delivery already started stays in the session until the
+			// client completes it, also after a reconnection
+			// ([MQTT-3.10.4-3], [MQTT-4.4.0-1]); it is no longer durable,
+			// since the subscription's records are gone.
+			if ent.durable {
+				e.dropRefLocked(ent, b)
+			}
+			continue
+		}
 		e.removeEntryLocked(ent, b)
 	}
 }

@@ -274,6 +274,61 @@ func TestV311_3_10_4_2(t *testing.T) {
 	c.ExpectNothing(v311Quiet) // [MQTT-3.10.4-2]: nothing new
 }
 
+// [MQTT-3.10.4-3] with [MQTT-4.4.0-1]: deliveries started before an
+// UNSUBSCRIBE stay in the session until completed, so a Clean Session 0
+// client that reconnects first gets the unacknowledged PUBLISH (DUP 1)
+// and the PUBREL again, with their identifiers, and nothing else.
+func TestV311_3_10_4_3(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	id := v311ID(t, "")
+	c, _ := v311Persistent(t, ts, id)
+	c.MustSubscribe(mqtttest.Sub("unfinished/#", 2))
+	pub := v311Connect(t, ts, "p")
+	pub.MustPublish("unfinished/1", []byte("q1"), 1, false)
+	pub.MustPublish("unfinished/2", []byte("q2"), 2, false)
+	pub.MustPublish("unfinished/3", []byte("q2-published"), 2, false)
+	q1, q2, q2p := c.ExpectPublish(), c.ExpectPublish(), c.ExpectPublish()
+	c.MustSend(mqtttest.AckPacket(packets.Pubrec, q2.PacketID, 0))
+	c.Expect(packets.Pubrel)
+	if _, err := c.Unsubscribe("unfinished/#"); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+
+	c, _ = v311Persistent(t, ts, id)
+	var rel *packets.Packet
+	var resent []*packets.Packet
+	for range 3 {
+		pk, err := c.Next(waitLong)
+		if err != nil {
+			t.Fatalf("[MQTT-3.10.4-3] a delivery started before UNSUBSCRIBE was not resumed: %v", err)
+		}
+		switch pk.FixedHeader.Type {
+		case packets.Pubrel:
+			rel = pk
+		case packets.Publish:
+			resent = append(resent, pk)
+		}
+	}
+	if rel == nil || rel.PacketID != q2.PacketID {
+		t.Fatalf("[MQTT-3.10.4-3] PUBREL %v, want one for id %d", rel, q2.PacketID)
+	}
+	if len(resent) != 2 || resent[0].PacketID != q1.PacketID || resent[1].PacketID != q2p.PacketID ||
+		!resent[0].FixedHeader.Dup || !resent[1].FixedHeader.Dup {
+		t.Fatalf("[MQTT-3.10.4-3] re-sent %v, want ids %d and %d with DUP", resent, q1.PacketID, q2p.PacketID)
+	}
+	c.MustSend(mqtttest.AckPacket(packets.Pubcomp, q2.PacketID, 0))
+	for _, pk := range resent {
+		c.MustAcknowledge(pk)
+	}
+	pub.MustPublish("unfinished/4", []byte("late"), 1, false)
+	c.ExpectNothing(v311Quiet)
+	c.Close()
+	c, _ = v311Persistent(t, ts, id)
+	c.ExpectNothing(v311Quiet) // completed: nothing left to re-send
+}
+
 // [MQTT-3.10.4-5]: UNSUBACK is sent even when no subscription matched.
 func TestV311_3_10_4_5(t *testing.T) {
 	t.Parallel()

@@ -131,6 +131,7 @@ func TestV311MalformedAfterConnect(t *testing.T) {
 		{"MQTT-4.8.0-1/server-only-packet-suback", []byte{0x90, 3, 0, 1, 0}},
 		{"MQTT-4.8.0-1/reserved-type-0", []byte{0x00, 0}},
 		{"MQTT-4.8.0-1/reserved-type-15", []byte{0xf0, 0}},
+		{"MQTT-4.8.0-1/remaining-length-of-5-bytes", []byte{0xc0, 0x80, 0x80, 0x80, 0x80, 0x01}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := v311Connect(t, ts, "")
@@ -664,6 +665,28 @@ func TestV311_3_1_4_2(t *testing.T) {
 	first.ExpectClosed(v311Closes)
 	if err := second.Ping(); err != nil {
 		t.Fatalf("[MQTT-3.1.4-2] the new connection did not survive the takeover: %v", err)
+	}
+
+	// Clean Session 0: the new connection takes the session over with its
+	// unacknowledged deliveries, re-sent with DUP.
+	id = v311ID(t, "p")
+	first, _ = v311Persistent(t, ts, id)
+	first.MustSubscribe(mqtttest.Sub("takeover/#", 2))
+	pub := v311Connect(t, ts, "pub")
+	pub.MustPublish("takeover/1", []byte("q1"), 1, false)
+	pub.MustPublish("takeover/2", []byte("q2"), 2, false)
+	q1, q2 := first.ExpectPublish(), first.ExpectPublish()
+	second, ack := v311Persistent(t, ts, id)
+	if !ack.SessionPresent {
+		t.Fatal("[MQTT-3.1.4-2] the session did not survive the takeover")
+	}
+	first.ExpectClosed(v311Closes)
+	for _, want := range []*packets.Packet{q1, q2} {
+		pk := second.ExpectPublish()
+		if pk.PacketID != want.PacketID || !pk.FixedHeader.Dup || string(pk.Payload) != string(want.Payload) {
+			t.Fatalf("[MQTT-3.1.4-2] after the takeover got %s, want %s again with DUP", mqtttest.Describe(pk), mqtttest.Describe(want))
+		}
+		second.MustAcknowledge(pk)
 	}
 }
 

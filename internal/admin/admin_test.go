@@ -1,0 +1,130 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mqsight/mqsight/internal/config"
+	"github.com/mqsight/mqsight/internal/job"
+)
+
+const testPassword = "unit-test-password"
+
+// fakeService is a Service with a real configuration manager and no
+// running components (Acquire always reports a restart).
+type fakeService struct {
+	m    *config.Manager
+	jobs *job.Registry
+}
+
+func (f *fakeService) Config() *config.Manager { return f.m }
+func (f *fakeService) Acquire() (Components, func(), error) {
+	return Components{}, nil, ErrNotRunning
+}
+func (f *fakeService) Status() ServerStatus {
+	return ServerStatus{Name: "mqsight", Status: "Stopping", State: 2, StateDescription: "Stopping for restart"}
+}
+func (f *fakeService) Restart(req RestartRequest) (job.Status, error) {
+	return f.jobs.Start("restart", func(ctx context.Context, p *job.Progress) (map[string]any, error) {
+		p.SetStep("done")
+		return map[string]any{"CleanStore": req.CleanStore}, nil
+	})
+}
+func (f *fakeService) QueueMessages(Components, string) (int, error) { return 0, nil }
+func (f *fakeService) DiscardQueue(Components, string) error         { return nil }
+
+// newTestAPI returns an API on a fake service whose configuration has the
+// admin user "admin" (SystemAdministrator).
+func newTestAPI(t *testing.T) (*API, *fakeService) {
+	t.Helper()
+	dir := t.TempDir()
+	m, _, err := config.Open(filepath.Join(dir, "config"), func() (*config.Config, error) {
+		c := config.Default()
+		u, err := config.NewAdminUser("admin", testPassword, RoleSystemAdministrator)
+		if err != nil {
+			return nil, err
+		}
+		c.AdminUsers["admin"] = u
+		return c, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs := job.NewRegistry(job.Options{})
+	t.Cleanup(jobs.Close)
+	svc := &fakeService{m: m, jobs: jobs}
+	a, err := New(Options{Service: svc, Jobs: jobs, UserFilesDir: filepath.Join(dir, "userfiles")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, svc
+}
+
+// call serves one request as admin and decodes a JSON reply.
+func call(t *testing.T, h http.Handler, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	req.SetBasicAuth("admin", testPassword)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var out map[string]any
+	json.Unmarshal(rec.Body.Bytes(), &out)
+	return rec.Code, out
+}
+
+func TestUnavailableWhileRestarting(t *testing.T) {
+	a, _ := newTestAPI(t)
+	for _, p := range []string{"/ima/v1/monitor/Server", "/ima/v1/monitor/Store"} {
+		status, body := call(t, a, "GET", p, "")
+		if status != http.StatusServiceUnavailable || body["Code"] != string(CodeUnavailable) ||
+			!strings.Contains(body["Message"].(string), "Stopping for restart") {
+			t.Fatalf("%s: %d %v", p, status, body)
+		}
+	}
+	status, body := call(t, a, "POST", "/ima/v1/configuration", `{"MessageHub":{"H":{}}}`)
+	if status != http.StatusServiceUnavailable {
+		t.Fatalf("POST while restarting: %d %v", status, body)
+	}
+	// Reading the configuration and the status does not need the components.
+	if status, _ := call(t, a, "GET", "/ima/v1/configuration/MessageHub", ""); status != 200 {
+		t.Fatalf("GET configuration while restarting: %d", status)
+	}
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	req.SetBasicAuth("admin", testPassword)
+	rec := httptest.NewRecorder()
+	a.ServeHTTP(rec, req)
+	if !strings.Contains(rec.Body.String(), "mqsight_up 0") {
+		t.Fatalf("metrics while restarting:\n%s", rec.Body.String())
+	}
+}
+
+func TestJobStatusRoute(t *testing.T) {
+	a, svc := newTestAPI(t)
+	status, body := call(t, a, "POST", "/ima/v1/service/restart", `{"Service":"Server","Reset":"config"}`)
+	if status != 200 || body["Code"] != string(CodeOK) {
+		t.Fatalf("restart: %d %v", status, body)
+	}
+	id := body["RequestID"].(string)
+	if _, err := svc.jobs.Wait(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	status, body = call(t, a, "GET", "/ima/v1/service/status/restart/"+id, "")
+	if status != 200 || body["Status"] != "succeeded" || body["Operation"] != "restart" ||
+		body["Result"].(map[string]any)["CleanStore"] != true || body["Step"] != "done" {
+		t.Fatalf("job status: %d %v", status, body)
+	}
+	// The op in the path must match the job's.
+	if status, body = call(t, a, "GET", "/ima/v1/service/status/backup/"+id, ""); status != 404 || body["Code"] != string(CodeJobNotFound) {
+		t.Fatalf("wrong op: %d %v", status, body)
+	}
+}

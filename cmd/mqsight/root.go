@@ -16,6 +16,6 @@ func newRootCommand() *cobra.Command {
 		RunE:          serve.RunE,
 	}
 	root.Flags().AddFlagSet(serve.Flags())
-	root.AddCommand(serve, newVersionCommand())
+	root.AddCommand(serve, newVersionCommand(), newConfigCommand(), newStatusCommand(), newRestartCommand())
 	return root
 }

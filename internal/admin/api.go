@@ -143,6 +143,7 @@ func New(opts Options) (*API, error) {
 	a.registerFiles()
 	a.registerService()
 	a.registerMonitor()
+	a.registerBackup()
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		renderError(w, apiError(CodeBadRequest, r.Method+" "+r.URL.Path))
 	})

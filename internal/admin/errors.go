@@ -42,6 +42,24 @@ const (
 	CodeUnavailable     Code = "CWLNA9205"
 	CodeBusy            Code = "CWLNA9206"
 	CodeInternal        Code = "CWLNA9500"
+
+	// Backup and restore (backup.go).
+	CodeBackupPassword  Code = "CWLNA9301"
+	CodeBackupTruncated Code = "CWLNA9302"
+	CodeBackupTampered  Code = "CWLNA9303"
+	CodeNotBackup       Code = "CWLNA9304"
+	CodeBackupNewer     Code = "CWLNA9305"
+	CodeStoreMismatch   Code = "CWLNA9306"
+	CodeStoreMissing    Code = "CWLNA9307"
+	CodeUnreachable     Code = "CWLNA9308"
+	CodeHostKey         Code = "CWLNA9309"
+	CodeDestinationAuth Code = "CWLNA9310"
+	CodeBadDestination  Code = "CWLNA9311"
+	CodeStoreParams     Code = "CWLNA9312"
+	CodeNameTaken       Code = "CWLNA9313"
+	CodeBackupKind      Code = "CWLNA9314"
+	CodeBackupCorrupt   Code = "CWLNA9315"
+	CodeInvalidRestore  Code = "CWLNA9316"
 )
 
 // codeInfo is one row of the error table: the HTTP status sent with the
@@ -83,6 +101,22 @@ func codeTable() map[Code]codeInfo {
 		CodeUnavailable:     {http.StatusServiceUnavailable, "The server is %s; retry when it is running.", "mqsight", "The request needs components that are being restarted."},
 		CodeBusy:            {http.StatusConflict, "Another operation is in progress: %s.", "mqsight", "A long-running operation of the same kind is already running."},
 		CodeInternal:        {http.StatusInternalServerError, "The request failed: %s.", "mqsight", "An unexpected server-side failure (disk, store)."},
+		CodeBackupPassword:  {http.StatusBadRequest, "The backup password is wrong: the backup cannot be decrypted with it.", "mqsight", "Restore, verify or import with a password that does not decrypt the backup."},
+		CodeBackupTruncated: {http.StatusBadRequest, "The backup file is truncated: %s.", "mqsight", "The backup file (or store backup) ends before its authenticated end; nothing of it was used."},
+		CodeBackupTampered:  {http.StatusBadRequest, "The backup file was modified or damaged: %s.", "mqsight", "Authentication of the backup failed (a changed byte); nothing of it was used."},
+		CodeNotBackup:       {http.StatusBadRequest, "The file is not an mqsight backup: %s.", "mqsight", "The named file is not a backup archive at all."},
+		CodeBackupNewer:     {http.StatusBadRequest, "The backup was written by a newer format: %s.", "mqsight", "The backup's format version is newer than this server reads; the message names both versions."},
+		CodeStoreMismatch:   {http.StatusBadRequest, "The store backup does not belong to this configuration backup: %s.", "mqsight", "BackupID, size, SHA-256, LSN or store UID of the store backup differ from the configuration backup's record; nothing changed."},
+		CodeStoreMissing:    {http.StatusNotFound, "The store backup was not found: %s.", "mqsight", "The store source names no existing object."},
+		CodeUnreachable:     {http.StatusBadGateway, "The store destination cannot be reached: %s.", "mqsight", "Connection refused, timed out or lost to the sftp, scp or s3 server."},
+		CodeHostKey:         {http.StatusBadGateway, "The SSH host key of the store destination was not verified: %s.", "mqsight", "The host key matches neither the given StoreDestinationHostKey / StoreSourceHostKey nor known_hosts."},
+		CodeDestinationAuth: {http.StatusBadGateway, "The store destination refused the credentials: %s.", "mqsight", "Wrong user ID or password (or S3 access and secret key) for the store destination."},
+		CodeBadDestination:  {http.StatusBadRequest, "The store URL is not valid: %s.", "mqsight", "Malformed store URL or unsupported scheme; ftp:// is refused because it sends credentials in clear text."},
+		CodeStoreParams:     {http.StatusBadRequest, "Store parameters must be given all together; missing: %s.", "mqsight", "For sftp, scp and s3 the URL, user ID and password go together; the message names the missing ones."},
+		CodeNameTaken:       {http.StatusConflict, "The backup file already exists and is not overwritten: %s.", "mqsight", "Two backups in the same second, an export FileName or a store backup name that exists."},
+		CodeBackupKind:      {http.StatusBadRequest, "The file is the wrong kind of backup: %s.", "mqsight", "A store backup given as configuration backup, or the other way round."},
+		CodeBackupCorrupt:   {http.StatusBadRequest, "The backup is authentic but its content is not valid: %s.", "mqsight", "An authenticated backup whose content breaks the format rules."},
+		CodeInvalidRestore:  {http.StatusBadRequest, "The restored configuration would not be valid on this server: %s.", "mqsight", "The configuration a restore or import would produce fails validation here; nothing changed."},
 	}
 }
 

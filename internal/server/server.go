@@ -109,6 +109,9 @@ func New(opts Options) (s *Server, err error) {
 		return nil, err
 	}
 	srv.log.Info("opened data directory", "path", srv.dir.path)
+	if err = srv.recoverRestore(); err != nil { // before config and store are opened
+		return nil, err
+	}
 
 	m, created, generated, err := srv.openConfig()
 	if err != nil {

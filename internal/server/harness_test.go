@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,6 +110,9 @@ type adminClient struct {
 
 func newAdminClient(t testing.TB, s *Server, user, pass string) *adminClient {
 	t.Helper()
+	if s.opts.AdminInsecureHTTP {
+		return &adminClient{t: t, base: "http://" + s.AdminAddr().String(), http: &http.Client{Timeout: 30 * time.Second}, user: user, pass: pass}
+	}
 	pem, err := os.ReadFile(filepath.Join(s.Config().CertificateDir(), admin.SelfSignedCert))
 	if err != nil {
 		t.Fatal(err)
@@ -225,4 +230,27 @@ func (c *adminClient) restart(body map[string]any) reply {
 		c.t.Fatalf("restart %v: %s", body, j.Raw)
 	}
 	return j
+}
+
+// logBuffer collects a server's log lines; safe for concurrent use.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// logger logs at debug level into l.
+func (l *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -1,0 +1,134 @@
+package server
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/pem"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mqsight/mqsight/internal/admin"
+	"github.com/mqsight/mqsight/internal/mqtt/mqtttest"
+)
+
+func TestAdminQueueDeleteNeedsDiscardFlag(t *testing.T) {
+	ts := startTestServer(t)
+	c := ts.admin
+	c.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{"Queue": map[string]any{"Q1": map[string]any{}}})
+	pub := mqtttest.Dial(t, ts.mqttAddr, 4)
+	pub.MustConnect(mqtttest.ConnectOptions{ClientID: "producer", Clean: true})
+	for i := 0; i < 3; i++ {
+		pub.MustPublish("$queue/Q1", []byte("job"), 1, false)
+	}
+	queues := c.must(http.StatusOK, "GET", "/ima/v1/monitor/Queue", nil).Body["Queue"].([]any)
+	if len(queues) != 1 || queues[0].(map[string]any)["BufferedMsgs"] != float64(3) {
+		t.Fatalf("monitor/Queue %v", queues)
+	}
+	r := c.must(http.StatusConflict, "DELETE", "/ima/v1/configuration/Queue/Q1", nil)
+	if r.code() != string(admin.CodeQueueNotEmpty) || !strings.Contains(r.Body["Message"].(string), "3 messages") {
+		t.Fatalf("delete without flag: %s", r.Raw)
+	}
+	if ts.s.Config().Current().Queues["Q1"] == nil {
+		t.Fatal("queue deleted without DiscardMessages")
+	}
+	c.must(http.StatusOK, "DELETE", "/ima/v1/configuration/Queue/Q1?DiscardMessages=true", nil)
+	if ts.s.Config().Current().Queues["Q1"] != nil {
+		t.Fatal("queue still configured")
+	}
+	if n := ts.s.MQTT().QueueDepth("Q1"); n != 0 {
+		t.Fatalf("%d messages left after discard", n)
+	}
+	// An empty queue needs no flag.
+	c.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{"Queue": map[string]any{"Q2": map[string]any{}}})
+	c.must(http.StatusOK, "DELETE", "/ima/v1/configuration/Queue/Q2", nil)
+}
+
+// peerFingerprint connects to the admin endpoint and returns the SHA-256
+// of the certificate it presents.
+func peerFingerprint(t *testing.T, ts *testServer) [32]byte {
+	t.Helper()
+	var sum [32]byte
+	conn, err := tls.Dial("tcp", ts.s.AdminAddr().String(), &tls.Config{
+		InsecureSkipVerify: true, // the test only records what is presented
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			sum = sha256.Sum256(cs.PeerCertificates[0].Raw)
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	return sum
+}
+
+func pemFingerprint(t *testing.T, path string) [32]byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		t.Fatalf("%s: no PEM", path)
+	}
+	return sha256.Sum256(block.Bytes)
+}
+
+func TestAdminEndpointUsesSecurityProfileCertificate(t *testing.T) {
+	ts := startTestServer(t)
+	c := ts.admin
+	certDir := ts.s.Config().CertificateDir()
+	if got, want := peerFingerprint(t, ts), pemFingerprint(t, filepath.Join(certDir, admin.SelfSignedCert)); got != want {
+		t.Fatal("admin endpoint does not present the self-signed certificate")
+	}
+	cert, key := uploadCertificate(t, c, "adminep")
+	c.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{
+		"CertificateProfile": map[string]any{"AdminCP": map[string]any{"Certificate": cert, "Key": key}},
+		"SecurityProfile":    map[string]any{"AdminSP": map[string]any{"TLSEnabled": true, "CertificateProfile": "AdminCP"}},
+		"AdminEndpoint":      map[string]any{"SecurityProfile": "AdminSP"},
+	})
+	if got, want := peerFingerprint(t, ts), pemFingerprint(t, filepath.Join(certDir, cert)); got != want {
+		t.Fatal("admin endpoint does not present the SecurityProfile's certificate after the change")
+	}
+}
+
+func TestAdminInsecureHTTP(t *testing.T) {
+	logs := &logBuffer{}
+	ts := startTestServer(t, func(o *Options) {
+		o.AdminInsecureHTTP = true
+		o.Logger = logs.logger()
+	})
+	resp, err := http.Get("http://" + ts.s.AdminAddr().String() + "/ima/v1/service/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("plain HTTP status %d", resp.StatusCode)
+	}
+	if !strings.Contains(logs.String(), "PLAIN HTTP") || !strings.Contains(logs.String(), "level=WARN") {
+		t.Fatalf("no loud warning:\n%s", logs.String())
+	}
+}
+
+func TestAdminSecretsNeverLogged(t *testing.T) {
+	logs := &logBuffer{}
+	ts := startTestServer(t, func(o *Options) { o.Logger = logs.logger() })
+	c := ts.admin
+	c.as("admin", "guessed-password-1").do("GET", "/ima/v1/service/status", nil)
+	c.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{"User": map[string]any{"u": map[string]any{"Password": "user-password-2"}}})
+	c.must(http.StatusBadRequest, "POST", "/ima/v1/configuration", map[string]any{"User": map[string]any{"u": map[string]any{"Password": 12345}}})
+	c.must(http.StatusOK, "POST", "/ima/v1/service/restart", map[string]any{"Service": "Server"})
+	for _, secret := range []string{testAdminPassword, "guessed-password-1", "user-password-2", "12345"} {
+		if strings.Contains(logs.String(), secret) {
+			t.Fatalf("log holds %q:\n%s", secret, logs.String())
+		}
+	}
+	if !strings.Contains(logs.String(), "admin authentication failed") {
+		t.Fatalf("failed login not logged:\n%s", logs.String())
+	}
+}

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/mqsight/mqsight/internal/archive"
@@ -53,6 +55,16 @@ type BackupDeps struct {
 	Open Opener
 	// Failpoints may be nil.
 	Failpoints *failpoint.Set
+
+	// step, when set (tests), is called at the numbered points of a
+	// backup; a crash test kills the process there.
+	step func(point string)
+}
+
+func (d BackupDeps) at(point string) {
+	if d.step != nil {
+		d.step(point)
+	}
 }
 
 // BackupResult describes a completed backup.
@@ -154,6 +166,7 @@ func Backup(ctx context.Context, req BackupRequest, deps BackupDeps) (*BackupRes
 			return nil, fmt.Errorf("backup: %w", err)
 		}
 		res.Store, snap, store = sr, cfg, sb
+		deps.at("backup:store-committed")
 	}
 	m := &archive.Manifest{
 		ServerVersion:    req.ServerVersion,
@@ -175,6 +188,28 @@ func Backup(ctx context.Context, req BackupRequest, deps BackupDeps) (*BackupRes
 	}
 	res.Manifest = m
 	return res, nil
+}
+
+// RemoveTemporaries removes the temporary files that backups killed
+// mid-way left in dir (the userfiles directory): dot-files named
+// .imaBackup.*.tmp-*. They never look like finished backups, but take
+// space. Call it at server start, before any backup can run.
+func RemoveTemporaries(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove backup temporaries: %w", err)
+	}
+	for _, e := range ents {
+		if n := e.Name(); e.Type().IsRegular() && strings.HasPrefix(n, "."+namePrefix) && strings.Contains(n, ".tmp-") {
+			if err := os.Remove(filepath.Join(dir, n)); err != nil {
+				return fmt.Errorf("remove backup temporaries: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // writeConfigBackup writes the configuration snapshot snap (with the
@@ -218,10 +253,12 @@ func writeConfigBackup(ctx context.Context, req BackupRequest, deps BackupDeps, 
 	if err := deps.Failpoints.Eval(failpoint.BackupBeforeCommit); err != nil {
 		return fmt.Errorf("write configuration backup: %w", err)
 	}
+	deps.at("backup:config-synced")
 	if err := linkNoReplace(tmp, finalPath); err != nil {
 		return err
 	}
 	committed = true
+	deps.at("backup:config-linked")
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -135,13 +136,13 @@ func TestApplyCrash(t *testing.T) {
 			time.Sleep(time.Duration(rand.IntN(60_000)) * time.Microsecond)
 			cmd.Process.Kill()
 		}
-		io.Copy(io.Discard, out)
+		rest, _ := io.ReadAll(out)
 		err = cmd.Wait()
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			ws := ee.Sys().(syscall.WaitStatus)
 			if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-				t.Fatalf("child failed: %v", err)
+				t.Fatalf("child failed: %v\n%s", err, rest)
 			}
 			killed = true
 		} else if err != nil {
@@ -169,7 +170,7 @@ func TestApplyCrash(t *testing.T) {
 		})
 	}
 	for i := range 8 {
-		t.Run("random", func(t *testing.T) {
+		t.Run(fmt.Sprintf("random-%02d", i), func(t *testing.T) {
 			_, got := cycle(t, crashSpec{}, true)
 			if got != old && got != nu {
 				t.Fatalf("random kill %d: mixed state %+v (old %+v, new %+v)", i, got, old, nu)

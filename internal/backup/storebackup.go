@@ -39,6 +39,7 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	deps.at("backup:checkpoint")
 	if err := deps.Failpoints.Eval(failpoint.BackupAfterCheckpoint); err != nil {
 		return nil, nil, nil, err
 	}
@@ -82,6 +83,7 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 	var done int64
 	req.Progress.report(PhaseUpload, 0, total)
 	for _, f := range files {
+		deps.at("backup:entry")
 		if err := copyEntry(ctx, aw, cpDir, f, buf, func(n int) {
 			done += int64(n)
 			req.Progress.report(PhaseUpload, done, total)
@@ -95,6 +97,7 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 	if err := ctx.Err(); err != nil {
 		return nil, nil, nil, fmt.Errorf("store backup: %w", err)
 	}
+	deps.at("backup:store-written")
 	if err := deps.Failpoints.Eval(failpoint.BackupBeforeCommit); err != nil {
 		return nil, nil, nil, fmt.Errorf("store backup: %w", err)
 	}

@@ -1,0 +1,214 @@
+package backup
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mqsight/mqsight/internal/archive"
+	"github.com/mqsight/mqsight/internal/config"
+	"github.com/mqsight/mqsight/internal/store"
+)
+
+// backupCrashEnv carries a backupCrashSpec to the child of TestBackupCrash.
+const backupCrashEnv = "MQSIGHT_BACKUP_CRASH_BACKUP"
+
+type backupCrashSpec struct {
+	DataDir, StoreDir, Point string
+	Ready                    bool
+}
+
+// backupCrashPoints are the steps of a backup with a store, in order.
+var backupCrashPoints = []string{
+	"backup:checkpoint", "backup:entry", "backup:store-written", "backup:store-committed",
+	"backup:config-synced", "backup:config-linked",
+}
+
+// TestBackupCrashChild is the child process of TestBackupCrash.
+func TestBackupCrashChild(t *testing.T) {
+	raw := os.Getenv(backupCrashEnv)
+	if raw == "" {
+		t.Skip("helper process of TestBackupCrash")
+	}
+	var spec backupCrashSpec
+	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := config.Open(filepath.Join(spec.DataDir, "config"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(spec.DataDir, "store"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := BackupDeps{Config: m, Store: st, ScratchDir: spec.DataDir, Open: testOpener("")}
+	deps.step = func(p string) {
+		if p == spec.Point {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+	}
+	if spec.Ready {
+		os.Stdout.WriteString("ready\n")
+	}
+	if _, err := Backup(context.Background(), BackupRequest{
+		Password: testPassword, Dir: filepath.Join(spec.DataDir, "userfiles"), WorkFactor: testWF,
+		Store: StoreParams{URL: "file://" + spec.StoreDir + "/s.bak"},
+	}, deps); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBackupCrash kills a child taking a store backup (kill -9) at every
+// step and at random moments, and checks that no file looks complete unless
+// it is: after Recover and RemoveTemporaries, a configuration backup exists
+// only together with the store backup it names, and verifies with it; a
+// store backup without one is complete; everything else left is a
+// temporary name.
+func TestBackupCrash(t *testing.T) {
+	if os.Getenv(backupCrashEnv) != "" {
+		t.Skip("in the child")
+	}
+	src := newTestServer(t, "source", nil)
+	b := src.st.NewBatch()
+	payload := strings.Repeat("p", 4096)
+	for i := range 1000 {
+		m := store.Message{ID: uint64(i + 1), Topic: "bulk", Payload: []byte(payload), QoS: 1}
+		b.Put(store.MessageKey(m.ID), m.Encode())
+	}
+	if _, err := src.st.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	cycle := func(t *testing.T, spec backupCrashSpec) (killed bool, cfgFiles []string, storeDone bool) {
+		spec.DataDir, spec.StoreDir = filepath.Join(t.TempDir(), "data"), t.TempDir()
+		copyTree(t, src.dir, spec.DataDir)
+		raw, _ := json.Marshal(spec)
+		cmd := exec.Command(os.Args[0], "-test.run=^TestBackupCrashChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), backupCrashEnv+"="+string(raw))
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		out := bufio.NewReader(stdout)
+		if spec.Ready {
+			if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
+				t.Fatalf("child said %q, %v", line, err)
+			}
+			time.Sleep(time.Duration(rand.IntN(150_000)) * time.Microsecond)
+			cmd.Process.Kill()
+		}
+		rest, _ := io.ReadAll(out)
+		err = cmd.Wait()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			if ws := ee.Sys().(syscall.WaitStatus); !ws.Signaled() {
+				t.Fatalf("child failed: %v\n%s", err, rest)
+			}
+			killed = true
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Recover(spec.DataDir); err != nil {
+			t.Fatal(err)
+		}
+		userfiles := filepath.Join(spec.DataDir, "userfiles")
+		if err := RemoveTemporaries(userfiles); err != nil {
+			t.Fatal(err)
+		}
+		assertNoCheckpoint(t, spec.DataDir)
+		ents, _ := os.ReadDir(userfiles)
+		for _, e := range ents {
+			if !strings.HasPrefix(e.Name(), namePrefix) {
+				t.Fatalf("unexpected file %s in userfiles", e.Name())
+			}
+			cfgFiles = append(cfgFiles, filepath.Join(userfiles, e.Name()))
+		}
+		ents, _ = os.ReadDir(spec.StoreDir)
+		for _, e := range ents {
+			switch {
+			case e.Name() == "s.bak":
+				storeDone = true
+			case strings.HasPrefix(e.Name(), "."):
+			default:
+				t.Fatalf("unexpected file %s at the destination", e.Name())
+			}
+		}
+		storePath := filepath.Join(spec.StoreDir, "s.bak")
+		switch {
+		case len(cfgFiles) > 1:
+			t.Fatalf("configuration backups %v", cfgFiles)
+		case len(cfgFiles) == 1:
+			if _, err := Verify(context.Background(), VerifyRequest{ConfigBackup: cfgFiles[0], Password: testPassword, StoreFile: storePath}); err != nil {
+				t.Fatalf("configuration backup left by a killed backup does not verify: %v", err)
+			}
+		case storeDone:
+			if err := readWholeArchive(storePath); err != nil {
+				t.Fatalf("store backup left by a killed backup is not complete: %v", err)
+			}
+		}
+		return killed, cfgFiles, storeDone
+	}
+
+	for i, p := range backupCrashPoints {
+		t.Run(p, func(t *testing.T) {
+			killed, cfgFiles, storeDone := cycle(t, backupCrashSpec{Point: p})
+			if !killed {
+				t.Fatalf("the child never reached %s", p)
+			}
+			if wantStore := i >= 3; storeDone != wantStore {
+				t.Fatalf("store backup present %v, want %v", storeDone, wantStore)
+			}
+			if wantCfg := i == len(backupCrashPoints)-1; (len(cfgFiles) == 1) != wantCfg {
+				t.Fatalf("configuration backup %v, want one: %v", cfgFiles, wantCfg)
+			}
+		})
+	}
+	for i := range 14 {
+		t.Run(fmt.Sprintf("random-%02d", i), func(t *testing.T) {
+			killed, cfgFiles, storeDone := cycle(t, backupCrashSpec{Ready: true})
+			t.Logf("killed %v, configuration backup %v, store backup %v", killed, len(cfgFiles) == 1, storeDone)
+		})
+	}
+}
+
+// readWholeArchive reads a store archive to its authenticated end.
+func readWholeArchive(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	ar, err := archive.NewReader(f, testPassword)
+	if err != nil {
+		return err
+	}
+	for {
+		_, _, err := ar.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}

@@ -16,6 +16,7 @@ func newRootCommand() *cobra.Command {
 		RunE:          serve.RunE,
 	}
 	root.Flags().AddFlagSet(serve.Flags())
-	root.AddCommand(serve, newVersionCommand(), newConfigCommand(), newStatusCommand(), newRestartCommand())
+	root.AddCommand(serve, newVersionCommand(), newConfigCommand(), newStatusCommand(), newRestartCommand(),
+		newBackupCommand(), newRestoreCommand())
 	return root
 }

@@ -53,3 +53,7 @@ func destinationOpener(opts destinationOptions) backup.Opener {
 		}
 	}
 }
+
+// DestinationOpener is the production scheme table, for the commands that
+// read store backups without a server (mqsight backup verify).
+func DestinationOpener() backup.Opener { return destinationOpener(destinationOptions{}) }

@@ -1,0 +1,467 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/mqsight/mqsight/internal/backup"
+	"github.com/mqsight/mqsight/internal/server"
+)
+
+// Environment variables the backup commands read secrets from when no
+// file is given (a terminal prompt is the last resort).
+const (
+	envBackupPassword = "MQSIGHT_BACKUP_PASSWORD"
+	envStorePassword  = "MQSIGHT_STORE_PASSWORD"
+)
+
+// secretSource says where one secret comes from: a file (first line), an
+// environment variable, or a prompt on the terminal.
+type secretSource struct {
+	file   string
+	env    string
+	prompt string
+}
+
+// read returns the secret. confirm asks twice at a prompt (new backups).
+func (s secretSource) read(cmd *cobra.Command, confirm bool) (string, error) {
+	if s.file != "" {
+		data, err := os.ReadFile(s.file)
+		if err != nil {
+			return "", fmt.Errorf("read password file: %w", err)
+		}
+		line, _, _ := strings.Cut(string(data), "\n")
+		return strings.TrimRight(line, "\r"), nil
+	}
+	if v := os.Getenv(s.env); v != "" {
+		return v, nil
+	}
+	if !term.IsTerminal(int(os.Stdin.Fd())) {
+		return "", fmt.Errorf("no %s: give a file, set %s, or run on a terminal", s.prompt, s.env)
+	}
+	ask := func(p string) (string, error) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s: ", p)
+		b, err := term.ReadPassword(int(os.Stdin.Fd()))
+		fmt.Fprintln(cmd.ErrOrStderr())
+		return string(b), err
+	}
+	pw, err := ask(s.prompt)
+	if err != nil || !confirm {
+		return pw, err
+	}
+	again, err := ask(s.prompt + " (again)")
+	if err != nil {
+		return "", err
+	}
+	if again != pw {
+		return "", errors.New("the two passwords differ")
+	}
+	return pw, nil
+}
+
+// storeFlags are the store destination (backup) or source (restore).
+type storeFlags struct {
+	url, user, hostKey, passwordFile string
+}
+
+func (f *storeFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.url, "store-url", "", "store backup URL: sftp://, scp://, s3://host/bucket/key or file:///path/name")
+	fl.StringVar(&f.user, "store-user", "", "user (S3: access key) of the store URL")
+	fl.StringVar(&f.hostKey, "store-host-key", "", "pinned SSH host key fingerprint (SHA256:...) for sftp and scp")
+	fl.StringVar(&f.passwordFile, "store-password-file", "", "file holding the store password (S3: secret key); else "+envStorePassword+" or a prompt")
+}
+
+// params fills the request fields with prefix ("StoreDestination" or
+// "StoreSource"). The password is asked for only when a user is given.
+func (f *storeFlags) params(cmd *cobra.Command, prefix string, body map[string]any) error {
+	if f.url == "" {
+		if f.user != "" || f.hostKey != "" {
+			return errors.New("--store-user and --store-host-key need --store-url")
+		}
+		return nil
+	}
+	body[prefix+"URL"] = f.url
+	if f.hostKey != "" {
+		body[prefix+"HostKey"] = f.hostKey
+	}
+	if f.user == "" {
+		return nil // file://, or the server names what is missing
+	}
+	body[prefix+"UserID"] = f.user
+	pw, err := secretSource{file: f.passwordFile, env: envStorePassword, prompt: "Store password"}.read(cmd, false)
+	if err != nil {
+		return err
+	}
+	body[prefix+"Password"] = pw
+	return nil
+}
+
+// newBar is a byte progress bar on standard error.
+func newBar(cmd *cobra.Command, total int64, desc string) *progressbar.ProgressBar {
+	if total <= 0 {
+		total = -1 // spinner until the size is known
+	}
+	return progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(cmd.ErrOrStderr()),
+		progressbar.OptionSetDescription(desc),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionShowCount(),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(cmd.ErrOrStderr()) }),
+		progressbar.OptionSetRenderBlankState(true),
+	)
+}
+
+// jobStatus is GET /ima/v1/service/status/{op}/{RequestID}.
+type jobStatus struct {
+	Status     string
+	Step       string
+	BytesDone  int64
+	BytesTotal int64
+	Result     map[string]any
+	Error      string
+}
+
+// followJob polls a backup or restore job, drawing one progress bar per
+// step, until it ends. A failed job is an error carrying its code.
+func followJob(cmd *cobra.Command, c *adminClient, op, id string) (*jobStatus, error) {
+	var bar *progressbar.ProgressBar
+	step := ""
+	defer func() {
+		if bar != nil {
+			bar.Finish()
+		}
+	}()
+	deadline := time.Now().Add(24 * time.Hour)
+	for {
+		data, err := c.do("GET", "/ima/v1/service/status/"+op+"/"+id, nil)
+		if err != nil {
+			return nil, err
+		}
+		var st jobStatus
+		if err := json.Unmarshal(data, &st); err != nil {
+			return nil, fmt.Errorf("%s status: %w", op, err)
+		}
+		if st.Step != step && st.Step != "" && st.Step != "done" {
+			if bar != nil {
+				bar.Finish()
+			}
+			step = st.Step
+			bar = newBar(cmd, st.BytesTotal, op+": "+step)
+		}
+		if bar != nil {
+			if st.BytesTotal > 0 && bar.GetMax64() != st.BytesTotal {
+				bar.ChangeMax64(st.BytesTotal)
+			}
+			bar.Set64(st.BytesDone)
+		}
+		switch st.Status {
+		case "succeeded":
+			return &st, nil
+		case "failed", "cancelled":
+			return &st, fmt.Errorf("%s %s: %s", op, st.Status, st.Error)
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%s %s still %s after 24 hours", op, id, st.Status)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// newBackupCommand is `mqsight backup` and `mqsight backup verify`.
+func newBackupCommand() *cobra.Command {
+	var (
+		f            adminFlags
+		store        storeFlags
+		out          string
+		passwordFile string
+	)
+	cmd := &cobra.Command{
+		Use:   "backup",
+		Short: "Back up a running server's configuration (and, with --store-url, its store) and download the configuration backup",
+		Long: "Back up a running server over the REST admin API. The configuration backup is written on the server\n" +
+			"(imaBackup.hhmmss-MMDDYYYY) and downloaded into --out; with --store-url the store is backed up online to\n" +
+			"that destination first. The backup password comes from --password-file, " + envBackupPassword + " or a prompt.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pw, err := secretSource{file: passwordFile, env: envBackupPassword, prompt: "Backup password"}.read(cmd, true)
+			if err != nil {
+				return err
+			}
+			body := map[string]any{"Password": pw}
+			if err := store.params(cmd, "StoreDestination", body); err != nil {
+				return err
+			}
+			c, err := f.client(cmd)
+			if err != nil {
+				return err
+			}
+			raw, _ := json.Marshal(body)
+			data, err := c.do("POST", "/ima/v1/service/backup", raw)
+			if err != nil {
+				return err
+			}
+			var r struct{ FileName, RequestID string }
+			if err := json.Unmarshal(data, &r); err != nil {
+				return err
+			}
+			result := map[string]any{}
+			if r.RequestID != "" {
+				st, err := followJob(cmd, c, "backup", r.RequestID)
+				if err != nil {
+					return err
+				}
+				result = st.Result
+				r.FileName, _ = result["FileName"].(string)
+			}
+			if r.FileName == "" {
+				return errors.New("backup: the server named no file")
+			}
+			path, err := c.download(cmd, r.FileName, out)
+			if err != nil {
+				return err
+			}
+			result["FileName"] = r.FileName
+			result["Downloaded"] = path
+			enc, _ := json.Marshal(result)
+			return printJSON(cmd.OutOrStdout(), enc)
+		},
+	}
+	// The connection flags are local, so that `backup verify`, which
+	// needs no server, does not inherit them.
+	conn := &cobra.Command{}
+	f.register(conn)
+	cmd.Flags().AddFlagSet(conn.PersistentFlags())
+	store.register(cmd)
+	cmd.Flags().StringVar(&out, "out", ".", "directory the configuration backup is downloaded into")
+	cmd.Flags().StringVar(&passwordFile, "password-file", "", "file holding the backup password (first line)")
+	cmd.AddCommand(newVerifyCommand())
+	return cmd
+}
+
+// download streams the user file name into dir (temporary file, fsync,
+// rename without replacing an existing file).
+func (c *adminClient) download(cmd *cobra.Command, name, dir string) (string, error) {
+	req, err := http.NewRequest("GET", c.base+"/ima/v1/service/file/"+url.PathEscape(name), nil)
+	if err != nil {
+		return "", err
+	}
+	req.SetBasicAuth(c.user, c.pass)
+	hc := *c.http
+	hc.Timeout = 0 // the body may take longer than one request timeout
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		var r apiReply
+		json.Unmarshal(data, &r)
+		return "", fmt.Errorf("download %s: HTTP %d %s: %s", name, resp.StatusCode, r.Code, r.Message)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(dir, "."+name+".partial-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	bar := newBar(cmd, resp.ContentLength, "download "+name)
+	_, err = io.Copy(io.MultiWriter(tmp, bar), resp.Body)
+	bar.Finish()
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("download %s: %w", name, err)
+	}
+	final := filepath.Join(dir, name)
+	if err := os.Link(tmp.Name(), final); err != nil {
+		return "", fmt.Errorf("download %s: %w", name, err)
+	}
+	return final, nil
+}
+
+// upload streams a local file to the server's user files.
+func (c *adminClient) upload(cmd *cobra.Command, path, name string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	bar := newBar(cmd, st.Size(), "upload "+name)
+	defer bar.Finish()
+	rd := progressbar.NewReader(f, bar)
+	req, err := http.NewRequest("PUT", c.base+"/ima/v1/file/"+url.PathEscape(name), &rd)
+	if err != nil {
+		return err
+	}
+	req.ContentLength = st.Size()
+	req.SetBasicAuth(c.user, c.pass)
+	hc := *c.http
+	hc.Timeout = 0
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", name, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 != 2 {
+		var r apiReply
+		json.Unmarshal(data, &r)
+		return fmt.Errorf("upload %s: HTTP %d %s: %s", name, resp.StatusCode, r.Code, r.Message)
+	}
+	return nil
+}
+
+// newRestoreCommand is `mqsight restore FILE`.
+func newRestoreCommand() *cobra.Command {
+	var (
+		f             adminFlags
+		store         storeFlags
+		includeServer bool
+		dryRun        bool
+		passwordFile  string
+	)
+	cmd := &cobra.Command{
+		Use:   "restore FILE",
+		Short: "Upload a configuration backup to a running server and restore it (and, with --store-url, its store backup)",
+		Long: "Restore a configuration backup on a running server over the REST admin API: the file is uploaded to\n" +
+			"the server's user files, then restored. Without --include-server-config the server keeps its own name,\n" +
+			"UID, admin endpoint, admin users and HA configuration. Without --store-url the store is cleaned.\n" +
+			"--dry-run reports what would change and changes nothing.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pw, err := secretSource{file: passwordFile, env: envBackupPassword, prompt: "Backup password"}.read(cmd, false)
+			if err != nil {
+				return err
+			}
+			name := filepath.Base(args[0])
+			body := map[string]any{"Name": name, "Password": pw, "IncludeServerConfig": includeServer, "DryRun": dryRun}
+			if err := store.params(cmd, "StoreSource", body); err != nil {
+				return err
+			}
+			c, err := f.client(cmd)
+			if err != nil {
+				return err
+			}
+			if err := c.upload(cmd, args[0], name); err != nil {
+				return err
+			}
+			raw, _ := json.Marshal(body)
+			data, err := c.do("POST", "/ima/v1/service/restore", raw)
+			if err != nil {
+				return err
+			}
+			var r apiReply
+			if err := json.Unmarshal(data, &r); err != nil || r.RequestID == "" {
+				return fmt.Errorf("restore: no RequestID in the reply")
+			}
+			st, err := followJob(cmd, c, "restore", r.RequestID)
+			if err != nil {
+				return err
+			}
+			enc, _ := json.Marshal(st.Result)
+			return printJSON(cmd.OutOrStdout(), enc)
+		},
+	}
+	f.register(cmd)
+	store.register(cmd)
+	cmd.Flags().BoolVar(&includeServer, "include-server-config", false, "also restore the server configuration (same environment after loss)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report what would change; change nothing")
+	cmd.Flags().StringVar(&passwordFile, "password-file", "", "file holding the backup password (first line)")
+	return cmd
+}
+
+// newVerifyCommand is `mqsight backup verify FILE`: offline, no server.
+func newVerifyCommand() *cobra.Command {
+	var (
+		store        storeFlags
+		storeFile    string
+		passwordFile string
+	)
+	cmd := &cobra.Command{
+		Use:   "verify FILE",
+		Short: "Decrypt and authenticate a backup offline, print its manifest, and check its store backup belongs to it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if storeFile != "" && store.url != "" {
+				return errors.New("give --store-url or --store-file, not both")
+			}
+			pw, err := secretSource{file: passwordFile, env: envBackupPassword, prompt: "Backup password"}.read(cmd, false)
+			if err != nil {
+				return err
+			}
+			req := backup.VerifyRequest{ConfigBackup: args[0], Password: pw, StoreFile: storeFile, Open: server.DestinationOpener()}
+			if store.url != "" {
+				params := map[string]any{}
+				if err := store.params(cmd, "", params); err != nil {
+					return err
+				}
+				req.Store = backup.StoreParams{URL: store.url, UserID: store.user, HostKey: store.hostKey}
+				req.Store.Password, _ = params["Password"].(string)
+			}
+			var bar *progressbar.ProgressBar
+			phase := backup.Phase("")
+			req.Progress = func(p backup.Progress) {
+				if p.Phase != phase {
+					if bar != nil {
+						bar.Finish()
+					}
+					phase = p.Phase
+					bar = newBar(cmd, p.Total, "verify: "+string(p.Phase))
+				}
+				bar.Set64(p.Done)
+			}
+			res, err := backup.Verify(context.Background(), req)
+			if bar != nil {
+				bar.Finish()
+			}
+			if err != nil {
+				return fmt.Errorf("verify: %w", err)
+			}
+			out := map[string]any{"Config": res.Config}
+			if res.Store != nil {
+				out["Store"] = res.Store
+				out["StoreSHA256"] = res.StoreSHA256
+				out["StoreSize"] = res.StoreSize
+				out["StoreMatches"] = true
+			}
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetIndent("", "  ")
+			enc.Encode(out)
+			_, err = cmd.OutOrStdout().Write(buf.Bytes())
+			return err
+		},
+	}
+	store.register(cmd)
+	cmd.Flags().StringVar(&storeFile, "store-file", "", "a local store backup file to check with the configuration backup")
+	cmd.Flags().StringVar(&passwordFile, "password-file", "", "file holding the backup password (first line)")
+	return cmd
+}

@@ -3,6 +3,7 @@ package admin
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -283,7 +284,7 @@ func (a *API) deleteConfiguration(w http.ResponseWriter, r *http.Request, who *c
 	if err != nil {
 		return err
 	}
-	if i := sort.SearchStrings(names, name); i == len(names) || names[i] != name {
+	if !slices.Contains(names, name) { // TrustedCertificate names are not in string order
 		return apiError(CodeDeleteNotFound, t.Name+"/"+name)
 	}
 	discard := false

@@ -72,6 +72,24 @@ func TestAdminRoles(t *testing.T) {
 	}
 }
 
+func TestAdminPasswordChangeInvalidatesOldPassword(t *testing.T) {
+	ts := startTestServer(t)
+	c := ts.admin
+	c.must(http.StatusOK, "GET", "/ima/v1/service/status", nil) // verified, now cached
+	c.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{"AdminUser": map[string]any{
+		"admin": map[string]any{"Password": "new-admin-password"}}})
+	c.must(http.StatusUnauthorized, "GET", "/ima/v1/service/status", nil)
+	c.as("admin", "new-admin-password").must(http.StatusOK, "GET", "/ima/v1/service/status", nil)
+	// A deleted user is refused at once, although its login was cached.
+	c = c.as("admin", "new-admin-password")
+	c.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{"AdminUser": map[string]any{
+		"second": map[string]any{"Password": "second-password", "Role": "SystemAdministrator"}}})
+	second := c.as("second", "second-password")
+	second.must(http.StatusOK, "GET", "/ima/v1/service/status", nil)
+	c.must(http.StatusOK, "DELETE", "/ima/v1/configuration/AdminUser/second", nil)
+	second.must(http.StatusUnauthorized, "GET", "/ima/v1/service/status", nil)
+}
+
 func TestAdminFailedLoginsAreRateLimited(t *testing.T) {
 	ts := startTestServer(t)
 	bad := ts.admin.as("admin", "guess")

@@ -41,6 +41,7 @@ func (s *Staged) Apply(ctx context.Context, comps Components) error {
 	r := s.r
 	defer r.release()
 	r.at("apply:begin")
+	s.progress.report(PhaseApply, 0, 2)
 	if err := comps.Stop(ctx); err != nil {
 		os.RemoveAll(r.stagingDir())
 		if serr := comps.Start(context.WithoutCancel(ctx)); serr != nil {
@@ -49,6 +50,7 @@ func (s *Staged) Apply(ctx context.Context, comps Components) error {
 		return fmt.Errorf("restore: stop components: %w", err)
 	}
 	r.at("apply:stopped")
+	s.progress.report(PhaseApply, 1, 2)
 	if err := r.swap(s.res.ConfigManifest.BackupID); err != nil {
 		err = fmt.Errorf("restore: %w", err)
 		committed, rerr := r.undo()
@@ -81,6 +83,7 @@ func (s *Staged) Apply(ctx context.Context, comps Components) error {
 	if err := comps.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("restore: applied, but starting the components failed: %w", err)
 	}
+	s.progress.report(PhaseApply, 2, 2)
 	return nil
 }
 

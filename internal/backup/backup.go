@@ -148,9 +148,11 @@ func Backup(ctx context.Context, req BackupRequest, deps BackupDeps) (*BackupRes
 		return nil, fmt.Errorf("backup: %w", err)
 	}
 	res := &BackupResult{Name: name, Path: finalPath}
-	snap := deps.Config.Current()
-	var store *archive.StoreBackup
-	var dest destination.Destination
+	var (
+		snap  *snapshot
+		store *archive.StoreBackup
+		dest  destination.Destination
+	)
 	if loc != nil {
 		if deps.Store == nil {
 			return nil, errors.New("backup: no store to back up")
@@ -161,21 +163,23 @@ func Backup(ctx context.Context, req BackupRequest, deps BackupDeps) (*BackupRes
 		}
 		defer closeDest()
 		dest = d
-		sr, cfg, sb, err := backupStore(ctx, req, deps, dest, loc, id)
+		sr, sn, sb, err := backupStore(ctx, req, deps, dest, loc, id)
 		if err != nil {
 			return nil, fmt.Errorf("backup: %w", err)
 		}
-		res.Store, snap, store = sr, cfg, sb
+		res.Store, snap, store = sr, sn, sb
 		deps.at("backup:store-committed")
+	} else if snap, err = takeSnapshot(deps.Config); err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
 	}
 	m := &archive.Manifest{
 		ServerVersion:    req.ServerVersion,
-		ServerName:       snap.ServerName,
-		ServerUID:        snap.ServerUID,
+		ServerName:       snap.cfg.ServerName,
+		ServerUID:        snap.cfg.ServerUID,
 		BackupID:         id,
 		Created:          snapTime(),
-		ConfigGeneration: snap.Generation,
-		ObjectCounts:     ObjectCounts(snap),
+		ConfigGeneration: snap.cfg.Generation,
+		ObjectCounts:     ObjectCounts(snap.cfg),
 		StoreBackup:      store,
 	}
 	if err := writeConfigBackup(ctx, req, deps, snap, m, finalPath); err != nil {
@@ -212,14 +216,26 @@ func RemoveTemporaries(dir string) error {
 	return nil
 }
 
-// writeConfigBackup writes the configuration snapshot snap (with the
-// certificates directory as it is now) to finalPath.
-func writeConfigBackup(ctx context.Context, req BackupRequest, deps BackupDeps, snap *config.Config, m *archive.Manifest, finalPath string) error {
-	doc, err := config.Marshal(snap)
+// snapshot is the configuration document and the certificate files,
+// read together.
+type snapshot struct {
+	cfg   *config.Config
+	certs []Certificate
+}
+
+// takeSnapshot reads the current document and the certificates directory.
+func takeSnapshot(src ConfigSource) (*snapshot, error) {
+	c := src.Current()
+	certs, err := readCertificateDir(src.CertificateDir())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	certs, err := readCertificateDir(deps.Config.CertificateDir())
+	return &snapshot{cfg: c, certs: certs}, nil
+}
+
+// writeConfigBackup writes snap to finalPath.
+func writeConfigBackup(ctx context.Context, req BackupRequest, deps BackupDeps, snap *snapshot, m *archive.Manifest, finalPath string) error {
+	doc, err := config.Marshal(snap.cfg)
 	if err != nil {
 		return err
 	}
@@ -238,7 +254,7 @@ func writeConfigBackup(ctx context.Context, req BackupRequest, deps BackupDeps, 
 	if err := f.Chmod(0o600); err != nil {
 		return fmt.Errorf("write configuration backup: %w", err)
 	}
-	if _, err := writeConfigArchive(f, req.Password, req.WorkFactor, m, doc, certs); err != nil {
+	if _, err := writeConfigArchive(f, req.Password, req.WorkFactor, m, doc, snap.certs); err != nil {
 		return fmt.Errorf("write configuration backup: %w", err)
 	}
 	if err := f.Sync(); err != nil {

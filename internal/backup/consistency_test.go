@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -100,4 +101,65 @@ func TestBackupConsistentWhileCommitting(t *testing.T) {
 		t.Fatalf("%d commits before and %d after the checkpoint: the backup did not overlap the load", before, after)
 	}
 	t.Logf("backup at LSN %d: %d commits included, %d after", lsn, before, after)
+}
+
+// changingStore changes the configuration while each of the first n
+// checkpoints is being taken, as an admin request racing the backup would.
+type changingStore struct {
+	st     *store.Store
+	change func()
+	n      int
+}
+
+func (c *changingStore) Checkpoint(dir string) (uint64, error) {
+	lsn, err := c.st.Checkpoint(dir)
+	if c.n > 0 {
+		c.n--
+		c.change()
+	}
+	return lsn, err
+}
+
+// TestBackupRecordsGenerationAtCheckpoint: when the configuration changes
+// while the checkpoint is taken, the checkpoint is retaken so that the
+// configuration backup holds the generation in force at the checkpoint;
+// when it never settles, the backup fails and leaves nothing.
+func TestBackupRecordsGenerationAtCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	src := sourceServer(t)
+	hubs := 0
+	change := func() {
+		hubs++
+		src.update("MessageHub", fmt.Sprintf("Racing%d", hubs), map[string]any{})
+	}
+	deps := src.deps(testOpener(""))
+	deps.Store = &changingStore{st: src.st, change: change, n: 2}
+	storeDir := t.TempDir()
+	res, err := Backup(ctx, BackupRequest{Password: testPassword, Dir: src.userfiles(), Store: StoreParams{URL: "file://" + storeDir + "/s.bak"}, WorkFactor: testWF}, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := src.cfg.Current()
+	if res.Manifest.ConfigGeneration != cur.Generation || res.Manifest.ObjectCounts["MessageHub"] != 2+hubs {
+		t.Fatalf("manifest generation %d with %d hubs; configuration is at %d with %d hubs",
+			res.Manifest.ConfigGeneration, res.Manifest.ObjectCounts["MessageHub"], cur.Generation, 2+hubs)
+	}
+	v, err := Verify(ctx, VerifyRequest{ConfigBackup: res.Path, Password: testPassword, StoreFile: filepath.Join(storeDir, "s.bak")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Store.ConfigGeneration != res.Manifest.ConfigGeneration {
+		t.Fatalf("store manifest generation %d, configuration manifest %d", v.Store.ConfigGeneration, res.Manifest.ConfigGeneration)
+	}
+
+	deps.Store = &changingStore{st: src.st, change: change, n: maxCheckpointTries}
+	before := treeHash(t, src.userfiles())
+	storeDir = t.TempDir()
+	if _, err := Backup(ctx, BackupRequest{Password: testPassword, Dir: src.userfiles(), Time: time.Now().Add(time.Hour), Store: StoreParams{URL: "file://" + storeDir + "/s.bak"}, WorkFactor: testWF}, deps); err == nil {
+		t.Fatal("backup succeeded although the configuration changed during every checkpoint")
+	}
+	if treeHash(t, src.userfiles()) != before || treeHash(t, storeDir) != "d ." {
+		t.Fatal("the failed backup left a file")
+	}
+	assertNoCheckpoint(t, src.dir)
 }

@@ -22,6 +22,7 @@ import (
 type Staged struct {
 	r        *Restorer
 	res      Result
+	progress ProgressFunc
 	released bool
 }
 
@@ -88,7 +89,7 @@ func (r *Restorer) Stage(ctx context.Context, req RestoreRequest, current *confi
 		}
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	s := &Staged{r: r}
+	s := &Staged{r: r, progress: req.Progress}
 	ok := false
 	defer func() {
 		if !ok || req.DryRun {

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 
 	"github.com/mqsight/mqsight/internal/archive"
-	"github.com/mqsight/mqsight/internal/config"
 	"github.com/mqsight/mqsight/internal/destination"
 	"github.com/mqsight/mqsight/internal/failpoint"
 	"github.com/mqsight/mqsight/internal/store"
@@ -23,7 +22,7 @@ const copyBufferSize = 1 << 20
 
 // backupStore takes the checkpoint and streams it to dest. It returns the
 // configuration snapshot that was in force at the checkpoint.
-func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest destination.Destination, loc *destination.Location, id string) (*StoreResult, *config.Config, *archive.StoreBackup, error) {
+func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest destination.Destination, loc *destination.Location, id string) (*StoreResult, *snapshot, *archive.StoreBackup, error) {
 	if _, err := dest.Stat(ctx, loc.Name); err == nil {
 		return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc.Name, ErrNameTaken)
 	} else if !errors.Is(err, destination.ErrNotFound) {
@@ -56,11 +55,11 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 	}
 	m := &archive.Manifest{
 		ServerVersion:    req.ServerVersion,
-		ServerName:       snap.ServerName,
-		ServerUID:        snap.ServerUID,
+		ServerName:       snap.cfg.ServerName,
+		ServerUID:        snap.cfg.ServerUID,
 		BackupID:         id,
 		Created:          snapTime(),
-		ConfigGeneration: snap.Generation,
+		ConfigGeneration: snap.cfg.Generation,
 		LSN:              lsn,
 		StoreUID:         uid,
 	}
@@ -115,9 +114,9 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 
 // checkpoint takes the store checkpoint under scratch and returns its
 // directory, LSN and the configuration in force at that moment: the
-// generation read before and after the checkpoint must agree, otherwise
-// the checkpoint is retaken (bounded).
-func checkpoint(deps BackupDeps, scratch string) (string, *config.Config, uint64, error) {
+// generation read before the checkpoint and with the snapshot taken right
+// after it must agree, otherwise the checkpoint is retaken (bounded).
+func checkpoint(deps BackupDeps, scratch string) (string, *snapshot, uint64, error) {
 	for try := range maxCheckpointTries {
 		dir := filepath.Join(scratch, fmt.Sprintf("store-%d", try))
 		before := deps.Config.Current()
@@ -125,8 +124,11 @@ func checkpoint(deps BackupDeps, scratch string) (string, *config.Config, uint64
 		if err != nil {
 			return "", nil, 0, fmt.Errorf("store checkpoint: %w", err)
 		}
-		after := deps.Config.Current()
-		if before.Generation == after.Generation {
+		after, err := takeSnapshot(deps.Config)
+		if err != nil {
+			return "", nil, 0, err
+		}
+		if before.Generation == after.cfg.Generation {
 			return dir, after, lsn, nil
 		}
 		if err := os.RemoveAll(dir); err != nil {

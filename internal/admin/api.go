@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -106,7 +107,7 @@ type Options struct {
 
 // API is the REST administration API: an http.Handler with its routes,
 // authentication and metrics registry. Create it with New; it holds no
-// listener (see Listener for the HTTPS side).
+// listener (the server serves it over HTTPS with TLSConfig).
 type API struct {
 	opts    Options
 	log     *slog.Logger
@@ -222,17 +223,12 @@ func (a *API) readObject(w http.ResponseWriter, r *http.Request) (map[string]any
 func jsonProblem(err error) string {
 	var syn *json.SyntaxError
 	if errors.As(err, &syn) {
-		return "invalid JSON at byte " + itoa(syn.Offset)
+		return "invalid JSON at byte " + strconv.FormatInt(syn.Offset, 10)
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return "the body is empty or truncated"
 	}
 	return "invalid JSON"
-}
-
-func itoa(n int64) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }
 
 // queryFlag reports whether the query parameter is "true" (any case).

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -108,15 +109,18 @@ func Fingerprint(certFile string) (string, error) {
 // AdminEndpoint's SecurityProfile, or the self-signed one. A loaded
 // certificate is cached until its files change.
 //
-// Locking: mu guards key and cert.
+// Locking: mu guards key, cert and failed.
 type certificateSource struct {
 	config  func() *config.Config
 	certDir string
 	now     func() time.Time
 
-	mu   sync.Mutex
-	key  string // files and their modification stamps of cert
-	cert *tls.Certificate
+	log *slog.Logger
+
+	mu     sync.Mutex
+	key    string // files and their modification stamps of cert
+	cert   *tls.Certificate
+	failed string // key of files that failed to load (logged once)
 }
 
 // files returns the certificate and key files for the configuration in
@@ -144,7 +148,12 @@ func stamp(path string) string {
 	return fmt.Sprintf("%s:%d:%d", path, st.ModTime().UnixNano(), st.Size())
 }
 
-// certificate returns the certificate to present.
+// certificate returns the certificate to present. When the configured
+// certificate cannot be loaded (missing files, a key that does not match)
+// the last good certificate keeps being served, or the self-signed one if
+// there is none: a bad certificate change must never lock the
+// administrators out of the API that could repair it. The failure is
+// logged once per change of the files.
 func (s *certificateSource) certificate() (*tls.Certificate, error) {
 	certFile, keyFile, _, err := s.files()
 	if err != nil {
@@ -156,14 +165,35 @@ func (s *certificateSource) certificate() (*tls.Certificate, error) {
 	if s.cert != nil && s.key == key {
 		return s.cert, nil
 	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("admin certificate files missing: %w", err)
-		}
-		return nil, fmt.Errorf("load admin certificate %s: %w", filepath.Base(certFile), err)
+	if s.failed == key && s.cert != nil {
+		return s.cert, nil
 	}
-	s.key, s.cert = key, &cert
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err == nil {
+		s.key, s.cert, s.failed = key, &cert, ""
+		return s.cert, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		err = fmt.Errorf("admin certificate files missing: %w", err)
+	} else {
+		err = fmt.Errorf("load admin certificate %s: %w", filepath.Base(certFile), err)
+	}
+	if s.failed != key {
+		s.log.Error("admin endpoint keeps its previous certificate", "err", err)
+		s.failed = key
+	}
+	if s.cert != nil {
+		return s.cert, nil
+	}
+	certFile, keyFile, err = EnsureSelfSigned(s.certDir, s.now())
+	if err != nil {
+		return nil, err
+	}
+	cert, err = tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load self-signed admin certificate: %w", err)
+	}
+	s.cert = &cert
 	return s.cert, nil
 }
 
@@ -171,9 +201,13 @@ func (s *certificateSource) certificate() (*tls.Certificate, error) {
 // certificate is chosen per handshake from the configuration in force
 // (cfg), so changing the AdminEndpoint's SecurityProfile or replacing its
 // files applies to new connections without a restart. It fails when no
-// certificate can be loaded now.
-func TLSConfig(cfg func() *config.Config, certDir string) (*tls.Config, error) {
-	s := &certificateSource{config: cfg, certDir: certDir, now: time.Now}
+// certificate at all can be loaded now. log receives certificate load
+// failures.
+func TLSConfig(cfg func() *config.Config, certDir string, log *slog.Logger) (*tls.Config, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &certificateSource{config: cfg, certDir: certDir, now: time.Now, log: log}
 	if _, err := s.certificate(); err != nil {
 		return nil, err
 	}

@@ -132,3 +132,26 @@ func TestAdminSecretsNeverLogged(t *testing.T) {
 		t.Fatalf("failed login not logged:\n%s", logs.String())
 	}
 }
+
+// A certificate change that cannot be loaded must not lock the
+// administrators out: the admin endpoint keeps its previous certificate.
+func TestAdminEndpointKeepsCertificateWhenNewOneIsBroken(t *testing.T) {
+	logs := &logBuffer{}
+	ts := startTestServer(t, func(o *Options) { o.Logger = logs.logger() })
+	c := ts.admin
+	before := peerFingerprint(t, ts)
+	c.must(http.StatusOK, "PUT", "/ima/v1/file/broken.crt", "not a certificate")
+	c.must(http.StatusOK, "PUT", "/ima/v1/file/broken.key", "not a key")
+	c.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{
+		"CertificateProfile": map[string]any{"Broken": map[string]any{"Certificate": "broken.crt", "Key": "broken.key"}},
+		"SecurityProfile":    map[string]any{"BrokenSP": map[string]any{"TLSEnabled": true, "CertificateProfile": "Broken"}},
+		"AdminEndpoint":      map[string]any{"SecurityProfile": "BrokenSP"},
+	})
+	if peerFingerprint(t, ts) != before {
+		t.Fatal("certificate changed to something else")
+	}
+	c.must(http.StatusOK, "GET", "/ima/v1/service/status", nil)
+	if !strings.Contains(logs.String(), "admin endpoint keeps its previous certificate") {
+		t.Fatalf("failure not logged:\n%s", logs.String())
+	}
+}

@@ -50,7 +50,7 @@ func (s *Server) startAdmin() (*adminListener, error) {
 	}
 	var fingerprint string
 	if !s.opts.AdminInsecureHTTP {
-		conf, err := admin.TLSConfig(func() *config.Config { return s.cfg.Load().Current() }, s.cfg.Load().CertificateDir())
+		conf, err := admin.TLSConfig(func() *config.Config { return s.cfg.Load().Current() }, s.cfg.Load().CertificateDir(), s.log)
 		if err != nil {
 			return nil, fmt.Errorf("admin endpoint certificate: %w", err)
 		}

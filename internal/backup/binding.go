@@ -40,9 +40,11 @@ func checkStoreRecord(sb *archive.StoreBackup) error {
 // CheckBinding checks that a store backup belongs to a configuration
 // backup. cfg is the configuration backup's manifest, store the store
 // backup's. size is the store file's size (negative: not known yet) and
-// sum its SHA-256 (nil: not known yet). Any difference is ErrStoreMismatch;
-// a configuration backup made without a store backup matches no store
-// backup.
+// sum its SHA-256 (nil: not known yet). A different BackupID, LSN, store
+// UID or SHA-256 is ErrStoreMismatch, as is a configuration backup made
+// without a store backup. When the identity matches but the size does not,
+// the file is the right one, damaged: archive.ErrTruncated (shorter, or
+// with bytes appended, as the archive reader classifies it).
 func CheckBinding(cfg, store *archive.Manifest, size int64, sum []byte) error {
 	if cfg == nil || store == nil {
 		return fmt.Errorf("check store binding: %w: missing manifest", ErrStoreMismatch)
@@ -62,8 +64,12 @@ func CheckBinding(cfg, store *archive.Manifest, size int64, sum []byte) error {
 		return fmt.Errorf("%w: store backup is of store %s at LSN %d, expected %s at LSN %d",
 			ErrStoreMismatch, store.StoreUID, store.LSN, sb.StoreUID, sb.LSN)
 	}
+	// Same BackupID, LSN and UID: this is the store backup made with the
+	// configuration backup, so a different size is damage to it. Like the
+	// archive reader (whose trailer must be last), bytes missing or
+	// appended both read as truncation.
 	if size >= 0 && size != sb.Size {
-		return fmt.Errorf("%w: store backup has %d bytes, expected %d", ErrStoreMismatch, size, sb.Size)
+		return fmt.Errorf("%w: store backup has %d bytes, the configuration backup recorded %d", archive.ErrTruncated, size, sb.Size)
 	}
 	if sum != nil && hex.EncodeToString(sum) != sb.SHA256 {
 		return fmt.Errorf("%w: store backup SHA-256 differs from the one recorded in the configuration backup", ErrStoreMismatch)

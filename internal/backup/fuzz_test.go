@@ -121,8 +121,13 @@ func FuzzCheckBinding(f *testing.F) {
 		if match != (err == nil) {
 			t.Fatalf("match %v, error %v", match, err)
 		}
-		if err != nil && !errors.Is(err, ErrStoreMismatch) {
+		identity := cfgID == storeID && cfgLSN == storeLSN && cfgUID == storeUID
+		switch {
+		case err == nil:
+		case !identity && !errors.Is(err, ErrStoreMismatch):
 			t.Fatalf("error %v does not wrap ErrStoreMismatch", err)
+		case identity && !errors.Is(err, archive.ErrTruncated):
+			t.Fatalf("error %v does not wrap ErrTruncated", err)
 		}
 	})
 }

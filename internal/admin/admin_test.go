@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -126,5 +127,59 @@ func TestJobStatusRoute(t *testing.T) {
 	// The op in the path must match the job's.
 	if status, body = call(t, a, "GET", "/ima/v1/service/status/backup/"+id, ""); status != 404 || body["Code"] != string(CodeJobNotFound) {
 		t.Fatalf("wrong op: %d %v", status, body)
+	}
+}
+
+func TestUploadLimitKeepsOldFileAndLeavesNoTemporary(t *testing.T) {
+	a, _ := newTestAPI(t)
+	a.opts.MaxFileBytes = 10
+	if status, _ := call(t, a, "PUT", "/ima/v1/file/f.bin", "small"); status != 200 {
+		t.Fatalf("small upload: %d", status)
+	}
+	status, body := call(t, a, "PUT", "/ima/v1/file/f.bin", strings.Repeat("x", 100))
+	if status != http.StatusRequestEntityTooLarge || body["Code"] != string(CodeTooLarge) {
+		t.Fatalf("large upload: %d %v", status, body)
+	}
+	entries, err := os.ReadDir(a.opts.UserFilesDir)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("user files %v %v", entries, err)
+	}
+	req := httptest.NewRequest("GET", "/ima/v1/service/file/f.bin", nil)
+	req.SetBasicAuth("admin", testPassword)
+	rec := httptest.NewRecorder()
+	a.ServeHTTP(rec, req)
+	if rec.Body.String() != "small" {
+		t.Fatalf("old file replaced: %q", rec.Body.String())
+	}
+}
+
+func TestGetWholeConfigurationHasEveryTypeAndNoSecret(t *testing.T) {
+	a, svc := newTestAPI(t)
+	if _, err := svc.m.Update(func(c *config.Config) error {
+		return config.SetProperties(c, "QueueManagerConnection", "QM", map[string]any{
+			"QueueManagerName": "QM1", "ConnectionName": "h(1414)", "ChannelName": "CH", "ChannelUserPassword": "chan-secret"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest("GET", "/ima/v1/configuration", nil)
+	req.SetBasicAuth("admin", testPassword)
+	rec := httptest.NewRecorder()
+	a.ServeHTTP(rec, req)
+	var body map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range config.Types() {
+		if _, ok := body[typ.Name]; !ok {
+			t.Errorf("GET /ima/v1/configuration lacks %s", typ.Name)
+		}
+	}
+	for _, s := range []string{"chan-secret", "Password", "argon2"} {
+		if strings.Contains(rec.Body.String(), s) {
+			t.Errorf("GET /ima/v1/configuration contains %q", s)
+		}
+	}
+	if body["ServerName"] != "mqsight" || body["Version"] != "v1" {
+		t.Errorf("scalar singletons: %v %v", body["ServerName"], body["Version"])
 	}
 }

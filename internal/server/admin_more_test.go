@@ -155,3 +155,29 @@ func TestAdminEndpointKeepsCertificateWhenNewOneIsBroken(t *testing.T) {
 		t.Fatalf("failure not logged:\n%s", logs.String())
 	}
 }
+
+// A refused POST leaves the certificate files where they were: the upload
+// stays among the user files and the certificate store gets nothing.
+func TestAdminRefusedPostRollsBackCertificateFiles(t *testing.T) {
+	ts := startTestServer(t)
+	c := ts.admin
+	cert, key := uploadCertificate(t, c, "rollback")
+	c.must(http.StatusBadRequest, "POST", "/ima/v1/configuration", map[string]any{
+		"CertificateProfile": map[string]any{"CP": map[string]any{"Certificate": cert, "Key": key}},
+		"Queue":              map[string]any{"Q": map[string]any{"MaxMessages": -5}},
+	})
+	for _, f := range []string{cert, key} {
+		if _, err := os.Stat(filepath.Join(ts.s.Config().CertificateDir(), f)); err == nil {
+			t.Fatalf("%s left in the certificate store by a refused POST", f)
+		}
+		if _, err := os.Stat(filepath.Join(ts.dir, "userfiles", f)); err != nil {
+			t.Fatalf("%s lost from the uploads: %v", f, err)
+		}
+	}
+	// Retried without the mistake, the files move.
+	c.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{
+		"CertificateProfile": map[string]any{"CP": map[string]any{"Certificate": cert, "Key": key}}})
+	if _, err := os.Stat(filepath.Join(ts.s.Config().CertificateDir(), cert)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -85,10 +85,7 @@ func start(t testing.TB, c *config.Config, setup ...func(dir string)) *server {
 	}
 	logBuf := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	p, err := policy.New(policy.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := policy.New(policy.Options{Logger: log})
 	e, err := mqtt.New(mqtt.Options{Store: st, Logger: log, Policy: p})
 	if err != nil {
 		st.Close()

@@ -7,6 +7,7 @@ import (
 	"github.com/mqsight/mqsight/internal/config"
 	"github.com/mqsight/mqsight/internal/failpoint"
 	"github.com/mqsight/mqsight/internal/mqtt"
+	"github.com/mqsight/mqsight/internal/policy"
 	"github.com/mqsight/mqsight/internal/store"
 )
 
@@ -75,7 +76,7 @@ func (s *Server) openStore() (*store.Store, error) {
 // openEngine builds the MQTT engine on st; it recovers the store's
 // sessions but starts no listener (start does).
 func (s *Server) openEngine(st *store.Store, m *config.Manager) (*mqtt.Engine, error) {
-	e, err := mqtt.New(mqtt.Options{Store: st, Logger: s.log})
+	e, err := mqtt.New(mqtt.Options{Store: st, Logger: s.log, Policy: policy.New(policy.Options{Logger: s.log})})
 	if err != nil {
 		return nil, err
 	}

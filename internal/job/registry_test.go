@@ -21,6 +21,9 @@ func wait(t *testing.T, r *Registry, id string) Status {
 }
 
 func TestOutcomes(t *testing.T) {
+	// running is closed by the Funcs of the cancel cases once they run, so
+	// that the test cancels a running job, not a queued one.
+	var running chan struct{}
 	tests := []struct {
 		name   string
 		fn     Func
@@ -39,12 +42,12 @@ func TestOutcomes(t *testing.T) {
 			panic("boom")
 		}, state: Failed, errMsg: "job panicked: boom"},
 		{name: "cancelled", cancel: true, fn: func(ctx context.Context, p *Progress) (map[string]any, error) {
-			p.SetStep("waiting")
+			close(running)
 			<-ctx.Done()
 			return nil, ctx.Err()
 		}, state: Cancelled, errMsg: "cancelled"},
 		{name: "cancelled with own error", cancel: true, fn: func(ctx context.Context, p *Progress) (map[string]any, error) {
-			p.SetStep("waiting")
+			close(running)
 			<-ctx.Done()
 			return nil, errors.New("upload aborted")
 		}, state: Cancelled, errMsg: "cancelled: upload aborted"},
@@ -53,6 +56,7 @@ func TestOutcomes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := NewRegistry(Options{})
 			defer r.Close()
+			running = make(chan struct{})
 			st, err := r.Start("backup", tc.fn)
 			if err != nil {
 				t.Fatal(err)
@@ -61,10 +65,7 @@ func TestOutcomes(t *testing.T) {
 				t.Fatalf("first status %+v", st)
 			}
 			if tc.cancel {
-				// Cancel once the Func runs, so its own error is reported.
-				for cur, _ := r.Get(st.RequestID); cur.Step != "waiting"; cur, _ = r.Get(st.RequestID) {
-					time.Sleep(time.Millisecond)
-				}
+				<-running // cancel once the Func runs, so its own error is reported
 				if err := r.Cancel(st.RequestID); err != nil {
 					t.Fatal(err)
 				}

@@ -120,7 +120,13 @@ func (a *authenticator) authenticate(r *http.Request) (*caller, error) {
 			config.VerifyPassword(a.dummy, password)
 		}
 		a.limiter.fail(addr)
-		a.log.Warn("admin authentication failed", "user", name, "remote", r.RemoteAddr)
+		// An unknown name is not logged: it may be a password typed into
+		// the user field.
+		logged := "(unknown user)"
+		if user != nil {
+			logged = name
+		}
+		a.log.Warn("admin authentication failed", "user", logged, "remote", r.RemoteAddr)
 		return nil, unauthenticated()
 	}
 	return &caller{Name: user.Name, Role: user.Role}, nil

@@ -120,10 +120,11 @@ func TestAdminSecretsNeverLogged(t *testing.T) {
 	ts := startTestServer(t, func(o *Options) { o.Logger = logs.logger() })
 	c := ts.admin
 	c.as("admin", "guessed-password-1").do("GET", "/ima/v1/service/status", nil)
+	c.as("password-in-user-field", "x").do("GET", "/ima/v1/service/status", nil)
 	c.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{"User": map[string]any{"u": map[string]any{"Password": "user-password-2"}}})
 	c.must(http.StatusBadRequest, "POST", "/ima/v1/configuration", map[string]any{"User": map[string]any{"u": map[string]any{"Password": 12345}}})
 	c.must(http.StatusOK, "POST", "/ima/v1/service/restart", map[string]any{"Service": "Server"})
-	for _, secret := range []string{testAdminPassword, "guessed-password-1", "user-password-2", "12345"} {
+	for _, secret := range []string{testAdminPassword, "guessed-password-1", "user-password-2", "12345", "password-in-user-field"} {
 		if strings.Contains(logs.String(), secret) {
 			t.Fatalf("log holds %q:\n%s", secret, logs.String())
 		}

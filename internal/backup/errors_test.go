@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mqsight/mqsight/internal/archive"
+	"github.com/mqsight/mqsight/internal/config"
 	"github.com/mqsight/mqsight/internal/destination"
 	"github.com/mqsight/mqsight/internal/destination/destinationtest"
 )
@@ -313,5 +314,39 @@ func TestBackupFailuresLeaveNothing(t *testing.T) {
 			}
 			assertNoCheckpoint(t, src.dir)
 		})
+	}
+}
+
+// TestInvalidRestoreRefusedBeforeStore: a copy whose result would not
+// validate here (a restored endpoint on the target's admin port) is refused
+// with ErrInvalidRestore before the store source is even opened, and
+// nothing changes.
+func TestInvalidRestoreRefusedBeforeStore(t *testing.T) {
+	ctx := context.Background()
+	src := newTestServer(t, "source", func(c *config.Config) { c.AdminEndpoint.Port = 9090 })
+	src.update("Endpoint", "Clash", map[string]any{"Port": 9089, "MessageHub": "DemoHub", "ConnectionPolicies": "DemoConnectionPolicy"})
+	storeDir := t.TempDir()
+	b, err := Backup(ctx, BackupRequest{Password: testPassword, Dir: src.userfiles(), Store: StoreParams{URL: "file://" + storeDir + "/s.bak"}, WorkFactor: testWF}, src.deps(testOpener("")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := newTestServer(t, "target", nil)
+	before := treeHash(t, dst.dir)
+	opened := false
+	open := func(ctx context.Context, loc *destination.Location, cred destination.Credentials) (destination.Destination, error) {
+		opened = true
+		return testOpener("")(ctx, loc, cred)
+	}
+	_, err = dst.restorer(open).Restore(ctx, RestoreRequest{ConfigBackup: b.Path, Password: testPassword, Store: StoreParams{URL: "file://" + storeDir + "/s.bak"}}, dst.cfg.Current(), dst)
+	mustErr(t, err, ErrInvalidRestore)
+	if !strings.Contains(err.Error(), "9089") {
+		t.Errorf("error %q does not name the clashing port", err)
+	}
+	if opened || dst.stops != 0 || treeHash(t, dst.dir) != before {
+		t.Fatalf("store source opened %v, stops %d, or the data directory changed", opened, dst.stops)
+	}
+	// The same backup restores in the same-environment mode.
+	if _, err := dst.restorer(open).Restore(ctx, RestoreRequest{ConfigBackup: b.Path, Password: testPassword, Store: StoreParams{URL: "file://" + storeDir + "/s.bak"}, IncludeServerConfig: true}, dst.cfg.Current(), dst); err != nil {
+		t.Fatal(err)
 	}
 }

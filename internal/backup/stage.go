@@ -56,16 +56,17 @@ func (r *Restorer) stagingDir() string { return filepath.Join(r.dataDir, staging
 //     staging directory or journal exists in the data directory);
 //  2. read the whole configuration backup and authenticate it to its end
 //     (ReadConfigBackup);
-//  3. with a store source: check the binding from the manifests before
+//  3. plan (PlanRestore) against current, so that a restore that would
+//     not be valid here is refused before any store data is read;
+//  4. with a store source: check the binding from the manifests before
 //     reading any data (ErrStoreMismatch; ErrStoreMissing when the object
 //     is absent), stream the store backup into staging/store, reach its
 //     authenticated end, check its size and SHA-256 against the
 //     configuration manifest, check the staged store's UID and LSN, and
 //     set store.FlagFromBackup on every message in it; without one, create
 //     an empty store there;
-//  4. plan (PlanRestore) against current and write the resulting
-//     server.json and certificates into staging/config;
-//  5. fsync the staging tree.
+//  5. write the planned server.json and certificates into staging/config
+//     and fsync the staging tree.
 //
 // For a dry run the staging directory is then removed and the Restorer
 // released: the returned Staged only describes the plan (Apply refuses).
@@ -116,33 +117,16 @@ func (r *Restorer) stage(ctx context.Context, req RestoreRequest, current *confi
 		return err
 	}
 	s.res.ConfigManifest = cb.Manifest
-	stagedStore := filepath.Join(r.stagingDir(), storeDirName)
-	var info *StoreInfo
-	if loc != nil {
-		if cb.Manifest.StoreBackup == nil {
-			return fmt.Errorf("%w: the configuration backup was made without a store backup", ErrStoreMismatch)
-		}
-		sm, err := r.stageStore(ctx, req, loc, cred, cb.Manifest, stagedStore)
-		if err != nil {
-			return err
-		}
-		s.res.StoreManifest = sm
-		r.at("stage:store")
-		req.Progress.report(PhaseStage, 0, 0)
-		if s.res.FlaggedMessages, err = markFromBackup(stagedStore); err != nil {
-			return err
-		}
-		info = &StoreInfo{Name: cb.Manifest.StoreBackup.Name, LSN: sm.LSN, StoreUID: sm.StoreUID, Size: cb.Manifest.StoreBackup.Size}
-	} else {
-		st, err := store.Open(stagedStore, store.Options{})
-		if err != nil {
-			return fmt.Errorf("create empty store: %w", err)
-		}
-		if err := st.Close(); err != nil {
-			return fmt.Errorf("create empty store: %w", err)
-		}
+	if loc != nil && cb.Manifest.StoreBackup == nil {
+		return fmt.Errorf("%w: the configuration backup was made without a store backup", ErrStoreMismatch)
 	}
-	r.at("stage:flagged")
+	// Plan before the store is read: a restore that cannot be valid here
+	// is refused before a long download. The store facts come from the
+	// authenticated configuration manifest; the store backup must match them.
+	var info *StoreInfo
+	if sb := cb.Manifest.StoreBackup; loc != nil {
+		info = &StoreInfo{Name: sb.Name, LSN: sb.LSN, StoreUID: sb.StoreUID, Size: sb.Size}
+	}
 	liveCerts, err := readCertificateDir(filepath.Join(r.dataDir, configDirName, certificatesDir))
 	if err != nil {
 		return err
@@ -159,6 +143,28 @@ func (r *Restorer) stage(ctx context.Context, req RestoreRequest, current *confi
 		return err
 	}
 	s.res.Plan = plan
+	stagedStore := filepath.Join(r.stagingDir(), storeDirName)
+	if loc != nil {
+		sm, err := r.stageStore(ctx, req, loc, cred, cb.Manifest, stagedStore)
+		if err != nil {
+			return err
+		}
+		s.res.StoreManifest = sm
+		r.at("stage:store")
+		req.Progress.report(PhaseStage, 0, 0)
+		if s.res.FlaggedMessages, err = markFromBackup(stagedStore); err != nil {
+			return err
+		}
+	} else {
+		st, err := store.Open(stagedStore, store.Options{})
+		if err != nil {
+			return fmt.Errorf("create empty store: %w", err)
+		}
+		if err := st.Close(); err != nil {
+			return fmt.Errorf("create empty store: %w", err)
+		}
+	}
+	r.at("stage:flagged")
 	if err := writeStagedConfig(filepath.Join(r.stagingDir(), configDirName), plan, cb.Certificates, liveCerts); err != nil {
 		return err
 	}

@@ -3,12 +3,28 @@ package policy_test
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mqsight/mqsight/internal/config"
 	"github.com/mqsight/mqsight/internal/mqtt/mqtttest"
 )
+
+// userHashes are the argon2id hashes of alice's and bob's passwords,
+// computed once: hashing is deliberately slow, and the tables build many
+// configurations.
+var userHashes = sync.OnceValue(func() map[string]string {
+	out := map[string]string{}
+	for user, pw := range map[string]string{"alice": "alice-secret", "bob": "bob-secret"} {
+		h, err := config.HashPassword(pw)
+		if err != nil {
+			panic(err)
+		}
+		out[user] = h
+	}
+	return out
+})
 
 // usersConfig adds messaging users alice (group devs, nested in staff) and
 // bob (group ops) and a plain-TCP SecurityProfile SP with password
@@ -18,8 +34,9 @@ func usersConfig(t testing.TB, sp map[string]any) *config.Config {
 	set(t, c, "Group", "staff", map[string]any{})
 	set(t, c, "Group", "devs", map[string]any{"GroupMembership": "staff"})
 	set(t, c, "Group", "ops", map[string]any{})
-	set(t, c, "User", "alice", map[string]any{"Password": "alice-secret", "GroupMembership": "devs"})
-	set(t, c, "User", "bob", map[string]any{"Password": "bob-secret", "GroupMembership": "ops"})
+	h := userHashes()
+	c.Users["alice"] = &config.User{Name: "alice", Password: h["alice"], GroupMembership: config.List{"devs"}}
+	c.Users["bob"] = &config.User{Name: "bob", Password: h["bob"], GroupMembership: config.List{"ops"}}
 	if sp != nil {
 		props := map[string]any{"TLSEnabled": false}
 		for k, v := range sp {
@@ -67,6 +84,7 @@ func TestConnectionPolicyFilters(t *testing.T) {
 		{"all filters match", map[string]any{"ClientID": "d*", "GroupID": "staff", "ClientAddress": "127.0.0.1", "Protocol": "MQTT"}, alice, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			c := usersConfig(t, map[string]any{"UsePasswordAuthentication": false})
 			set(t, c, "ConnectionPolicy", "CP", tc.filters)
 			set(t, c, "ConnectionPolicy", "Never", map[string]any{"ClientID": "nobody"})
@@ -118,6 +136,7 @@ func TestPasswordAuthentication(t *testing.T) {
 		{"authenticated but no policy", map[string]any{}, creds("c", "bob", []byte("bob-secret")), deny},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			c := usersConfig(t, tc.profile)
 			set(t, c, "ConnectionPolicy", "CP", map[string]any{"ClientID": "*"})
 			set(t, c, "ConnectionPolicy", "NotBob", map[string]any{"UserID": "alice"})

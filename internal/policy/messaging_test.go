@@ -138,6 +138,7 @@ func TestTopicPolicyPublish(t *testing.T) {
 		{"${GroupID}, other group", map[string]any{"Topic": "groups/${GroupID}/*", "ClientID": "*"}, alice, "groups/ops/x", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			if _, ok := tc.tp["ActionList"]; !ok {
 				tc.tp["ActionList"] = "Publish,Subscribe"
 			}
@@ -184,6 +185,7 @@ func TestTopicPolicySubscribe(t *testing.T) {
 		{"Publish only", "*", "Publish", "a", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			s := start(t, messagingConfig(t, map[string]any{"Topic": tc.topic, "ClientID": "*", "ActionList": tc.actions}))
 			checkSubscribe(t, s, anon, tc.filter, tc.allowed)
 		})

@@ -30,11 +30,13 @@ import (
 // error; after it, the restore stands and a failure to start is returned
 // wrapped. Failpoints RestoreBeforeSwap and RestoreAfterSwap sit before the
 // journal is written and before the commit point.
+//
+// Apply does not watch ctx once the switch has begun (it is passed to
+// comps.Stop only): a half-done switch is never abandoned. Apply on a
+// Staged that was already applied, discarded or made by a dry run fails
+// without doing anything.
 func (s *Staged) Apply(ctx context.Context, comps Components) error {
 	if s.released {
-		return errReleased
-	}
-	if s.res.Plan == nil {
 		return errReleased
 	}
 	s.released = true

@@ -67,7 +67,10 @@ func ObjectCounts(c *config.Config) map[string]int {
 }
 
 // ObjectChanges lists, for one object type, the names of objects a restore
-// adds, changes and removes, each sorted.
+// adds, changes and removes, each sorted. Names are the admin API's: a
+// TrustedCertificate is "<SecurityProfileName>/<TrustedCertificate>", and a
+// singleton (ServerName, ServerUID, LogLevel, TraceLevel, AdminEndpoint,
+// HighAvailability) has the empty name and can only be Changed.
 type ObjectChanges struct {
 	Added   []string `json:"Added,omitempty"`
 	Changed []string `json:"Changed,omitempty"`

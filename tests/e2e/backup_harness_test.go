@@ -394,12 +394,12 @@ func configureEveryType(t testing.TB, a *api, port int) {
 		"TopicPolicy":      map[string]any{"AccTopic": map[string]any{"Topic": "*", "ClientID": "*", "ActionList": "Publish,Subscribe"}},
 		"SubscriptionPolicy": map[string]any{"AccSub": map[string]any{"Subscription": "*", "ClientID": "*",
 			"ActionList": "Receive,Control"}},
-		"QueuePolicy":     map[string]any{"AccQP": map[string]any{"Queue": "*", "ClientID": "*", "ActionList": "Send,Receive,Browse"}},
-		"Queue":           map[string]any{"AccQ": map[string]any{"MaxMessages": 1000, "AllowSend": true}},
-		"Group":           map[string]any{"AccGroup": map[string]any{"Description": "acceptance group"}},
-		"User":            map[string]any{"accuser": map[string]any{"Password": "acc-user-password", "GroupMembership": "AccGroup"}},
-		"AdminUser":       map[string]any{"accadmin": map[string]any{"Password": "acc-admin-password", "Role": "User"}},
-		"SecurityProfile": map[string]any{"AccSP": map[string]any{"TLSEnabled": false}},
+		"QueuePolicy":        map[string]any{"AccQP": map[string]any{"Queue": "*", "ClientID": "*", "ActionList": "Send,Receive,Browse"}},
+		"Queue":              map[string]any{"AccQ": map[string]any{"MaxMessages": 1000, "AllowSend": true}},
+		"Group":              map[string]any{"AccGroup": map[string]any{"Description": "acceptance group"}},
+		"User":               map[string]any{"accuser": map[string]any{"Password": "acc-user-password", "GroupMembership": "AccGroup"}},
+		"AdminUser":          map[string]any{"accadmin": map[string]any{"Password": "acc-admin-password", "Role": "User"}},
+		"SecurityProfile":    map[string]any{"AccSP": map[string]any{"TLSEnabled": false}},
 		"CertificateProfile": map[string]any{"AccCP": map[string]any{"Certificate": cert, "Key": key}},
 		"QueueManagerConnection": map[string]any{"AccQMC": map[string]any{"QueueManagerName": "QM1",
 			"ConnectionName": "127.0.0.1(1414)", "ChannelName": "CH1", "ChannelUserPassword": "mq-secret"}},
@@ -457,4 +457,52 @@ func (l *syncLog) all() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]string(nil), l.errs...)
+}
+
+// failpointBinary builds mqsight with -tags failpoints once per test
+// process, beside the plain binary.
+var failpointBinary = sync.OnceValues(func() (string, error) {
+	out := filepath.Join(filepath.Dir(binary), "mqsight-failpoints")
+	build := exec.Command("go", "build", "-tags", "failpoints", "-o", out, "github.com/mqsight/mqsight/cmd/mqsight")
+	if msg, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build with failpoints: %v\n%s", err, msg)
+	}
+	return out, nil
+})
+
+// startBin is start with another binary; it does not wait for the start
+// log line when wait is false (a failpoint may kill the process early).
+func startBin(t testing.TB, bin, dataDir string, env []string) *proc {
+	t.Helper()
+	p := &proc{t: t, logs: &logBuffer{added: make(chan struct{}, 1)}, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, "serve", "--data-dir", dataDir)
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	p.waitLog("mqsight started", 30*time.Second)
+	return p
+}
+
+// exited waits up to d for the process to end by itself.
+func (p *proc) exited(d time.Duration) bool {
+	select {
+	case <-p.done:
+		return true
+	case <-time.After(d):
+		return false
+	}
 }

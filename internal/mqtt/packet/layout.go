@@ -69,7 +69,11 @@ func checkLayout(fh *packets.FixedHeader, body []byte, version byte) error {
 	return err
 }
 
-// checkConnect scans the v5 CONNECT and will property blocks.
+// checkConnect scans the v5 CONNECT and will property blocks, and checks
+// the fields 5.0 makes a Malformed Packet to break: the reserved flag is 0
+// [MQTT-3.1.2-3], and the payload holds exactly the fields the flags
+// announce, so bytes left after them (a will, user name or password sent
+// without its flag) are refused [MQTT-3.1.2-16] [MQTT-3.1.2-18].
 //
 //	protocol name (2+n) | version (1) | flags (1) | keepalive (2) | properties | client id (2+n) | will properties | ...
 func checkConnect(body []byte) error {
@@ -79,16 +83,41 @@ func checkConnect(body []byte) error {
 		return nil
 	}
 	flags := body[off+1]
+	if flags&0x01 != 0 {
+		return malformed(packets.Connect, "reserved connect flag is set")
+	}
 	end, err := scanProperties(body, off+4, packets.Connect)
 	if err != nil {
 		return err
 	}
 	idLen, ok := u16(body, end)
-	if off = end + 2 + idLen; !ok || off > len(body) || flags&0x04 == 0 {
+	if off = end + 2 + idLen; !ok || off > len(body) {
 		return nil
 	}
-	_, err = scanProperties(body, off, willScope)
-	return err
+	fields := 0 // length-prefixed fields after the client id (and will properties)
+	if flags&0x04 != 0 {
+		if off, err = scanProperties(body, off, willScope); err != nil {
+			return err
+		}
+		fields += 2 // will topic, will payload
+	}
+	if flags&0x80 != 0 {
+		fields++
+	}
+	if flags&0x40 != 0 {
+		fields++
+	}
+	for range fields {
+		n, ok := u16(body, off)
+		if !ok {
+			return nil // short: mochi reports it
+		}
+		off += 2 + n
+	}
+	if off < len(body) {
+		return malformed(packets.Connect, "%d bytes after the fields the connect flags announce", len(body)-off)
+	}
+	return nil
 }
 
 // checkSubscribePayload walks the (filter, options) pairs from off. Every

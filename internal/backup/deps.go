@@ -17,10 +17,12 @@ type ConfigSource interface {
 	CertificateDir() string
 }
 
-// StoreSource is what a backup needs of the store: an online checkpoint.
-// *store.Store implements it.
+// StoreSource is what a backup needs of the store: an online checkpoint
+// and the store's UID (which a checkpoint carries). *store.Store implements
+// it.
 type StoreSource interface {
 	Checkpoint(dir string) (lsn uint64, err error)
+	UID() string
 }
 
 // Components is the running server as a restore sees it: Apply stops every

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mqsight/mqsight/internal/archive"
 	"github.com/mqsight/mqsight/internal/store"
 )
 
@@ -13,21 +14,26 @@ const flagBatchBytes = 4 << 20
 // errBatchFull stops a scan when the current batch is full.
 var errBatchFull = errors.New("batch full")
 
-// markFromBackup opens the staged store in dir and sets store.FlagFromBackup
-// on every message that lacks it, in batches of at most flagBatchBytes,
-// so that the engine delivers each restored message with DUP=1 the first
-// time. It returns the number of messages rewritten. Each batch takes an
-// LSN, so the staged store's LSN ends above the backup's.
-func markFromBackup(dir string) (n int, err error) {
+// markFromBackup opens the staged store in dir, checks that it is the
+// store uid at LSN lsn that the manifest describes (archive.ErrCorrupt
+// otherwise), and sets store.FlagFromBackup on every message that lacks it,
+// in batches of at most flagBatchBytes, so that the engine delivers each
+// restored message with DUP=1 the first time. It returns the number of
+// messages rewritten. Each batch takes an LSN, so the staged store's LSN
+// ends above the backup's.
+func markFromBackup(dir, uid string, lsn uint64) (n int, err error) {
 	s, err := store.Open(dir, store.Options{})
 	if err != nil {
-		return 0, fmt.Errorf("open staged store: %w", err)
+		return 0, fmt.Errorf("%w: open staged store: %v", archive.ErrCorrupt, err)
 	}
 	defer func() {
 		if cerr := s.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("close staged store: %w", cerr)
 		}
 	}()
+	if s.UID() != uid || s.LastLSN() != lsn {
+		return 0, fmt.Errorf("%w: staged store is %s at LSN %d, its manifest says %s at LSN %d", archive.ErrCorrupt, s.UID(), s.LastLSN(), uid, lsn)
+	}
 	prefix := store.KindPrefix(store.KindMessage)
 	lower, upper := prefix, store.PrefixEnd(prefix)
 	for {

@@ -152,7 +152,7 @@ func (r *Restorer) stage(ctx context.Context, req RestoreRequest, current *confi
 		s.res.StoreManifest = sm
 		r.at("stage:store")
 		req.Progress.report(PhaseStage, 0, 0)
-		if s.res.FlaggedMessages, err = markFromBackup(stagedStore); err != nil {
+		if s.res.FlaggedMessages, err = markFromBackup(stagedStore, sm.StoreUID, sm.LSN); err != nil {
 			return err
 		}
 	} else {
@@ -252,16 +252,6 @@ func extractStore(ctx context.Context, in io.Reader, size int64, password string
 	}
 	if err := CheckBinding(cfg, m, ar.Size(), ar.SHA256()); err != nil {
 		return nil, err
-	}
-	if dir == "" {
-		return m, nil
-	}
-	uid, lsn, err := store.ReadMeta(dir)
-	if err != nil {
-		return nil, fmt.Errorf("%w: staged store: %v", archive.ErrCorrupt, err)
-	}
-	if uid != m.StoreUID || lsn != m.LSN {
-		return nil, fmt.Errorf("%w: staged store is %s at LSN %d, manifest says %s at LSN %d", archive.ErrCorrupt, uid, lsn, m.StoreUID, m.LSN)
 	}
 	return m, nil
 }

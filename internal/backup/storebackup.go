@@ -13,7 +13,6 @@ import (
 	"github.com/mqsight/mqsight/internal/archive"
 	"github.com/mqsight/mqsight/internal/destination"
 	"github.com/mqsight/mqsight/internal/failpoint"
-	"github.com/mqsight/mqsight/internal/store"
 )
 
 // copyBufferSize is the chunk in which checkpoint files are streamed (and
@@ -34,20 +33,13 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 	}
 	defer os.RemoveAll(scratch)
 	req.Progress.report(PhaseCheckpoint, 0, 0)
-	cpDir, snap, lsn, err := checkpoint(deps, scratch)
+	cpDir, snap, lsn, uid, err := checkpoint(deps, scratch)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	deps.at("backup:checkpoint")
 	if err := deps.Failpoints.Eval(failpoint.BackupAfterCheckpoint); err != nil {
 		return nil, nil, nil, err
-	}
-	uid, metaLSN, err := store.ReadMeta(cpDir)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("store checkpoint: %w", err)
-	}
-	if metaLSN != lsn {
-		return nil, nil, nil, fmt.Errorf("store checkpoint: LSN %d read back as %d", lsn, metaLSN)
 	}
 	files, total, err := listTree(cpDir)
 	if err != nil {
@@ -113,29 +105,32 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 }
 
 // checkpoint takes the store checkpoint under scratch and returns its
-// directory, LSN and the configuration in force at that moment: the
-// generation read before the checkpoint and with the snapshot taken right
-// after it must agree, otherwise the checkpoint is retaken (bounded).
-func checkpoint(deps BackupDeps, scratch string) (string, *snapshot, uint64, error) {
+// directory, the configuration in force at that moment, its LSN and the
+// store UID. The generation and the UID are read before the checkpoint and
+// again right after it (with the configuration snapshot); if either
+// changed (a configuration change, a store Clean), the checkpoint is
+// dropped and retaken, at most maxCheckpointTries times. Reading the UID
+// this way avoids opening the checkpoint, which would replay its WAL.
+func checkpoint(deps BackupDeps, scratch string) (string, *snapshot, uint64, string, error) {
 	for try := range maxCheckpointTries {
 		dir := filepath.Join(scratch, fmt.Sprintf("store-%d", try))
-		before := deps.Config.Current()
+		gen, uid := deps.Config.Current().Generation, deps.Store.UID()
 		lsn, err := deps.Store.Checkpoint(dir)
 		if err != nil {
-			return "", nil, 0, fmt.Errorf("store checkpoint: %w", err)
+			return "", nil, 0, "", fmt.Errorf("store checkpoint: %w", err)
 		}
 		after, err := takeSnapshot(deps.Config)
 		if err != nil {
-			return "", nil, 0, err
+			return "", nil, 0, "", err
 		}
-		if before.Generation == after.cfg.Generation {
-			return dir, after, lsn, nil
+		if gen == after.cfg.Generation && uid == deps.Store.UID() {
+			return dir, after, lsn, uid, nil
 		}
 		if err := os.RemoveAll(dir); err != nil {
-			return "", nil, 0, fmt.Errorf("store checkpoint: %w", err)
+			return "", nil, 0, "", fmt.Errorf("store checkpoint: %w", err)
 		}
 	}
-	return "", nil, 0, fmt.Errorf("store checkpoint: the configuration changed during each of %d attempts", maxCheckpointTries)
+	return "", nil, 0, "", fmt.Errorf("store checkpoint: the configuration or the store changed during each of %d attempts", maxCheckpointTries)
 }
 
 // treeFile is one regular file of a checkpoint.

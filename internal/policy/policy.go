@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/mqsight/mqsight/internal/config"
 	"github.com/mqsight/mqsight/internal/mqtt"
@@ -27,6 +28,8 @@ type Options struct {
 	// Logger receives failed logins and refused connections (never a
 	// password); nil discards.
 	Logger *slog.Logger
+	// Now returns the current time (tests); nil means time.Now.
+	Now func() time.Time
 }
 
 // Stats count authentication and authorization outcomes. Fields are
@@ -49,6 +52,7 @@ type Policy struct {
 	// dummyHash is verified against when the user is unknown, so that a
 	// login costs the same whether or not the user exists.
 	dummyHash string
+	creds     *credCache
 }
 
 var _ mqtt.Policy = (*Policy)(nil)
@@ -65,7 +69,10 @@ func New(opts Options) *Policy {
 	if err != nil {
 		panic(fmt.Sprintf("policy: hash a random password: %v", err))
 	}
-	return &Policy{log: opts.Logger, dummyHash: h}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Policy{log: opts.Logger, dummyHash: h, creds: newCredCache(opts.Now)}
 }
 
 // Stats returns the policy's counters.
@@ -128,13 +135,23 @@ func (p *Policy) Connect(cfg *config.Config, info mqtt.ConnInfo) (mqtt.Client, b
 }
 
 // verify checks a password in time independent of whether the user exists.
+// A verification that succeeded within the last credTTL is taken from the
+// credential cache instead of hashing again.
 func (p *Policy) verify(cfg *config.Config, user string, password []byte) bool {
 	u := cfg.Users[user]
 	if u == nil {
 		config.VerifyPassword(p.dummyHash, string(password))
 		return false
 	}
-	return config.VerifyPassword(u.Password, string(password))
+	d := p.creds.digest(user, password, u.Password)
+	if p.creds.verified(d) {
+		return true
+	}
+	if !config.VerifyPassword(u.Password, string(password)) {
+		return false
+	}
+	p.creds.remember(d)
+	return true
 }
 
 func (p *Policy) failLogin(info mqtt.ConnInfo, why string) (mqtt.Client, byte) {

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -115,6 +116,10 @@ type API struct {
 	routes  []string
 	auth    *authenticator
 	metrics *prometheus.Registry
+
+	// changeMu serializes configuration POSTs, so that the certificate
+	// files one stages are never overwritten or rolled back by another.
+	changeMu sync.Mutex
 }
 
 // New builds the API and registers every route.

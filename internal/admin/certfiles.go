@@ -31,16 +31,22 @@ type stagedFiles struct {
 }
 
 type stagedFile struct {
-	name  string
-	prior []byte // content replaced in the certificate store; nil: none
+	name     string
+	data     []byte // the upload
+	prior    []byte // content replaced in the certificate store
+	hadPrior bool   // the store held a file of this name
 }
 
 // stageCertificateFiles copies every uploaded file that the changes name
-// into the certificate store (atomically, one file at a time). A named
-// file that is neither uploaded nor already in the store is refused with
-// CodeFileMissing before anything is written. Names that are not plain
-// file names are left for configuration validation to refuse.
-func (a *API) stageCertificateFiles(certDir string, changes []change) (*stagedFiles, error) {
+// into the certificate store (atomically, one file at a time). Before
+// anything is written it refuses: a named file that is neither uploaded
+// nor already in the store (CodeFileMissing); the admin endpoint's
+// self-signed certificate and key names (reserved); and, unless the caller
+// is a SystemAdministrator, an upload that would replace a different file
+// already in the store (it may be the certificate of the admin endpoint
+// or of another profile). Names that are not plain file names are left
+// for configuration validation to refuse.
+func (a *API) stageCertificateFiles(certDir string, changes []change, who *caller) (*stagedFiles, error) {
 	s := &stagedFiles{certDir: certDir, userDir: a.opts.UserFilesDir}
 	type use struct{ file, by string }
 	var uses []use
@@ -59,39 +65,40 @@ func (a *API) stageCertificateFiles(certDir string, changes []change) (*stagedFi
 			uses = append(uses, use{name, by})
 		}
 	}
-	var copies []string
+	var copies []stagedFile
 	for _, u := range uses {
-		if _, err := os.Stat(filepath.Join(s.userDir, u.file)); err == nil {
-			copies = append(copies, u.file)
-			continue
+		upload, err := os.ReadFile(filepath.Join(s.userDir, u.file))
+		uploaded := err == nil
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("read uploaded file %s: %w", u.file, err)
 		}
-		if _, err := os.Stat(filepath.Join(certDir, u.file)); err != nil {
+		prior, err := os.ReadFile(filepath.Join(certDir, u.file))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("read certificate store file %s: %w", u.file, err)
+		}
+		inStore := err == nil
+		switch {
+		case !uploaded && !inStore:
 			return nil, apiError(CodeFileMissing, strconv.Quote(u.file), u.by)
+		case !uploaded:
+			continue // already in the store
+		case u.file == SelfSignedCert || u.file == SelfSignedKey:
+			return nil, apiError(CodeFileName, strconv.Quote(u.file)+": reserved for the admin endpoint")
+		case inStore && !bytes.Equal(prior, upload):
+			if err := who.require(systemAccess); err != nil {
+				return nil, err
+			}
 		}
+		copies = append(copies, stagedFile{name: u.file, data: upload, prior: prior, hadPrior: inStore})
 	}
-	for _, name := range copies {
-		if err := s.copyIn(name); err != nil {
+	for _, f := range copies {
+		if err := writeFileAtomic(certDir, f.name, bytes.NewReader(f.data), 0o600); err != nil {
 			s.rollback()
-			return nil, err
+			return nil, fmt.Errorf("copy %s into the certificate store: %w", f.name, err)
 		}
+		s.entries = append(s.entries, f)
 	}
 	return s, nil
-}
-
-func (s *stagedFiles) copyIn(name string) error {
-	data, err := os.ReadFile(filepath.Join(s.userDir, name))
-	if err != nil {
-		return fmt.Errorf("read uploaded file %s: %w", name, err)
-	}
-	prior, err := os.ReadFile(filepath.Join(s.certDir, name))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("read certificate store file %s: %w", name, err)
-	}
-	if err := writeFileAtomic(s.certDir, name, bytes.NewReader(data), 0o600); err != nil {
-		return fmt.Errorf("copy %s into the certificate store: %w", name, err)
-	}
-	s.entries = append(s.entries, stagedFile{name: name, prior: prior})
-	return nil
 }
 
 // commit removes the uploaded copies: the files now live in the
@@ -106,7 +113,7 @@ func (s *stagedFiles) commit() {
 func (s *stagedFiles) rollback() {
 	for i := len(s.entries) - 1; i >= 0; i-- {
 		e := s.entries[i]
-		if e.prior == nil {
+		if !e.hadPrior {
 			os.Remove(filepath.Join(s.certDir, e.name))
 			continue
 		}

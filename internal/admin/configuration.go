@@ -235,7 +235,11 @@ func (a *API) postConfiguration(w http.ResponseWriter, r *http.Request, who *cal
 	}
 	defer release()
 
-	staged, err := a.stageCertificateFiles(comps.Config.CertificateDir(), changes)
+	// One change at a time: staging, Update and commit or rollback of the
+	// certificate files must not interleave with another POST's.
+	a.changeMu.Lock()
+	defer a.changeMu.Unlock()
+	staged, err := a.stageCertificateFiles(comps.Config.CertificateDir(), changes, who)
 	if err != nil {
 		return err
 	}

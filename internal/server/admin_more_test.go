@@ -182,3 +182,45 @@ func TestAdminRefusedPostRollsBackCertificateFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Replacing a certificate already in the store is a SystemAdministrator's
+// call (it may be the admin endpoint's own); the admin endpoint's
+// self-signed files cannot be replaced through a profile at all.
+func TestAdminCertificateReplacementNeedsSystemAdministrator(t *testing.T) {
+	ts := startTestServer(t)
+	c := ts.admin
+	c.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{"AdminUser": map[string]any{
+		"msgadm": map[string]any{"Password": "msgadm-password", "Role": "MessagingAdministrator"}}})
+	msgadm := c.as("msgadm", "msgadm-password")
+	cert, key := uploadCertificate(t, msgadm, "renew")
+	msgadm.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{
+		"CertificateProfile": map[string]any{"CP": map[string]any{"Certificate": cert, "Key": key}}})
+	stored := filepath.Join(ts.s.Config().CertificateDir(), cert)
+	first := pemFingerprint(t, stored)
+
+	// A renewal under the same names: refused for the messaging admin ...
+	cert2, key2 := uploadCertificate(t, msgadm, "renew")
+	r := msgadm.must(http.StatusForbidden, "POST", "/ima/v1/configuration", map[string]any{
+		"CertificateProfile": map[string]any{"CP": map[string]any{"Certificate": cert2, "Key": key2}}})
+	if r.code() != string(admin.CodeForbidden) || pemFingerprint(t, stored) != first {
+		t.Fatalf("messaging admin replaced a stored certificate: %s", r.Raw)
+	}
+	// ... done by the system administrator.
+	c.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{
+		"CertificateProfile": map[string]any{"CP": map[string]any{"Certificate": cert2, "Key": key2}}})
+	if pemFingerprint(t, stored) == first {
+		t.Fatal("renewal did not replace the stored certificate")
+	}
+
+	for _, reserved := range []string{admin.SelfSignedCert, admin.SelfSignedKey} {
+		c.must(http.StatusOK, "PUT", "/ima/v1/file/"+reserved, "forged")
+	}
+	r = c.must(http.StatusBadRequest, "POST", "/ima/v1/configuration", map[string]any{
+		"CertificateProfile": map[string]any{"Forged": map[string]any{"Certificate": admin.SelfSignedCert, "Key": admin.SelfSignedKey}}})
+	if r.code() != string(admin.CodeFileName) {
+		t.Fatalf("reserved names: %s", r.Raw)
+	}
+	if data, _ := os.ReadFile(filepath.Join(ts.s.Config().CertificateDir(), admin.SelfSignedKey)); string(data) == "forged" {
+		t.Fatal("the admin endpoint's key was replaced")
+	}
+}

@@ -165,3 +165,34 @@ func TestBackupRecordsGenerationAtCheckpoint(t *testing.T) {
 	}
 	assertNoCheckpoint(t, src.dir)
 }
+
+// TestBackupRetakesCheckpointAfterClean: a store Clean racing the
+// checkpoint changes the store UID; the checkpoint is retaken, so the
+// manifests name the UID of the store the backup really holds.
+func TestBackupRetakesCheckpointAfterClean(t *testing.T) {
+	ctx := context.Background()
+	src := sourceServer(t)
+	oldUID := src.st.UID()
+	deps := src.deps(testOpener(""))
+	deps.Store = &changingStore{st: src.st, n: 1, change: func() {
+		if err := src.st.Clean(); err != nil {
+			t.Error(err)
+		}
+	}}
+	storeDir := t.TempDir()
+	res, err := Backup(ctx, BackupRequest{Password: testPassword, Dir: src.userfiles(), Store: StoreParams{URL: "file://" + storeDir + "/s.bak"}, WorkFactor: testWF}, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Store == nil || res.Manifest.StoreBackup.StoreUID == oldUID || res.Manifest.StoreBackup.StoreUID != src.st.UID() {
+		t.Fatalf("backup names store %s; before the clean %s, now %s", res.Manifest.StoreBackup.StoreUID, oldUID, src.st.UID())
+	}
+	dst := newTestServer(t, "target", nil)
+	out, err := dst.restorer(testOpener("")).Restore(ctx, RestoreRequest{ConfigBackup: res.Path, Password: testPassword, Store: StoreParams{URL: "file://" + storeDir + "/s.bak"}, IncludeServerConfig: true}, dst.cfg.Current(), dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(messages(t, dst.st)) != 0 || out.StoreManifest.StoreUID != src.st.UID() {
+		t.Fatal("restored store is not the cleaned one")
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/mqsight/mqsight/internal/config"
 	"github.com/mqsight/mqsight/internal/destination"
 	"github.com/mqsight/mqsight/internal/destination/destinationtest"
+	"github.com/mqsight/mqsight/internal/store"
 )
 
 // memOpener opens m for any URL (fault-injection tests).
@@ -348,5 +349,40 @@ func TestInvalidRestoreRefusedBeforeStore(t *testing.T) {
 	// The same backup restores in the same-environment mode.
 	if _, err := dst.restorer(open).Restore(ctx, RestoreRequest{ConfigBackup: b.Path, Password: testPassword, Store: StoreParams{URL: "file://" + storeDir + "/s.bak"}, IncludeServerConfig: true}, dst.cfg.Current(), dst); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRestoreCancelled: cancelling a restore while the store backup is
+// read stops it with the context's error and changes nothing.
+func TestRestoreCancelled(t *testing.T) {
+	src := sourceServer(t)
+	b := src.st.NewBatch()
+	for i := range 300 {
+		m := store.Message{ID: uint64(1000 + i), Topic: "bulk", Payload: []byte(strings.Repeat("z", 8192)), QoS: 1}
+		b.Put(store.MessageKey(m.ID), m.Encode())
+	}
+	if _, err := src.st.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	storeURL := "file://" + t.TempDir() + "/s.bak"
+	res, err := Backup(context.Background(), BackupRequest{Password: testPassword, Dir: src.userfiles(), Store: StoreParams{URL: storeURL}, WorkFactor: testWF}, src.deps(testOpener("")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := newTestServer(t, "target", nil)
+	before := treeHash(t, dst.dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err = dst.restorer(testOpener("")).Restore(ctx, RestoreRequest{
+		ConfigBackup: res.Path, Password: testPassword, Store: StoreParams{URL: storeURL},
+		Progress: func(p Progress) {
+			if p.Phase == PhaseDownload {
+				cancel()
+			}
+		},
+	}, dst.cfg.Current(), dst)
+	mustErr(t, err, context.Canceled)
+	if dst.stops != 0 || treeHash(t, dst.dir) != before {
+		t.Fatal("a cancelled restore changed something")
 	}
 }

@@ -99,11 +99,25 @@ func roundTrip(t *testing.T, params StoreParams, open Opener) {
 		t.Fatalf("verify: store manifest %+v, config %+v", v.Store, v.Config)
 	}
 
+	var restoreReports []Progress
 	out, err := src.restorer(open).Restore(ctx, RestoreRequest{
 		ConfigBackup: res.Path, Password: testPassword, IncludeServerConfig: true, Store: params,
+		Progress: func(p Progress) { restoreReports = append(restoreReports, p) },
 	}, src.cfg.Current(), src)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var lastDownload Progress
+	for _, p := range restoreReports {
+		if p.Phase == PhaseDownload {
+			lastDownload = p
+		}
+	}
+	if lastDownload.Total != res.Store.Size || lastDownload.Done != lastDownload.Total {
+		t.Fatalf("last download progress %+v, store backup has %d bytes", lastDownload, res.Store.Size)
+	}
+	if last := restoreReports[len(restoreReports)-1]; last != (Progress{Phase: PhaseApply, Done: 2, Total: 2}) {
+		t.Fatalf("last restore progress %+v", last)
 	}
 	if !out.Applied || src.stops != 1 || src.starts != 1 {
 		t.Fatalf("applied %v, stops %d, starts %d", out.Applied, src.stops, src.starts)

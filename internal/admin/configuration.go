@@ -222,8 +222,9 @@ func (a *API) postConfiguration(w http.ResponseWriter, r *http.Request, who *cal
 	if err != nil {
 		return err
 	}
+	cur := a.opts.Service.Config().Current()
 	for _, c := range changes {
-		if c.touchesServer() {
+		if c.touchesServer() || adminEndpointObject(cur, c.t.Name, c.name) {
 			if err := who.require(systemAccess); err != nil {
 				return err
 			}
@@ -320,6 +321,19 @@ func (a *API) deleteConfiguration(w http.ResponseWriter, r *http.Request, who *c
 	}
 	renderOK(w, "")
 	return nil
+}
+
+// adminEndpointObject reports whether typ/name is the SecurityProfile of
+// the AdminEndpoint or that profile's CertificateProfile. They decide the
+// certificate the admin API presents, so they count as server
+// configuration: a MessagingAdministrator may not change them.
+func adminEndpointObject(doc *config.Config, typ, name string) bool {
+	sp := doc.SecurityProfiles[doc.AdminEndpoint.SecurityProfile]
+	if sp == nil {
+		return false
+	}
+	return typ == "SecurityProfile" && name == sp.Name ||
+		typ == "CertificateProfile" && name == sp.CertificateProfile
 }
 
 // checkSystemAdministrator refuses a document without a SystemAdministrator:

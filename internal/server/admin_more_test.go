@@ -94,6 +94,19 @@ func TestAdminEndpointUsesSecurityProfileCertificate(t *testing.T) {
 	if got, want := peerFingerprint(t, ts), pemFingerprint(t, filepath.Join(certDir, cert)); got != want {
 		t.Fatal("admin endpoint does not present the SecurityProfile's certificate after the change")
 	}
+	// The profiles behind the admin endpoint are server configuration.
+	c.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{"AdminUser": map[string]any{
+		"msgadm": map[string]any{"Password": "msgadm-password", "Role": "MessagingAdministrator"}}})
+	msgadm := c.as("msgadm", "msgadm-password")
+	other, otherKey := uploadCertificate(t, msgadm, "other")
+	msgadm.must(http.StatusForbidden, "POST", "/ima/v1/configuration", map[string]any{
+		"CertificateProfile": map[string]any{"AdminCP": map[string]any{"Certificate": other, "Key": otherKey}}})
+	msgadm.must(http.StatusForbidden, "POST", "/ima/v1/configuration", map[string]any{
+		"SecurityProfile":    map[string]any{"AdminSP": map[string]any{"CertificateProfile": "OtherCP"}},
+		"CertificateProfile": map[string]any{"OtherCP": map[string]any{"Certificate": other, "Key": otherKey}}})
+	if got, want := peerFingerprint(t, ts), pemFingerprint(t, filepath.Join(certDir, cert)); got != want {
+		t.Fatal("a messaging administrator changed the admin endpoint's certificate")
+	}
 }
 
 func TestAdminInsecureHTTP(t *testing.T) {

@@ -262,4 +262,20 @@ func TestConnectionPolicyProperties(t *testing.T) {
 			t.Fatalf("30 s under a 60 s cap: %s %v; want it granted as asked", mqtttest.Describe(ack), err)
 		}
 	})
+	t.Run("MaxSessionExpiryInterval bounds 3.1.1 durable sessions", func(t *testing.T) {
+		s := cfg(t, map[string]any{"MaxSessionExpiryInterval": 1})
+		c := s.mustConnect(t, 4, mqtttest.ConnectOptions{ClientID: "v3durable"})
+		c.MustSubscribe(mqtttest.Sub("x/#", 1))
+		c.Disconnect(0)
+		// CleanSession=0 never expires by itself; under the cap its
+		// session (and so its subscription) goes about a second after
+		// the disconnect.
+		deadline := time.Now().Add(wait)
+		for len(s.e.Subscriptions()) > 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("3.1.1 durable session still there %v after disconnect: %+v", wait, s.e.Subscriptions())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
 }

@@ -13,7 +13,7 @@
 //     a user name, and a password that verifies against the messaging User's
 //     argon2id hash (config.VerifyPassword, constant time; an unknown user
 //     costs the same hash as a known one). With AllowNullPassword a user
-//     name with an absent or empty password is accepted without a check.
+//     name without a password is accepted without a check.
 //     Failures answer 0x86 (3.1.1: return code 4), are counted
 //     (Stats.FailedLogins) and logged without the password.
 //   - No SecurityProfile, or UsePasswordAuthentication=false: nothing is

@@ -96,7 +96,7 @@ type StoreResult struct {
 const checkpointPrefix = ".backup-checkpoint-"
 
 // maxCheckpointTries bounds how often a checkpoint is retaken when the
-// configuration changed while it was taken.
+// configuration or the store UID changed while it was taken.
 const maxCheckpointTries = 5
 
 // Backup writes a configuration backup into req.Dir and, when req.Store is
@@ -108,7 +108,8 @@ const maxCheckpointTries = 5
 // encrypting archive.Writer into a destination upload, and the upload is
 // committed; then the configuration backup records the store file's size,
 // SHA-256 and LSN. The configuration snapshot is the one whose generation
-// was in force both before and after the checkpoint was taken.
+// was in force both before and after the checkpoint was taken (otherwise
+// the checkpoint is retaken).
 //
 // Configuration backup: written to a temporary file in req.Dir, fsynced,
 // linked to imaBackup.hhmmss-MMDDYYYY without replacing anything

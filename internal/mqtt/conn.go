@@ -46,17 +46,20 @@ type conn struct {
 	outAliases map[string]uint16
 }
 
-// connSet tracks live connections so Close can end them all.
+// connSet tracks live connections so Close can end them all. Once closing
+// is set no connection is added; remove still balances the WaitGroup of
+// every connection added, also while closeAll runs.
 type connSet struct {
-	mu sync.Mutex
-	m  map[*conn]struct{}
-	wg sync.WaitGroup
+	mu      sync.Mutex
+	m       map[*conn]struct{}
+	closing bool
+	wg      sync.WaitGroup
 }
 
 func (s *connSet) add(c *conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.m == nil {
+	if s.closing {
 		return false
 	}
 	s.m[c] = struct{}{}
@@ -73,20 +76,19 @@ func (s *connSet) remove(c *conn) {
 	s.mu.Unlock()
 }
 
+// closeAll stops new connections and closes the live ones; their serving
+// goroutines remove them.
 func (s *connSet) closeAll() {
 	s.mu.Lock()
-	m := s.m
-	s.m = nil
+	s.closing = true
+	live := make([]*conn, 0, len(s.m))
+	for c := range s.m {
+		live = append(live, c)
+	}
 	s.mu.Unlock()
-	for c := range m {
+	for _, c := range live {
 		c.out.closeNow()
 	}
-	s.mu.Lock()
-	s.m = map[*conn]struct{}{}
-	for c := range m {
-		s.m[c] = struct{}{} // remove() still balances the WaitGroup
-	}
-	s.mu.Unlock()
 }
 
 func (s *connSet) wait() { s.wg.Wait() }

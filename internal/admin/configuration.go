@@ -246,6 +246,13 @@ func (a *API) postConfiguration(w http.ResponseWriter, r *http.Request, who *cal
 	}
 	_, err = comps.Config.Update(func(doc *config.Config) error {
 		for _, c := range changes {
+			// Checked again on the document being changed: the check above
+			// read an earlier snapshot.
+			if adminEndpointObject(doc, c.t.Name, c.name) {
+				if err := who.require(systemAccess); err != nil {
+					return err
+				}
+			}
 			if err := config.SetProperties(doc, c.t.Name, c.name, c.props); err != nil {
 				return err
 			}

@@ -55,13 +55,15 @@ type Options struct {
 }
 
 // Server is one running mqsight instance. New builds it, Start starts its
-// listeners, Close releases everything; Restart-style re-initialisation of
-// the components happens inside, driven by the admin API.
+// listeners, Close releases everything. In between, POST
+// /ima/v1/service/restart re-initialises the components in-process (see
+// restart).
 //
 // Locking: mu guards comps and maintenance. Admin requests hold it for
 // reading while they use the components (adminService.Acquire); a restart
 // holds it for writing while it closes and reopens them. stateMu guards
-// state and started, so that status never waits for a restart.
+// state and started, so that status never waits for a restart. adminSrv is
+// set by Start and cleared by Close, which must not run concurrently.
 type Server struct {
 	opts Options
 	log  *slog.Logger

@@ -2,6 +2,8 @@ package policy_test
 
 import (
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -278,4 +280,55 @@ func TestConnectionPolicyProperties(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	})
+}
+
+// TestClientAddressIPv6: ClientAddress matches IPv6 clients (bracketed or
+// bare, ranges) and keeps the families apart.
+func TestClientAddressIPv6(t *testing.T) {
+	freePort6 := func() int {
+		ln, err := net.Listen("tcp", "[::1]:0")
+		if err != nil {
+			t.Skipf("no IPv6 loopback: %v", err)
+		}
+		defer ln.Close()
+		return ln.Addr().(*net.TCPAddr).Port
+	}
+	for _, tc := range []struct {
+		addresses string
+		v6, v4    bool // allowed over ::1, over 127.0.0.1
+	}{
+		{"[::1]", true, false},
+		{"::1", true, false},
+		{"[::]-[::ffff]", true, false},
+		{"127.0.0.1, [::1]", true, true},
+		{"0.0.0.0-255.255.255.255", false, true},
+		{"[fe80::1]-[fe80::ff]", false, false},
+	} {
+		port := freePort6()
+		c := baseConfig(t)
+		set(t, c, "ConnectionPolicy", "CP", map[string]any{"ClientAddress": tc.addresses})
+		endpoint(t, c, "CP", "DemoTopicPolicy", "")
+		set(t, c, "Endpoint", "V6", map[string]any{"Port": port, "Interface": "::1", "MessageHub": "DemoHub",
+			"ConnectionPolicies": "CP", "TopicPolicies": "DemoTopicPolicy"})
+		s := start(t, c)
+		for _, ep := range []struct {
+			addr    string
+			allowed bool
+		}{{net.JoinHostPort("::1", strconv.Itoa(port)), tc.v6}, {s.addr, tc.v4}} {
+			for _, v := range versions {
+				conn := mqtttest.Dial(t, ep.addr, v)
+				ack, err := conn.Connect(mqtttest.ConnectOptions{ClientID: "a", Clean: true})
+				if err != nil {
+					t.Fatalf("%s via %s: %v", tc.addresses, ep.addr, err)
+				}
+				want := byte(0)
+				if !ep.allowed {
+					want = notAuthorized(v)
+				}
+				if ack.ReasonCode != want {
+					t.Errorf("ClientAddress %q, client at %s, v%d: CONNACK 0x%02X, want 0x%02X", tc.addresses, ep.addr, v, ack.ReasonCode, want)
+				}
+			}
+		}
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/mqsight/mqsight/internal/mqtt/mqtttest"
@@ -230,6 +231,26 @@ func TestClientCertificates(t *testing.T) {
 				t.Errorf("%s: no client certificate got CONNACK 0x%02X; want the TLS handshake refused", name, rc)
 			}
 		}
+	}
+
+	// The same over WebSocket (wss): the certificate is found through the
+	// WebSocket wrapping too.
+	for _, tc := range []struct {
+		cert    *tls.Certificate
+		allowed bool
+	}{{&dev1, true}, {&other, false}, {&fake, false}} {
+		cn := tc.cert.Leaf.Subject.CommonName
+		opts := paho.NewClientOptions().AddBroker("wss://" + s.addr + "/mqtt").SetClientID("ws-" + cn).
+			SetTLSConfig(conf(tc.cert, 0)).SetConnectTimeout(wait).SetAutoReconnect(false).SetConnectRetry(false)
+		cl := paho.NewClient(opts)
+		tok := cl.Connect()
+		if !tok.WaitTimeout(2 * wait) {
+			t.Fatalf("wss %s: connect timed out", cn)
+		}
+		if err := tok.Error(); (err == nil) != tc.allowed {
+			t.Errorf("wss with certificate %q (trusted=%v): connect error %v, want allowed=%v", cn, tc.cert != &fake, err, tc.allowed)
+		}
+		cl.Disconnect(100)
 	}
 
 	// ${CommonName}: dev-1 may publish below certs/dev-1/ only.

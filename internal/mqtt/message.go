@@ -110,7 +110,9 @@ func encodeProps(p packets.Properties) []byte {
 	p.TopicAlias, p.TopicAliasFlag = 0, false
 	p.MessageExpiryInterval = 0 // expiry is kept as an absolute time
 	var b bytes.Buffer
-	p.Encode(packets.Publish, packets.Mods{}, &b, 0)
+	// AllowResponseInfo: mochi leaves Response Topic and Correlation Data
+	// out without it, and they must survive ([MQTT-3.3.2-15], [MQTT-3.3.2-16]).
+	p.Encode(packets.Publish, packets.Mods{AllowResponseInfo: true}, &b, 0)
 	if b.Len() <= 1 { // just the zero length prefix
 		return nil
 	}

@@ -19,6 +19,10 @@ func (c *conn) handlePublish(pk *packets.Packet) bool {
 		c.disconnect(rc)
 		return false
 	}
+	if rt := pk.Properties.ResponseTopic; c.version == 5 && rt != "" && topic.ValidName(rt) != nil {
+		c.disconnect(0x82) // [MQTT-3.3.2-14]: a Response Topic is a topic name, without wildcards
+		return false
+	}
 
 	// Topic alias ([MQTT-3.3.2-7] .. [MQTT-3.3.2-12]).
 	topicName := pk.TopicName

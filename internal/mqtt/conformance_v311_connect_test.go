@@ -54,17 +54,11 @@ func v311WithUser(t *testing.T) func(*testServer) {
 	}
 }
 
-// Ill-formed strings, strings with U+0000 and, in CONNECT, fields the flags
-// do not announce or that are missing: the server closes the connection
-// without a CONNACK ([MQTT-3.1.4-1]) and processes nothing.
-func TestV311MalformedConnect(t *testing.T) {
-	t.Parallel()
-	ts := startServer(t, v311WithUser(t))
+// v311MalformedConnectCases lists CONNECT packets a server must drop without a CONNACK
+// (user "u311" with password "p311" exists).
+func v311MalformedConnectCases() []v311RawCase {
 	id := v311Field("malformed")
-	for _, tc := range []struct {
-		name string
-		raw  []byte
-	}{
+	return []v311RawCase{
 		{"MQTT-1.5.3-1/client-id-ill-formed", v311RawConnect(0x02, 0, v311Field("a\xc3\x28b"))},
 		{"MQTT-1.5.3-1/client-id-surrogate", v311RawConnect(0x02, 0, v311Field("a\xed\xa0\x80b"))},
 		{"MQTT-1.5.3-2/client-id-nul", v311RawConnect(0x02, 0, v311Field("a\x00b"))},
@@ -86,28 +80,14 @@ func TestV311MalformedConnect(t *testing.T) {
 		{"MQTT-3.1.3-11/user-name-not-utf8", v311RawConnect(0xc2, 0, id, v311Field("u\xed\xbf\xbf"), v311Field("p311"))},
 		{"MQTT-3.1.4-1/truncated-variable-header", v311Frame(0x10, v311Field("MQTT"), []byte{4})},
 		{"MQTT-3.2.2-6/client-id-length-overruns-packet", v311RawConnect(0x02, 0, []byte{0, 20, 'a'})},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c := mqtttest.Dial(t, ts.addr, mqtttest.V311)
-			if err := c.SendRaw(tc.raw); err != nil {
-				t.Fatal(err)
-			}
-			v311ExpectDropped(t, c, tc.name)
-		})
 	}
 }
 
-// After CONNECT, a packet carrying an ill-formed string, U+0000 or invalid
-// fixed-header flags is a protocol violation: the server closes the
-// connection ([MQTT-2.2.2-2], [MQTT-4.8.0-1]).
-func TestV311MalformedAfterConnect(t *testing.T) {
-	t.Parallel()
-	ts := startServer(t)
+// v311MalformedAfterConnectCases lists packets that, sent after an accepted CONNECT,
+// make a server close the connection.
+func v311MalformedAfterConnectCases() []v311RawCase {
 	pid := []byte{0, 1}
-	for _, tc := range []struct {
-		name string
-		raw  []byte
-	}{
+	return []v311RawCase{
 		{"MQTT-1.5.3-1/publish-topic-ill-formed", v311Frame(0x30, v311Field("a/\xc3\x28"), []byte("x"))},
 		{"MQTT-1.5.3-1/publish-topic-surrogate", v311Frame(0x30, v311Field("a/\xed\xa0\x80"), []byte("x"))},
 		{"MQTT-1.5.3-1/subscribe-filter-surrogate", v311Frame(0x82, pid, v311Field("a/\xed\xb0\x80"), []byte{0})},
@@ -132,7 +112,33 @@ func TestV311MalformedAfterConnect(t *testing.T) {
 		{"MQTT-4.8.0-1/reserved-type-0", []byte{0x00, 0}},
 		{"MQTT-4.8.0-1/reserved-type-15", []byte{0xf0, 0}},
 		{"MQTT-4.8.0-1/remaining-length-of-5-bytes", []byte{0xc0, 0x80, 0x80, 0x80, 0x80, 0x01}},
-	} {
+	}
+}
+
+// Ill-formed strings, strings with U+0000 and, in CONNECT, fields the flags
+// do not announce or that are missing: the server closes the connection
+// without a CONNACK ([MQTT-3.1.4-1]) and processes nothing.
+func TestV311MalformedConnect(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, v311WithUser(t))
+	for _, tc := range v311MalformedConnectCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			c := mqtttest.Dial(t, ts.addr, mqtttest.V311)
+			if err := c.SendRaw(tc.raw); err != nil {
+				t.Fatal(err)
+			}
+			v311ExpectDropped(t, c, tc.name)
+		})
+	}
+}
+
+// After CONNECT, a packet carrying an ill-formed string, U+0000 or invalid
+// fixed-header flags is a protocol violation: the server closes the
+// connection ([MQTT-2.2.2-2], [MQTT-4.8.0-1]).
+func TestV311MalformedAfterConnect(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	for _, tc := range v311MalformedAfterConnectCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			c := v311Connect(t, ts, "")
 			if err := c.SendRaw(tc.raw); err != nil {

@@ -15,19 +15,10 @@ import (
 // MQTT 3.1.1 conformance: packet identifiers (2.3.1), PUBLISH (3.3), the
 // QoS flows (4.3), retries (4.4), receipt (4.5) and ordering (4.6).
 
-// [MQTT-2.3.1-1]: SUBSCRIBE, UNSUBSCRIBE and QoS>0 PUBLISH with packet
-// identifier 0 are protocol violations; [MQTT-3.3.1-4]: so is a PUBLISH
-// with QoS 3; [MQTT-3.3.2-2], [MQTT-4.7.1-1]: and a topic name with a
-// wildcard. The server closes the connection.
-func TestV311InvalidPublishAndSubscribe(t *testing.T) {
-	t.Parallel()
-	ts := startServer(t)
-	watch := v311Connect(t, ts, "w")
-	watch.MustSubscribe(mqtttest.Sub("#", 2))
-	for _, tc := range []struct {
-		name string
-		raw  []byte
-	}{
+// v311InvalidPublishCases lists PUBLISH, SUBSCRIBE and UNSUBSCRIBE packets with
+// invalid identifiers, QoS or topic names, which close the connection.
+func v311InvalidPublishCases() []v311RawCase {
+	return []v311RawCase{
 		{"MQTT-2.3.1-1/subscribe-id-0", v311Frame(0x82, []byte{0, 0}, v311Field("a/b"), []byte{0})},
 		{"MQTT-2.3.1-1/unsubscribe-id-0", v311Frame(0xa2, []byte{0, 0}, v311Field("a/b"))},
 		{"MQTT-2.3.1-1/publish-qos1-id-0", v311Frame(0x32, v311Field("a/b"), []byte{0, 0}, []byte("x"))},
@@ -40,7 +31,19 @@ func TestV311InvalidPublishAndSubscribe(t *testing.T) {
 		{"MQTT-3.3.2-2/topic-plus-inside-level", v311Frame(0x30, v311Field("a/b+c"), []byte("x"))},
 		{"MQTT-4.7.3-1/empty-topic-name", v311Frame(0x30, v311Field(""), []byte("x"))},
 		{"MQTT-3.3.2-1/topic-length-overruns-packet", v311Frame(0x30, []byte{0, 9, 'a'})},
-	} {
+	}
+}
+
+// [MQTT-2.3.1-1]: SUBSCRIBE, UNSUBSCRIBE and QoS>0 PUBLISH with packet
+// identifier 0 are protocol violations; [MQTT-3.3.1-4]: so is a PUBLISH
+// with QoS 3; [MQTT-3.3.2-2], [MQTT-4.7.1-1]: and a topic name with a
+// wildcard. The server closes the connection.
+func TestV311InvalidPublishAndSubscribe(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	watch := v311Connect(t, ts, "w")
+	watch.MustSubscribe(mqtttest.Sub("#", 2))
+	for _, tc := range v311InvalidPublishCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			c := v311Connect(t, ts, "")
 			c.SendRaw(tc.raw)

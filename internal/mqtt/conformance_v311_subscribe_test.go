@@ -13,15 +13,11 @@ import (
 // MQTT 3.1.1 conformance: SUBSCRIBE (3.8), SUBACK (3.9), UNSUBSCRIBE
 // (3.10), PINGREQ (3.12) and topic names and filters (4.7).
 
-// Malformed SUBSCRIBE and UNSUBSCRIBE packets close the connection.
-func TestV311InvalidSubscribe(t *testing.T) {
-	t.Parallel()
-	ts := startServer(t)
+// v311InvalidSubscribeCases lists malformed SUBSCRIBE and UNSUBSCRIBE packets (and
+// topics with U+0000), which close the connection.
+func v311InvalidSubscribeCases() []v311RawCase {
 	pid := []byte{0, 1}
-	for _, tc := range []struct {
-		name string
-		raw  []byte
-	}{
+	return []v311RawCase{
 		{"MQTT-3.8.3-1/filter-not-utf8", v311Frame(0x82, pid, v311Field("a/\xff"), []byte{0})},
 		{"MQTT-3.8.3-3/no-filters", v311Frame(0x82, pid)},
 		{"MQTT-3.8.3-4/qos-3", v311Frame(0x82, pid, v311Field("a/b"), []byte{3})},
@@ -35,7 +31,14 @@ func TestV311InvalidSubscribe(t *testing.T) {
 		{"MQTT-4.7.3-2/subscribe-filter-nul", v311Frame(0x82, pid, v311Field("a/\x00/b"), []byte{0})},
 		{"MQTT-4.7.3-2/publish-topic-nul", v311Frame(0x30, v311Field("\x00"), []byte("x"))},
 		{"MQTT-4.7.3-2/unsubscribe-filter-nul", v311Frame(0xa2, pid, v311Field("a\x00"))},
-	} {
+	}
+}
+
+// Malformed SUBSCRIBE and UNSUBSCRIBE packets close the connection.
+func TestV311InvalidSubscribe(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	for _, tc := range v311InvalidSubscribeCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			c := v311Connect(t, ts, "")
 			c.SendRaw(tc.raw)

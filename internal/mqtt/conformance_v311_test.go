@@ -26,6 +26,13 @@ const (
 	v311Quiet = 100 * time.Millisecond
 )
 
+// v311RawCase is a packet, as raw bytes, that the server must answer by
+// closing the connection; name is "MQTT-x.y.z-n/<case>".
+type v311RawCase struct {
+	name string
+	raw  []byte
+}
+
 // v311Field encodes s as an MQTT UTF-8 string (or binary data): a two-byte
 // big-endian length followed by the bytes, which are not checked, so tests
 // can send ill-formed strings.
@@ -137,4 +144,48 @@ func v311Received(t *testing.T, c *mqtttest.Conn, n int) []*packets.Packet {
 		got = append(got, pk)
 	}
 	return got
+}
+
+// v311MosquittoLenient lists the cases of the malformed-packet tables on
+// which Mosquitto (2.x) is more lenient than the specification: it ignores
+// reserved fixed-header flags of PINGREQ, PUBACK, PUBREC and PUBCOMP
+// ([MQTT-2.2.2-2]) and a SUBACK sent by a client.
+var v311MosquittoLenient = map[string]bool{
+	"MQTT-2.2.2-2/pingreq-flags":             true,
+	"MQTT-2.2.2-2/puback-flags":              true,
+	"MQTT-2.2.2-2/pubrec-flags":              true,
+	"MQTT-2.2.2-2/pubcomp-flags":             true,
+	"MQTT-4.8.0-1/server-only-packet-suback": true,
+}
+
+// The malformed-packet tables are checked against a reference broker: a
+// private Mosquitto closes the connection, without answering, on every case
+// but the few where it is known to be lenient. This keeps the tables honest
+// (each case is a real violation, built correctly), independently of the
+// engine.
+func TestV311MalformedTablesAgainstMosquitto(t *testing.T) {
+	addr := mqtttest.StartMosquitto(t)
+	for _, table := range []struct {
+		cases   []v311RawCase
+		connect bool
+	}{
+		{v311MalformedConnectCases(), false},
+		{v311MalformedAfterConnectCases(), true},
+		{v311InvalidPublishCases(), true},
+		{v311InvalidSubscribeCases(), true},
+	} {
+		for _, tc := range table.cases {
+			if v311MosquittoLenient[tc.name] {
+				continue
+			}
+			t.Run(tc.name, func(t *testing.T) {
+				c := mqtttest.Dial(t, addr, mqtttest.V311)
+				if table.connect {
+					c.MustConnect(mqtttest.ConnectOptions{ClientID: v311ID(t, ""), Clean: true})
+				}
+				c.SendRaw(tc.raw)
+				v311ExpectDropped(t, c, "Mosquitto, "+tc.name)
+			})
+		}
+	}
 }

@@ -421,6 +421,15 @@ func TestV311Topics(t *testing.T) {
 		check(t, "+/a", names, "dollar/a")
 		check(t, "$dollar/#", names, "$dollar/a")
 		check(t, "$SYS/+", names, "$SYS/x")
+		// Retained messages too.
+		pub.MustPublish("$dollar/retained", []byte("d"), 1, true)
+		pub.MustPublish("dollar/retained", []byte("p"), 1, true)
+		for _, f := range []string{"#", "+/retained"} {
+			c := v311Connect(t, ts, "")
+			c.MustSubscribe(mqtttest.Sub(f, 1))
+			c.ExpectMessage("dollar/retained", []byte("p"))
+			c.ExpectNothing(v311Quiet)
+		}
 	})
 	t.Run("MQTT-4.7.3-1", func(t *testing.T) {
 		refused(t, "")

@@ -41,10 +41,13 @@ func expand(pattern string, id *identity, groups []string) []destination {
 	return out
 }
 
-// matchesName reports whether a topic (or share) name is matched.
+// matchesName reports whether a topic (or share) name is matched. As MQTT
+// wildcards do not match topics beginning with '$' ([MQTT-4.7.2-1]), a
+// bare "*" does not match them either: "$SYS/..." needs a pattern that
+// spells out its '$' prefix.
 func (d destination) matchesName(name string) bool {
 	if d.wild {
-		return strings.HasPrefix(name, d.text)
+		return strings.HasPrefix(name, d.text) && !(d.text == "" && strings.HasPrefix(name, "$"))
 	}
 	return name == d.text
 }
@@ -52,7 +55,7 @@ func (d destination) matchesName(name string) bool {
 // covers reports whether every topic name in the set p is matched by d.
 func (d destination) covers(p destination) bool {
 	if p.wild {
-		return d.wild && strings.HasPrefix(p.text, d.text)
+		return d.wild && strings.HasPrefix(p.text, d.text) && !(d.text == "" && strings.HasPrefix(p.text, "$"))
 	}
 	return d.matchesName(p.text)
 }

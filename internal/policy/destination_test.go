@@ -110,6 +110,10 @@ func TestCovers(t *testing.T) {
 		{[]string{"a/b/*"}, "a/b/#", false},
 		{[]string{"devices/d1/*"}, "devices/+/x", false},
 		{[]string{"devices/d1/*"}, "devices/d1/+", true},
+		{[]string{"*"}, "$SYS/#", false}, // '$' topics need a pattern naming them
+		{[]string{"*"}, "$SYS/x", false},
+		{[]string{"$SYS/*"}, "$SYS/x/#", true},
+		{[]string{"$*"}, "$SYS/x", true},
 	} {
 		pieces := filterPieces(tc.filter)
 		covered := make([]bool, len(pieces))

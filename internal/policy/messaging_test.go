@@ -18,7 +18,8 @@ func messagingConfig(t testing.TB, tp map[string]any, extra ...string) *config.C
 	c := usersConfig(t, map[string]any{"UsePasswordAuthentication": false})
 	set(t, c, "ConnectionPolicy", "CP", map[string]any{"ClientID": "*"})
 	set(t, c, "TopicPolicy", "Spy", map[string]any{"ClientID": "spy", "Topic": "*", "ActionList": "Subscribe"})
-	topics := "Spy"
+	set(t, c, "TopicPolicy", "SpySys", map[string]any{"ClientID": "spy", "Topic": "$*", "ActionList": "Subscribe"})
+	topics := "Spy,SpySys"
 	if tp != nil {
 		set(t, c, "TopicPolicy", "TP", tp)
 		topics += ",TP"
@@ -33,7 +34,7 @@ func messagingConfig(t testing.TB, tp map[string]any, extra ...string) *config.C
 // spy connects the client that sees every message.
 func (s *server) spy(t testing.TB) *mqtttest.Conn {
 	c := s.mustConnect(t, 5, creds("spy", "spy", nil))
-	c.MustSubscribe(mqtttest.Sub("#", 1))
+	c.MustSubscribe(mqtttest.Sub("#", 1), mqtttest.Sub("$SYS/#", 1))
 	return c
 }
 
@@ -117,6 +118,8 @@ func TestTopicPolicyPublish(t *testing.T) {
 		{"exact topic, other topic", map[string]any{"Topic": "a/b", "ClientID": "*"}, anon, "a/bc", false},
 		{"prefix", map[string]any{"Topic": "a/*", "ClientID": "*"}, anon, "a/b/c", true},
 		{"prefix, outside", map[string]any{"Topic": "a/*", "ClientID": "*"}, anon, "b/a", false},
+		{"all topics but $", map[string]any{"Topic": "*", "ClientID": "*"}, anon, "$SYS/x", false},
+		{"$ spelled out", map[string]any{"Topic": "$SYS/*", "ClientID": "*"}, anon, "$SYS/x", true},
 		{"Subscribe only", map[string]any{"Topic": "*", "ClientID": "*", "ActionList": "Subscribe"}, anon, "a", false},
 		{"ClientID filter", map[string]any{"Topic": "*", "ClientID": "d*"}, anon, "a", true},
 		{"ClientID filter, other client", map[string]any{"Topic": "*", "ClientID": "x*"}, anon, "a", false},

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mqsight/mqsight/internal/failpoint"
+	"github.com/mqsight/mqsight/internal/store"
 )
 
 // Apply switches the server to the staged state in one step and releases
@@ -53,7 +54,11 @@ func (s *Staged) Apply(ctx context.Context, comps Components) error {
 	}
 	r.at("apply:stopped")
 	s.progress.report(PhaseApply, 1, 2)
-	if err := r.swap(s.res.ConfigManifest.BackupID); err != nil {
+	err := r.reincarnate()
+	if err == nil {
+		err = r.swap(s.res.ConfigManifest.BackupID)
+	}
+	if err != nil {
 		err = fmt.Errorf("restore: %w", err)
 		committed, rerr := r.undo()
 		if rerr == nil && committed {
@@ -155,4 +160,20 @@ func (r *Restorer) undo() (committed bool, err error) {
 		}
 	}
 	return ok && j.State == stateDone, cleanup(r.dataDir)
+}
+
+// reincarnate gives the staged store a new UID and an LSN at least the
+// (now closed) live store's, so that LSNs never repeat on this server and
+// the restored data does not claim the identity of the store it was backed
+// up from: a (UID, LSN) pair names one state. A crash here leaves the
+// staging to be discarded by Recover; the live state is untouched.
+func (r *Restorer) reincarnate() error {
+	var floor uint64
+	if _, lsn, err := store.ReadMeta(filepath.Join(r.dataDir, storeDirName)); err == nil {
+		floor = lsn
+	}
+	if _, _, err := store.Reincarnate(filepath.Join(r.stagingDir(), storeDirName), floor); err != nil {
+		return fmt.Errorf("give the restored store a new identity: %w", err)
+	}
+	return nil
 }

@@ -108,7 +108,9 @@ func TestApplyCrash(t *testing.T) {
 	tmpl.update("MessageHub", "OldHub", map[string]any{})
 	putMessage(t, tmpl.st, 1000, "marker/old", "old", false)
 	old := dirState{gen: tmpl.cfg.Current().Generation, uid: tmpl.st.UID(), marker: "marker/old"}
-	nu := dirState{gen: max(old.gen, res.Manifest.ConfigGeneration) + 1, uid: res.Manifest.StoreBackup.StoreUID, marker: "marker/new"}
+	// A restored store gets a new UID (store.Reincarnate): the new state is
+	// told by its generation and marker, and by a UID that is not the old one.
+	nu := dirState{gen: max(old.gen, res.Manifest.ConfigGeneration) + 1, uid: "reincarnated", marker: "marker/new"}
 	if err := tmpl.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +153,11 @@ func TestApplyCrash(t *testing.T) {
 		if _, err := Recover(spec.DataDir); err != nil {
 			t.Fatalf("recover: %v", err)
 		}
-		return killed, inspect(t, spec.DataDir)
+		got = inspect(t, spec.DataDir)
+		if got.uid != old.uid && got.uid != res.Manifest.StoreBackup.StoreUID {
+			got.uid = "reincarnated"
+		}
+		return killed, got
 	}
 
 	for i, p := range crashPoints {

@@ -100,6 +100,7 @@ func roundTrip(t *testing.T, params StoreParams, open Opener) {
 	}
 
 	var restoreReports []Progress
+	liveLSN := src.st.LastLSN()
 	out, err := src.restorer(open).Restore(ctx, RestoreRequest{
 		ConfigBackup: res.Path, Password: testPassword, IncludeServerConfig: true, Store: params,
 		Progress: func(p Progress) { restoreReports = append(restoreReports, p) },
@@ -144,6 +145,13 @@ func roundTrip(t *testing.T, params StoreParams, open Opener) {
 		if err != nil || string(got) != data {
 			t.Fatalf("certificate %s: %q, %v", name, got, err)
 		}
+	}
+
+	// The restored store has an identity of its own and continues the
+	// server's LSNs (a (UID, LSN) pair names one state).
+	if src.st.UID() == res.Manifest.StoreBackup.StoreUID || src.st.LastLSN() < liveLSN {
+		t.Fatalf("restored store is %s at LSN %d; backed-up store %s, live LSN before the restore %d",
+			src.st.UID(), src.st.LastLSN(), res.Manifest.StoreBackup.StoreUID, liveLSN)
 	}
 
 	// Store: exactly the messages at backup time, each flagged.

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Backup benchmark: store backup of a ~1 GB store to file:// and sftp:// on
+# loopback vs `cp -r` and `tar c | age`; QoS 1 publish throughput during a
+# backup vs without; restore vs `cp -r`. Prints the machine and Markdown
+# tables for bench/RESULTS.md. Bounded: a few minutes on a 2-core VM
+# (timeout 9 minutes). Needs `age` (apt-get install -y age); uses the
+# OpenSSH server of tests/sshd/start.sh when it is set up.
+# Usage: bench/backup/run.sh [-dir DIR] [-size-mb 1024] [-load 8s]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+dir="${TMPDIR:-/tmp}"
+for ((i = 1; i <= $#; i++)); do
+	if [[ "${!i}" == "-dir" ]]; then j=$((i + 1)); dir="${!j}"; fi
+done
+command -v age >/dev/null || { echo "bench/backup: age not found (apt-get install -y age)" >&2; exit 1; }
+echo "date:    $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "cpus:    $(nproc) x $(lscpu | sed -n 's/^Model name: *//p')"
+echo "memory:  $(free -g | awk '/^Mem:/ {print $2 " GiB"}')"
+echo "disk:    $(df -T "$dir" | awk 'NR==2 {print $1 " (" $2 ") for " "'"$dir"'"}')"
+echo "go:      $(go version | cut -d' ' -f3)"
+echo "age:     $(age --version)"
+echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min, before the run)"
+echo
+bin=$(mktemp /tmp/mqsight-bench-backup.XXXXXX)
+trap 'rm -f "$bin"' EXIT
+go build -o "$bin" ./bench/backup
+timeout 540 "$bin" "$@"
+echo
+echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (after the run)"

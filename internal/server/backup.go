@@ -31,7 +31,9 @@ func (a adminService) Backup(ctx context.Context, req backup.BackupRequest) (*ba
 		return nil, err
 	}
 	defer release()
-	req.Dir = s.dir.userFilesDir()
+	if req.Dir == "" { // the admin API passes the user files directory, or a directory in it (export)
+		req.Dir = s.dir.userFilesDir()
+	}
 	if err := os.MkdirAll(req.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("backup: create user files directory: %w", err)
 	}

@@ -271,6 +271,11 @@ func TestExportImport(t *testing.T) {
 	if r.Body["FileName"] != "cfg.exp" {
 		t.Fatalf("export reply %s", r.Raw)
 	}
+	// The export is the only file it leaves (no imaBackup.* beside it,
+	// no hidden temporary directory).
+	if ents, _ := os.ReadDir(filepath.Join(ts.dir, "userfiles")); len(ents) != 1 || ents[0].Name() != "cfg.exp" {
+		t.Fatalf("user files after export: %v", ents)
+	}
 	c.must(http.StatusOK, "DELETE", "/ima/v1/configuration/MessageHub/Exported", nil)
 	gen := ts.s.Config().Current().Generation
 

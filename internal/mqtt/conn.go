@@ -245,14 +245,24 @@ var encodeBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // fit returns an error wrapping packet.ErrTooLarge.
 func encode(pk *packets.Packet, v byte, maxSize uint32) ([]byte, error) {
 	buf := encodeBufs.Get().(*bytes.Buffer)
-	buf.Reset()
 	defer encodeBufs.Put(buf)
+	b, err := encodeInto(buf, pk, v, maxSize)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(b), nil
+}
+
+// encodeInto is encode into buf (reset first): the returned bytes are buf's
+// and valid until buf is used again.
+func encodeInto(buf *bytes.Buffer, pk *packets.Packet, v byte, maxSize uint32) ([]byte, error) {
+	buf.Reset()
 	pk.ProtocolVersion = v
 	pk.Mods.MaxSize = maxSize
 	if _, err := packet.Encode(buf, pk); err != nil {
 		return nil, err
 	}
-	return bytes.Clone(buf.Bytes()), nil
+	return buf.Bytes(), nil
 }
 
 // countingReader counts bytes read from the network.

@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"bytes"
 	"errors"
 	"time"
 
@@ -63,6 +64,9 @@ func (e *Engine) routeLocked(m *message, b *store.Batch, res *routeResult) {
 		}
 		qos := min(m.qos, sub.opts.Qos)
 		retain := sub.opts.RetainAsPublished && m.retain // [MQTT-3.3.1-12], [MQTT-3.3.1-13]
+		if qos == 0 && e.deliverNowLocked(sub, m, retain) {
+			continue
+		}
 		if ent := e.enqueueLocked(sub.buf, m, qos, sub.buf.durable && qos > 0, b, res); ent != nil {
 			ent.retainFlag = retain
 			res.touched = append(res.touched, sub.sess)
@@ -304,7 +308,15 @@ func (e *Engine) writePublishLocked(s *session, ent *entry) bool {
 		}
 		c.outboundAlias(&pk)
 	}
-	buf, err := encode(&pk, c.version, s.maxPacket)
+	var buf []byte
+	var err error
+	if ent.qos == 0 && c.version != 5 {
+		buf, err = m.qos0WireLocked(&pk, c.version) // encoded once for all subscribers
+	} else {
+		eb := encodeBufs.Get().(*bytes.Buffer)
+		defer encodeBufs.Put(eb)
+		buf, err = encodeInto(eb, &pk, c.version, s.maxPacket) // appendPacket copies it
+	}
 	if err != nil {
 		if !errors.Is(err, packet.ErrTooLarge) {
 			e.log.Error("encode publish", "topic", m.topic, "err", err)

@@ -31,6 +31,11 @@ type message struct {
 	// Guarded by Engine.mu.
 	stored bool // a store.MessageKey record exists or is being committed
 	refs   int  // durable references (buffer refs + retained slot)
+	// wire is the QoS 0 PUBLISH of this message for MQTT 3.1/3.1.1 as
+	// encoded for the first such delivery, with wireKey naming its variant
+	// (see qos0WireLocked); immutable once set.
+	wire    []byte
+	wireKey byte
 }
 
 // expired reports whether the message's expiry has passed at now.

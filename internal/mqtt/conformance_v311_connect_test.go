@@ -199,14 +199,14 @@ func TestV311_2_2_2_1(t *testing.T) {
 			switch f.Type() {
 			case packets.Publish:
 				if f.Flags()&0x06 == 0x02 {
-					c.MustSend(mqtttest.AckPacket(packets.Puback, binaryPID(f), 0))
+					c.MustSend(mqtttest.AckPacket(packets.Puback, v311FramePID(f), 0))
 				} else {
-					c.MustSend(mqtttest.AckPacket(packets.Pubrec, binaryPID(f), 0))
+					c.MustSend(mqtttest.AckPacket(packets.Pubrec, v311FramePID(f), 0))
 				}
 			case packets.Pubrec:
-				c.MustSend(mqtttest.AckPacket(packets.Pubrel, binaryPID(f), 0))
+				c.MustSend(mqtttest.AckPacket(packets.Pubrel, v311FramePID(f), 0))
 			case packets.Pubrel:
-				c.MustSend(mqtttest.AckPacket(packets.Pubcomp, binaryPID(f), 0))
+				c.MustSend(mqtttest.AckPacket(packets.Pubcomp, v311FramePID(f), 0))
 			}
 			for i, u := range until {
 				if u == f.Type() {
@@ -228,9 +228,9 @@ func TestV311_2_2_2_1(t *testing.T) {
 	}
 }
 
-// binaryPID reads the packet identifier at the start of an ack's body, or
+// v311FramePID reads the packet identifier at the start of an ack's body, or
 // after the topic of a PUBLISH.
-func binaryPID(f mqtttest.Frame) uint16 {
+func v311FramePID(f mqtttest.Frame) uint16 {
 	b := f.Body
 	if f.Type() == packets.Publish {
 		n := int(b[0])<<8 | int(b[1])
@@ -283,13 +283,7 @@ func TestV311_3_1_2_1(t *testing.T) {
 	ts := startServer(t)
 	for _, name := range []string{"MQTX", "mqtt", "MQIsdp"} {
 		c := mqtttest.Dial(t, ts.addr, mqtttest.V311)
-		raw := v311RawConnect(0x02, 0, v311Field("proto"))
-		copy(raw[4:8], name) // same length: patch in place
-		if len(name) != 4 {
-			vh := append(v311Field(name), 4, 0x02, 0, 0)
-			raw = v311Frame(0x10, vh, v311Field("proto"))
-		}
-		c.SendRaw(raw)
+		c.SendRaw(v311RawConnectAs(name, 4, 0x02, 0, v311Field("proto")))
 		kind, frames := c.WaitClosed(v311Closes)
 		if !kind.ClosedByBroker() {
 			t.Fatalf("[MQTT-3.1.2-1] protocol name %q: connection %v", name, kind)
@@ -309,9 +303,7 @@ func TestV311_3_1_2_2(t *testing.T) {
 	ts := startServer(t)
 	for _, level := range []byte{0, 2, 6, 255} {
 		c := mqtttest.Dial(t, ts.addr, mqtttest.V311)
-		raw := v311RawConnect(0x02, 0, v311Field("level"))
-		raw[8] = level
-		c.SendRaw(raw)
+		c.SendRaw(v311RawConnectAs("MQTT", level, 0x02, 0, v311Field("level")))
 		v311ExpectRefused(t, c, 0x01, fmt.Sprintf("[MQTT-3.1.2-2] level %d", level))
 	}
 }
@@ -774,9 +766,7 @@ func TestV311_3_2_2_4(t *testing.T) {
 		v311ExpectRefused(t, c, tc.rc, "[MQTT-3.2.2-4] "+tc.name)
 	}
 	c = mqtttest.Dial(t, ts.addr, mqtttest.V311)
-	raw := v311RawConnect(0x00, 0, v311Field(id))
-	raw[8] = 3 // level 3 with name MQTT: unacceptable protocol version
-	c.SendRaw(raw)
+	c.SendRaw(v311RawConnectAs("MQTT", 3, 0x00, 0, v311Field(id))) // level 3 is named MQIsdp
 	v311ExpectRefused(t, c, 0x01, "[MQTT-3.2.2-4] level 3 named MQTT")
 	c, ack := v311Persistent(t, ts, id)
 	if !ack.SessionPresent {

@@ -444,7 +444,7 @@ func TestV311_3_3_5_2(t *testing.T) {
 		pk := c.PublishPacket("deny/x", []byte{qos}, qos, false)
 		c.MustSend(pk)
 		switch f, err := c.NextFrame(300 * time.Millisecond); {
-		case err == nil && qos > 0 && f.Type() == map[byte]byte{1: packets.Puback, 2: packets.Pubrec}[qos] && binaryPID(f) == pk.PacketID:
+		case err == nil && qos > 0 && f.Type() == map[byte]byte{1: packets.Puback, 2: packets.Pubrec}[qos] && v311FramePID(f) == pk.PacketID:
 		case err == nil:
 			t.Fatalf("[MQTT-3.3.5-2] QoS %d: got %v, want the normal acknowledgement or a close", qos, f)
 		case qos == 0 && errors.Is(err, mqtttest.ErrTimeout):
@@ -652,7 +652,7 @@ func TestV311_4_6_0_2(t *testing.T) {
 		if i%2 == 1 {
 			want = packets.Pubrec
 		}
-		if f.Type() != want || binaryPID(f) != id {
+		if f.Type() != want || v311FramePID(f) != id {
 			t.Fatalf("[MQTT-4.6.0-2]/[MQTT-4.6.0-3] acknowledgement %d is %v, want %s for id %d", i, f, mqtttest.TypeName(want), id)
 		}
 	}

@@ -66,7 +66,12 @@ func v311Frame(header byte, body ...[]byte) []byte {
 // v311RawConnect builds a 3.1.1 CONNECT with the given connect flags and
 // keep alive, and payload fields written as given (each already encoded).
 func v311RawConnect(flags byte, keepAlive uint16, payload ...[]byte) []byte {
-	vh := append(v311Field("MQTT"), 4, flags)
+	return v311RawConnectAs("MQTT", 4, flags, keepAlive, payload...)
+}
+
+// v311RawConnectAs is v311RawConnect with another protocol name and level.
+func v311RawConnectAs(name string, level, flags byte, keepAlive uint16, payload ...[]byte) []byte {
+	vh := append(v311Field(name), level, flags)
 	vh = binary.BigEndian.AppendUint16(vh, keepAlive)
 	return v311Frame(0x10, append([][]byte{vh}, payload...)...)
 }

@@ -21,11 +21,17 @@ type runState struct {
 	ErrorMsg    string
 }
 
-var (
-	stateStarting    = runState{Status: "Starting", State: 0, Description: "Initializing"}
-	stateRunning     = runState{Status: "Running", State: 1, Description: "Running (production)"}
-	stateMaintenance = runState{Status: "Running", State: 9, Description: "Running (maintenance)"}
-)
+// The steady states. Functions, not package variables: no package state.
+func stateStarting() runState {
+	return runState{Status: "Starting", State: 0, Description: "Initializing"}
+}
+
+func stateRunning(maintenance bool) runState {
+	if maintenance {
+		return runState{Status: "Running", State: 9, Description: "Running (maintenance)"}
+	}
+	return runState{Status: "Running", State: 1, Description: "Running (production)"}
+}
 
 func (s *Server) setState(st runState) {
 	s.stateMu.Lock()
@@ -37,10 +43,7 @@ func (s *Server) setState(st runState) {
 func (s *Server) setRunning(maintenance bool) {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
-	s.state = stateRunning
-	if maintenance {
-		s.state = stateMaintenance
-	}
+	s.state = stateRunning(maintenance)
 	s.started = time.Now()
 }
 

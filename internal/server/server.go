@@ -99,7 +99,7 @@ func New(opts Options) (s *Server, err error) {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	srv := &Server{opts: opts, log: opts.Logger, state: stateStarting}
+	srv := &Server{opts: opts, log: opts.Logger, state: stateStarting()}
 	s = srv
 	defer func() {
 		if err != nil {

@@ -213,9 +213,11 @@ func (e *Engine) pumpLocked(s *session) {
 			if ent == nil {
 				continue
 			}
-			if ent.qos > 0 && (!s.windowOpen() || c.out.full()) {
+			q := min(ent.qos, sub.opts.Qos) // [MQTT-4.8.2-3]
+			if q > 0 && (!s.windowOpen() || c.out.full()) {
 				return
 			}
+			ent.qos = q
 			if e.deliverLocked(s, ent, now) {
 				progress = true
 			}
@@ -443,9 +445,13 @@ func (e *Engine) kickGroupLocked(g *sharedGroup) {
 			if ent == nil {
 				return
 			}
-			if ent.qos > 0 && (!s.windowOpen() || s.conn.out.full()) {
+			// The group holds the entry at its members' highest QoS; each
+			// member gets it at most at its own granted QoS ([MQTT-4.8.2-3]).
+			q := min(ent.qos, sub.opts.Qos)
+			if q > 0 && (!s.windowOpen() || s.conn.out.full()) {
 				continue
 			}
+			ent.qos = q
 			g.next = (g.next + i + 1) % n
 			if e.deliverLocked(s, ent, now) {
 				progress = true

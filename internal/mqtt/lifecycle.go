@@ -35,10 +35,11 @@ func (e *Engine) detachLocked(c *conn, normal bool) {
 	s.disconnected = e.now()
 	b := e.store.NewBatch()
 
-	// In-flight entries of shared groups go back to their group for other
-	// members; the session's own entries wait for its return.
+	// In-flight QoS 1 entries of shared groups go back to their group for
+	// other members; QoS 2 ones, like the session's own entries, wait for
+	// its return ([MQTT-4.8.2-4]).
 	for pid, ent := range s.inflight {
-		if ent.buf != nil && ent.consumer == s && e.isGroupBuffer(ent.buf) {
+		if ent.buf != nil && ent.consumer == s && e.isGroupBuffer(ent.buf) && ent.qos < 2 {
 			delete(s.inflight, pid)
 			ent.buf.requeue(ent)
 			e.kickGroupBufferLocked(ent.buf)
@@ -101,7 +102,10 @@ func (e *Engine) destroySessionLocked(s *session, b *store.Batch) {
 		s.expiryTimer = nil
 	}
 	for pid, ent := range s.inflight {
-		if e.isGroupBuffer(ent.buf) {
+		switch {
+		case e.isGroupBuffer(ent.buf) && ent.qos == 2:
+			e.removeEntryLocked(ent, b) // never sent to another member ([MQTT-4.8.2-5])
+		case e.isGroupBuffer(ent.buf):
 			ent.buf.requeue(ent)
 			e.kickGroupBufferLocked(ent.buf)
 		}

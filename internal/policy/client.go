@@ -2,6 +2,7 @@ package policy
 
 import (
 	"math"
+	"strings"
 	"sync/atomic"
 
 	"github.com/mqsight/mqsight/internal/config"
@@ -49,10 +50,19 @@ func (c *client) MaxSessionExpiry() uint32 { return c.maxExpiry }
 func (c *client) AllowPersistentMessages() bool { return c.allowPersistent }
 
 // MayPublish implements mqtt.Client: a TopicPolicy of the endpoint matches
-// the client and topic and lists Publish.
+// the client and topic and lists Publish. A "$queue/<name>" destination is
+// a point-to-point queue, not a topic: TopicPolicies do not apply to it,
+// and sending to it is the queue's to authorize (QueuePolicy Send, with
+// the queues), so it is allowed here.
 func (c *client) MayPublish(cfg *config.Config, topic string) bool {
+	if strings.HasPrefix(topic, queuePrefix) {
+		return true
+	}
 	return c.topicPolicy(cfg, "Publish", []destination{{topic, false}}) != nil
 }
+
+// queuePrefix starts the MQTT name of a point-to-point queue.
+const queuePrefix = "$queue/"
 
 // MaxMessageTTL implements mqtt.Client: the MaxMessageTimeToLive of the
 // first TopicPolicy that authorizes publishing to topic (0: unlimited).

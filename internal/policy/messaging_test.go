@@ -364,3 +364,20 @@ func TestPolicyChanges(t *testing.T) {
 		t.Fatalf("subscribe under the new policy: %v %v", ack2, err)
 	}
 }
+
+// TestQueueDestinationsAreNotTopics: "$queue/<name>" is a point-to-point
+// queue; TopicPolicies neither grant nor refuse sending to it (the queue
+// authorizes it), even when they refuse every topic.
+func TestQueueDestinationsAreNotTopics(t *testing.T) {
+	c := messagingConfig(t, map[string]any{"Topic": "nothing", "ClientID": "nobody", "ActionList": "Publish"})
+	set(t, c, "Queue", "Q1", map[string]any{})
+	s := start(t, c)
+	for _, v := range versions {
+		pub := s.mustConnect(t, v, creds(fmt.Sprint("qp", v), "", nil))
+		pub.MustPublish("$queue/Q1", []byte("to the queue"), 1, false)
+		ack, err := pub.Publish("topic/x", []byte("to a topic"), 1, false)
+		if v == 5 && (err != nil || ack.ReasonCode != 0x87) {
+			t.Fatalf("v5 publish to a topic no policy grants: %s %v", mqtttest.Describe(ack), err)
+		}
+	}
+}

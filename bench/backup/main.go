@@ -57,6 +57,7 @@ func main() {
 	base := flag.String("dir", os.TempDir(), "directory for the data directory and copies")
 	sizeMB := flag.Int("size-mb", 1024, "store size to build, MiB of message payload")
 	loadFor := flag.Duration("load", 8*time.Second, "duration of the baseline throughput measurement")
+	destDir := flag.String("dest-dir", "", "directory of the file:// destination (default: beside the store)")
 	flag.Parse()
 
 	tmp, err := os.MkdirTemp(*base, "mqsight-bench-backup-")
@@ -96,6 +97,12 @@ func main() {
 	row("`tar c \\| age -r` (X25519 recipient) to a file, then `sync -f`", tarAge, cp, storeBytes, "reference")
 
 	fileDest := filepath.Join(tmp, "dest")
+	if *destDir != "" {
+		if fileDest, err = os.MkdirTemp(*destDir, "mqsight-bench-dest-"); err != nil {
+			log.Fatal(err)
+		}
+		defer os.RemoveAll(fileDest)
+	}
 	os.MkdirAll(fileDest, 0o700)
 	d, res := b.backup(map[string]any{"StoreDestinationURL": "file://" + fileDest + "/store-file.bak"})
 	row("mqsight store backup to `file://`", d, cp, storeBytes, fmt.Sprintf("LSN %v, %.2f GiB written, fsynced", res["LSN"], res["StoreSize"].(float64)/(1<<30)))

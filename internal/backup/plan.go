@@ -21,6 +21,12 @@ type PlanInput struct {
 	BackupCertificates []string
 	// IncludeServerConfig selects the restore mode (see Plan).
 	IncludeServerConfig bool
+	// ServerCertificates name certificate files that belong to this
+	// server's own identity without being named by its configuration (the
+	// admin endpoint's self-signed certificate and key). A restore without
+	// server configuration keeps this server's copies and never takes the
+	// backup's.
+	ServerCertificates []string
 	// Store describes the store backup being restored; nil: the store is
 	// cleaned.
 	Store *StoreInfo
@@ -122,6 +128,12 @@ func PlanRestore(in PlanInput) (*Plan, error) {
 		_, msg := config.Split(in.Backup)
 		carried := carryAdminProfile(in.Current, msg, srv.AdminEndpoint.SecurityProfile)
 		p.Kept = carried.kept
+		for _, f := range in.ServerCertificates {
+			delete(certFrom, f)
+			if slices.Contains(in.CurrentCertificates, f) {
+				certFrom[f] = FromCurrent
+			}
+		}
 		for _, f := range carried.files {
 			if _, ok := certFrom[f]; !ok && slices.Contains(in.CurrentCertificates, f) {
 				certFrom[f] = FromCurrent

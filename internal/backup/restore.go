@@ -36,6 +36,8 @@ type RestorerOptions struct {
 	// Failpoints may be nil. Apply evaluates RestoreBeforeSwap and
 	// RestoreAfterSwap.
 	Failpoints *failpoint.Set
+	// ServerCertificates: see PlanInput.ServerCertificates.
+	ServerCertificates []string
 }
 
 // Restorer restores backups into one data directory. At most one restore

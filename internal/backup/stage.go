@@ -137,6 +137,7 @@ func (r *Restorer) stage(ctx context.Context, req RestoreRequest, current *confi
 		Backup:              cb.Config,
 		BackupCertificates:  cb.CertificateNames(),
 		IncludeServerConfig: req.IncludeServerConfig,
+		ServerCertificates:  r.opts.ServerCertificates,
 		Store:               info,
 	})
 	if err != nil {

@@ -69,6 +69,9 @@ func (a adminService) Restore(ctx context.Context, req backup.RestoreRequest) (*
 	r := backup.NewRestorer(s.dir.path, backup.RestorerOptions{
 		Open:       destinationOpener(destinationOptions{}),
 		Failpoints: s.opts.Failpoints,
+		// The admin endpoint's self-signed certificate is this server's
+		// identity, not messaging configuration.
+		ServerCertificates: []string{admin.SelfSignedCert, admin.SelfSignedKey},
 	})
 	rc := &restoreComponents{s: s}
 	res, err := r.Restore(ctx, req, s.cfg.Load().Current(), rc)

@@ -209,11 +209,8 @@ func TestCopyTestToProduction(t *testing.T) { copyTestToProduction(t, false) }
 
 // TestCopyToProductionKeepsAdminCertificate: the production server's
 // self-signed admin certificate (and its private key) is part of its
-// identity and must survive a restore without server configuration.
-// Today it fails: backup.PlanRestore takes every certificate file from the
-// backup, mqsight-admin-selfsigned.crt/.key included, so production then
-// presents the source server's certificate and key (see
-// docs/decisions/backup-api.md).
+// identity and must survive a restore without server configuration
+// (backup.PlanInput.ServerCertificates).
 func TestCopyToProductionKeepsAdminCertificate(t *testing.T) { copyTestToProduction(t, true) }
 
 func copyTestToProduction(t *testing.T, checkCertificate bool) {

@@ -184,6 +184,7 @@ func (c *conn) handleConnect(pk *packets.Packet, r *packet.Reader) bool {
 	if wasPersistent && !s.persistent {
 		e.unpersistSessionLocked(s, b)
 	}
+	persistent := s.persistent // for the log below: s is Engine.mu's once it is unlocked
 	s.version, s.expiry = c.version, expiry
 	s.receiveMax, s.maxPacket = receiveMax, maxPacket
 	s.will = will
@@ -217,7 +218,7 @@ func (c *conn) handleConnect(pk *packets.Packet, r *packet.Reader) bool {
 		c.refuseConnect(0x80)
 		return false
 	}
-	e.log.Debug("mqtt client connected", "clientID", clientID, "version", c.version, "persistent", s.persistent,
+	e.log.Debug("mqtt client connected", "clientID", clientID, "version", c.version, "persistent", persistent,
 		"sessionPresent", ack.SessionPresent, "remote", c.nc.RemoteAddr())
 	r.SetVersion(c.version)
 	return true

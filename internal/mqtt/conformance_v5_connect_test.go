@@ -56,7 +56,7 @@ func TestV5Connect(t *testing.T) {
 		} {
 			c := v5Dial(t, ts)
 			c.MustSend(pk)
-			if pks := c.ExpectClosed(v5Close); len(pks) > 1 || len(pks) == 1 && pks[0].FixedHeader.Type != packets.Disconnect {
+			if pks := c.ExpectClosed(v5Close); len(pks) != 0 {
 				t.Fatalf("%s before CONNECT answered with %s", mqtttest.Describe(pk), fmtIDs(pks))
 			}
 		}
@@ -260,7 +260,7 @@ func TestV5Connect(t *testing.T) {
 		start := time.Now()
 		c.ExpectNothing(900 * time.Millisecond) // within the keep alive
 		v5ExpectDisconnect(t, c, 0x8D)
-		if d := time.Since(start); d < 1400*time.Millisecond || d > 2500*time.Millisecond {
+		if d := time.Since(start); d < 1250*time.Millisecond || d > 3*time.Second {
 			t.Fatalf("closed after %v, want about 1.5 x keep alive (1.5 s)", d)
 		}
 		// A client that keeps talking stays connected.

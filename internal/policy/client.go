@@ -58,7 +58,7 @@ func (c *client) MayPublish(cfg *config.Config, topic string) bool {
 	if strings.HasPrefix(topic, queuePrefix) {
 		return true
 	}
-	return c.topicPolicy(cfg, "Publish", []destination{{topic, false}}) != nil
+	return c.topicPolicy(cfg, "Publish", pieces{{topic, false}}, 1) != nil
 }
 
 // queuePrefix starts the MQTT name of a point-to-point queue.
@@ -67,7 +67,7 @@ const queuePrefix = "$queue/"
 // MaxMessageTTL implements mqtt.Client: the MaxMessageTimeToLive of the
 // first TopicPolicy that authorizes publishing to topic (0: unlimited).
 func (c *client) MaxMessageTTL(cfg *config.Config, topic string) uint32 {
-	tp := c.topicPolicy(cfg, "Publish", []destination{{topic, false}})
+	tp := c.topicPolicy(cfg, "Publish", pieces{{topic, false}}, 1)
 	if tp == nil {
 		return 0
 	}
@@ -81,7 +81,7 @@ func (c *client) MaxMessageTTL(cfg *config.Config, topic string) uint32 {
 // cover every topic the filter can match and, for a shared subscription,
 // a SubscriptionPolicy matching the share name lists Receive.
 func (c *client) MaySubscribe(cfg *config.Config, filter, shareName string) bool {
-	if c.topicPolicy(cfg, "Subscribe", filterPieces(filter)) == nil {
+	if p, n := filterPieces(filter); c.topicPolicy(cfg, "Subscribe", p, n) == nil {
 		return false
 	}
 	return shareName == "" || c.subscriptionPolicy(cfg, shareName) != nil
@@ -95,7 +95,10 @@ func (c *client) Limits(cfg *config.Config, filter, shareName string) (int, bool
 		if sp := c.subscriptionPolicy(cfg, shareName); sp != nil {
 			return sp.MaxMessages, sp.MaxMessagesBehavior == "DiscardOldMessages"
 		}
-	} else if tp := c.topicPolicy(cfg, "Subscribe", filterPieces(filter)); tp != nil {
+		return defaultMaxMessages, false
+	}
+	p, n := filterPieces(filter)
+	if tp := c.topicPolicy(cfg, "Subscribe", p, n); tp != nil {
 		return tp.MaxMessages, tp.MaxMessagesBehavior == "DiscardOldMessages"
 	}
 	return defaultMaxMessages, false
@@ -107,32 +110,32 @@ func (c *client) Limits(cfg *config.Config, filter, shareName string) (int, bool
 const defaultMaxMessages = 5000
 
 // topicPolicy returns the first TopicPolicy of the client's endpoint that
-// matches the client, lists action and covers the first piece; every
-// further piece must be covered by some authorizing policy. nil: denied.
-func (c *client) topicPolicy(cfg *config.Config, action string, pieces []destination) *config.TopicPolicy {
+// matches the client, lists action and covers the first of the n pieces;
+// every further piece must be covered by some authorizing policy. nil:
+// denied. It does not allocate.
+func (c *client) topicPolicy(cfg *config.Config, action string, ps pieces, n int) *config.TopicPolicy {
 	ep := cfg.Endpoints[c.id.endpoint]
 	if ep == nil {
 		return nil
 	}
 	groups := c.groups(cfg)
 	var first *config.TopicPolicy
-	covered := make([]bool, len(pieces))
-	left := len(pieces)
+	var covered [len(pieces{})]bool
+	left := n
 	for _, name := range ep.TopicPolicies {
 		tp := cfg.TopicPolicies[name]
 		if tp == nil || !tp.ActionList.Contains(action) || !matchFilters(&tp.Filters, &c.id, groups) {
 			continue
 		}
-		for _, d := range expand(tp.Topic, &c.id, groups) {
-			for i, p := range pieces {
-				if covered[i] || !d.covers(p) {
-					continue
-				}
-				covered[i] = true
-				left--
-				if i == 0 {
-					first = tp
-				}
+		t := parseTemplate(tp.Topic)
+		for i := range n {
+			if covered[i] || !t.covers(&c.id, groups, ps[i]) {
+				continue
+			}
+			covered[i] = true
+			left--
+			if i == 0 {
+				first = tp
 			}
 		}
 		if left == 0 {
@@ -155,10 +158,8 @@ func (c *client) subscriptionPolicy(cfg *config.Config, shareName string) *confi
 		if sp == nil || !sp.ActionList.Contains("Receive") || !matchFilters(&sp.Filters, &c.id, groups) {
 			continue
 		}
-		for _, d := range expand(sp.Subscription, &c.id, groups) {
-			if d.matchesName(shareName) {
-				return sp
-			}
+		if parseTemplate(sp.Subscription).covers(&c.id, groups, destination{shareName, false}) {
+			return sp
 		}
 	}
 	return nil

@@ -2,62 +2,120 @@ package policy
 
 import "strings"
 
-// destination is a Topic or Subscription pattern with the client's values
-// substituted: a literal prefix when wild, else a literal name.
+// destination is a set of topic (or share) names: the names starting with
+// text when wild, else the one name text.
 type destination struct {
 	text string
 	wild bool
 }
 
-// expand substitutes the client's values into pattern. A pattern may use
-// ${GroupID} and the client be in several groups: expand returns one
-// destination per group (none when the client has no group, or no user or
-// certificate for ${UserID} / ${CommonName}: such a pattern then matches
-// nothing). Substituted values are literal text; only the pattern's own
-// trailing '*' is a wildcard.
-func expand(pattern string, id *identity, groups []string) []destination {
-	base, wild := strings.CutSuffix(pattern, "*")
-	if !strings.Contains(base, "${") {
-		return []destination{{base, wild}}
-	}
-	if strings.Contains(base, "${UserID}") && !id.hasUser ||
-		strings.Contains(base, "${CommonName}") && !id.hasCN {
-		return nil
-	}
-	r := strings.NewReplacer("${ClientID}", id.clientID, "${UserID}", id.userID, "${CommonName}", id.commonName)
-	if !strings.Contains(base, "${GroupID}") {
-		return []destination{{r.Replace(base), wild}}
-	}
-	out := make([]destination, 0, len(groups))
-	for _, g := range groups {
-		// Replace ${GroupID} first, splitting around it, so that a group
-		// name holding "${ClientID}" is not substituted again.
-		parts := strings.Split(base, "${GroupID}")
-		for i := range parts {
-			parts[i] = r.Replace(parts[i])
-		}
-		out = append(out, destination{strings.Join(parts, g), wild})
-	}
-	return out
-}
-
-// matchesName reports whether a topic (or share) name is matched. As MQTT
+// covers reports whether every name in the set p is in d. As MQTT
 // wildcards do not match topics beginning with '$' ([MQTT-4.7.2-1]), a
-// bare "*" does not match them either: "$SYS/..." needs a pattern that
+// bare "*" does not reach them either: "$SYS/..." needs a pattern that
 // spells out its '$' prefix.
-func (d destination) matchesName(name string) bool {
-	if d.wild {
-		return strings.HasPrefix(name, d.text) && !(d.text == "" && strings.HasPrefix(name, "$"))
+func (d destination) covers(p destination) bool {
+	if !strings.HasPrefix(p.text, d.text) {
+		return false
 	}
-	return name == d.text
+	if d.text == "" && strings.HasPrefix(p.text, "$") {
+		return false
+	}
+	if p.wild {
+		return d.wild
+	}
+	return d.wild || len(p.text) == len(d.text)
 }
 
-// covers reports whether every topic name in the set p is matched by d.
-func (d destination) covers(p destination) bool {
-	if p.wild {
-		return d.wild && strings.HasPrefix(p.text, d.text) && !(d.text == "" && strings.HasPrefix(p.text, "$"))
+// template is a Topic or Subscription pattern: text that may hold
+// ${ClientID}, ${UserID}, ${GroupID} and ${CommonName}, and whether it
+// ends in the wildcard '*'.
+//
+// Matching substitutes the client's values as literal text (a '*' or '+'
+// in a client identifier is never a wildcard; only the pattern's own
+// trailing '*' is) without building the substituted string: policy checks
+// run on every PUBLISH, under the engine's routing lock, and must not
+// allocate. ${GroupID} is tried with each of the client's groups (the
+// same group for every occurrence). A variable the client has no value
+// for (${UserID} without a user name, ${CommonName} without a
+// certificate, ${GroupID} without groups) makes the pattern match
+// nothing.
+type template struct {
+	base string
+	wild bool
+}
+
+func parseTemplate(pattern string) template {
+	base, wild := strings.CutSuffix(pattern, "*")
+	return template{base, wild}
+}
+
+// covers reports whether the substituted pattern covers the names p.
+func (t template) covers(id *identity, groups []string, p destination) bool {
+	if !strings.Contains(t.base, "${") {
+		return destination{t.base, t.wild}.covers(p)
 	}
-	return d.matchesName(p.text)
+	if strings.Contains(t.base, "${GroupID}") {
+		for _, g := range groups {
+			if t.coversWith(id, g, p) {
+				return true
+			}
+		}
+		return false
+	}
+	return t.coversWith(id, "", p)
+}
+
+// coversWith is covers with ${GroupID} standing for group: it walks the
+// pattern, comparing literal runs and variable values against p.text, so
+// that at the end p.text[:n] is the substituted pattern, and then applies
+// destination.covers' rules to it.
+func (t template) coversWith(id *identity, group string, p destination) bool {
+	s, n, rest := p.text, 0, t.base
+	for rest != "" {
+		lit := rest
+		i := strings.Index(rest, "${")
+		if i >= 0 {
+			lit = rest[:i]
+		}
+		if !strings.HasPrefix(s[n:], lit) {
+			return false
+		}
+		n += len(lit)
+		rest = rest[len(lit):]
+		if i < 0 {
+			break
+		}
+		v, name, ok := variable(rest, id, group)
+		if !ok || !strings.HasPrefix(s[n:], v) {
+			return false
+		}
+		n += len(v)
+		rest = rest[len(name):]
+	}
+	if n == 0 && strings.HasPrefix(s, "$") {
+		return false
+	}
+	if p.wild {
+		return t.wild
+	}
+	return t.wild || n == len(s)
+}
+
+// variable returns the value of the variable at the start of rest and the
+// variable's spelling; ok is false when the client has no value for it or
+// the variable is unknown (config validation refuses those).
+func variable(rest string, id *identity, group string) (value, name string, ok bool) {
+	switch {
+	case strings.HasPrefix(rest, "${ClientID}"):
+		return id.clientID, "${ClientID}", true
+	case strings.HasPrefix(rest, "${UserID}"):
+		return id.userID, "${UserID}", id.hasUser
+	case strings.HasPrefix(rest, "${GroupID}"):
+		return group, "${GroupID}", group != ""
+	case strings.HasPrefix(rest, "${CommonName}"):
+		return id.commonName, "${CommonName}", id.hasCN
+	}
+	return "", "", false
 }
 
 // filterPieces splits the topic names an MQTT filter can match into sets
@@ -74,17 +132,21 @@ func (d destination) covers(p destination) bool {
 // This over-approximates filters such as "a/+/b" (their set is taken as
 // "a/*"): a filter is allowed only if the policies cover every topic it
 // could match, never more.
-func filterPieces(filter string) []destination {
+func filterPieces(filter string) (pieces, int) {
 	for off := 0; off <= len(filter); {
 		level, _, _ := strings.Cut(filter[off:], "/")
 		if level == "+" || level == "#" {
-			pieces := []destination{{filter[:off], true}}
 			if level == "#" && off > 0 {
-				pieces = append(pieces, destination{filter[:off-1], false})
+				return pieces{{filter[:off], true}, {filter[:off-1], false}}, 2
 			}
-			return pieces
+			return pieces{{filter[:off], true}}, 1
 		}
 		off += len(level) + 1
 	}
-	return []destination{{filter, false}}
+	return pieces{{filter, false}}, 1
 }
+
+// pieces holds the (at most two) name sets of a filter; filterPieces
+// returns how many are used. A fixed array keeps the checks free of
+// allocations.
+type pieces [2]destination

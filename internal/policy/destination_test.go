@@ -53,32 +53,48 @@ func TestMatchAddress(t *testing.T) {
 	}
 }
 
-func TestExpand(t *testing.T) {
+// TestTemplate: substitution of the client's values into a pattern, as
+// literal text.
+func TestTemplate(t *testing.T) {
 	id := &identity{clientID: "d1", userID: "alice", hasUser: true, commonName: "cn1", hasCN: true}
 	anon := &identity{clientID: "x*"}
 	for _, tc := range []struct {
 		pattern string
 		id      *identity
 		groups  []string
-		want    []destination
+		name    string
+		want    bool
 	}{
-		{"a/b", id, nil, []destination{{"a/b", false}}},
-		{"a/*", id, nil, []destination{{"a/", true}}},
-		{"devices/${ClientID}/*", id, nil, []destination{{"devices/d1/", true}}},
-		{"u/${UserID}/c/${CommonName}", id, nil, []destination{{"u/alice/c/cn1", false}}},
-		{"g/${GroupID}/${ClientID}*", id, []string{"g1", "g2"}, []destination{{"g/g1/d1", true}, {"g/g2/d1", true}}},
-		{"g/${GroupID}", id, nil, []destination{}},
-		{"u/${UserID}", anon, nil, nil},
-		{"c/${CommonName}", anon, nil, nil},
+		{"a/b", id, nil, "a/b", true},
+		{"a/b", id, nil, "a/bc", false},
+		{"a/*", id, nil, "a/b/c", true},
+		{"a/*", id, nil, "a", false},
+		{"devices/${ClientID}/*", id, nil, "devices/d1/x", true},
+		{"devices/${ClientID}/*", id, nil, "devices/d2/x", false},
+		{"devices/${ClientID}/*", id, nil, "devices/d10/x", false},
+		{"devices/${ClientID}", id, nil, "devices/d1", true},
+		{"devices/${ClientID}", id, nil, "devices/d1/x", false},
+		{"u/${UserID}/c/${CommonName}", id, nil, "u/alice/c/cn1", true},
+		{"u/${UserID}/c/${CommonName}", id, nil, "u/alice/c/cn2", false},
+		{"g/${GroupID}/${ClientID}*", id, []string{"g1", "g2"}, "g/g2/d1/x", true},
+		{"g/${GroupID}/${ClientID}*", id, []string{"g1", "g2"}, "g/g3/d1/x", false},
+		{"g/${GroupID}/${GroupID}", id, []string{"g1", "g2"}, "g/g1/g2", false}, // one group per match
+		{"g/${GroupID}/${GroupID}", id, []string{"g1", "g2"}, "g/g2/g2", true},
+		{"g/${GroupID}*", id, nil, "g/", false},
+		{"u/${UserID}*", anon, nil, "u/", false},
+		{"c/${CommonName}*", anon, nil, "c/", false},
 		// A '*' in a substituted value is literal: "d/${ClientID}" for
 		// client "x*" is the exact name "d/x*", not a prefix.
-		{"d/${ClientID}", anon, nil, []destination{{"d/x*", false}}},
+		{"d/${ClientID}", anon, nil, "d/x*", true},
+		{"d/${ClientID}", anon, nil, "d/xyz", false},
 		// A group named like a variable is not substituted again.
-		{"g/${GroupID}", id, []string{"${ClientID}"}, []destination{{"g/${ClientID}", false}}},
+		{"g/${GroupID}", id, []string{"${ClientID}"}, "g/${ClientID}", true},
+		{"g/${GroupID}", id, []string{"${ClientID}"}, "g/d1", false},
+		{"${ClientID}*", &identity{clientID: ""}, nil, "$SYS/x", false}, // empty expansion: no '$' topics
 	} {
-		got := expand(tc.pattern, tc.id, tc.groups)
-		if !slices.Equal(got, tc.want) {
-			t.Errorf("expand(%q) = %v, want %v", tc.pattern, got, tc.want)
+		got := parseTemplate(tc.pattern).covers(tc.id, tc.groups, destination{tc.name, false})
+		if got != tc.want {
+			t.Errorf("%q for %+v, groups %v, matches %q = %v, want %v", tc.pattern, tc.id, tc.groups, tc.name, got, tc.want)
 		}
 	}
 }
@@ -115,18 +131,16 @@ func TestCovers(t *testing.T) {
 		{[]string{"$SYS/*"}, "$SYS/x/#", true},
 		{[]string{"$*"}, "$SYS/x", true},
 	} {
-		pieces := filterPieces(tc.filter)
-		covered := make([]bool, len(pieces))
+		ps, n := filterPieces(tc.filter)
+		covered := make([]bool, n)
 		for _, pat := range tc.patterns {
-			for _, d := range expand(pat, &identity{}, nil) {
-				for i, p := range pieces {
-					covered[i] = covered[i] || d.covers(p)
-				}
+			for i := range n {
+				covered[i] = covered[i] || parseTemplate(pat).covers(&identity{}, nil, ps[i])
 			}
 		}
 		got := !slices.Contains(covered, false)
 		if got != tc.want {
-			t.Errorf("%v covers %q = %v, want %v (pieces %v)", tc.patterns, tc.filter, got, tc.want, pieces)
+			t.Errorf("%v covers %q = %v, want %v (pieces %v)", tc.patterns, tc.filter, got, tc.want, ps[:n])
 		}
 	}
 }

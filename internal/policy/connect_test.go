@@ -332,3 +332,27 @@ func TestClientAddressIPv6(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedLoginLimit: after failBurst (10) failed logins from one
+// address, its logins are refused before any password is checked — even
+// the right one (v5 0x9F Connection rate exceeded, 3.1.1 return code 5).
+func TestFailedLoginLimit(t *testing.T) {
+	c := usersConfig(t, map[string]any{})
+	set(t, c, "ConnectionPolicy", "CP", map[string]any{"ClientID": "*"})
+	endpoint(t, c, "CP", "DemoTopicPolicy", "")
+	s := start(t, c)
+	for i := range 10 {
+		if _, rc := s.connect(t, 5, creds(fmt.Sprint("g", i), "alice", []byte("guess"))); rc != 0x86 {
+			t.Fatalf("guess %d: CONNACK 0x%02X, want 0x86", i, rc)
+		}
+	}
+	for _, v := range versions {
+		want := map[byte]byte{4: 5, 5: 0x9F}[v]
+		if _, rc := s.connect(t, v, creds("right", "alice", []byte("alice-secret"))); rc != want {
+			t.Errorf("v%d right password after 10 failures: CONNACK 0x%02X, want 0x%02X", v, rc, want)
+		}
+	}
+	if !strings.Contains(s.logBuf.String(), "too many failed logins") {
+		t.Error("the refusal is not logged with its reason")
+	}
+}

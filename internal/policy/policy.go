@@ -21,6 +21,7 @@ import (
 const (
 	reasonBadCredentials byte = 0x86 // Bad User Name or Password
 	reasonNotAuthorized  byte = 0x87 // Not authorized
+	reasonRateExceeded   byte = 0x9F // Connection rate exceeded (3.1.1: 5)
 )
 
 // Options configure a Policy.
@@ -53,6 +54,7 @@ type Policy struct {
 	// login costs the same whether or not the user exists.
 	dummyHash string
 	creds     *credCache
+	limiter   *failLimiter
 }
 
 var _ mqtt.Policy = (*Policy)(nil)
@@ -72,7 +74,7 @@ func New(opts Options) *Policy {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Policy{log: opts.Logger, dummyHash: h, creds: newCredCache(opts.Now)}
+	return &Policy{log: opts.Logger, dummyHash: h, creds: newCredCache(opts.Now), limiter: newFailLimiter(opts.Now)}
 }
 
 // Stats returns the policy's counters.
@@ -100,11 +102,16 @@ func (p *Policy) Connect(cfg *config.Config, info mqtt.ConnInfo) (mqtt.Client, b
 		if !info.HasUserName {
 			return p.failLogin(info, "no user name")
 		}
+		if !p.limiter.allow(id.addr) {
+			return p.failLogin(info, "too many failed logins from this address")
+		}
 		if len(info.Password) == 0 {
 			if !sp.AllowNullPassword {
+				p.limiter.failed(id.addr)
 				return p.failLogin(info, "no password")
 			}
 		} else if !p.verify(cfg, info.UserName, info.Password) {
+			p.limiter.failed(id.addr)
 			return p.failLogin(info, "wrong user name or password")
 		}
 		id.userID, id.hasUser = info.UserName, true
@@ -158,8 +165,11 @@ func (p *Policy) failLogin(info mqtt.ConnInfo, why string) (mqtt.Client, byte) {
 	p.stats.FailedLogins.Add(1)
 	p.log.Warn("mqtt login failed", "endpoint", info.Endpoint, "clientID", info.ClientID,
 		"user", info.UserName, "remote", addrString(info.RemoteAddr), "reason", why)
-	if why == "no client certificate" {
+	switch why {
+	case "no client certificate":
 		return nil, reasonNotAuthorized
+	case "too many failed logins from this address":
+		return nil, reasonRateExceeded
 	}
 	return nil, reasonBadCredentials
 }

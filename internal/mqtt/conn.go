@@ -107,22 +107,22 @@ func (e *Engine) ServeConn(nc net.Conn, endpoint string, maxSize int) {
 	defer e.conns.remove(c)
 	go c.out.run()
 	c.serve()
+	// Detach first: from now on the session is offline and nothing more is
+	// delivered to this connection while it flushes what it has.
 	c.out.closeAfterFlush()
+	c.detach()
 	select {
 	case <-c.out.done:
 	case <-time.After(5 * time.Second):
 		c.out.closeNow()
 		<-c.out.done
 	}
-	c.detach()
 }
 
-// connectTimeout bounds the wait for the first packet.
-const connectTimeout = 10 * time.Second
 
 func (c *conn) serve() {
 	if tc, ok := c.nc.(*tls.Conn); ok {
-		tc.SetDeadline(time.Now().Add(connectTimeout))
+		tc.SetDeadline(time.Now().Add(c.e.limits.ConnectTimeout))
 		if err := tc.Handshake(); err != nil {
 			c.e.log.Debug("tls handshake failed", "remote", c.nc.RemoteAddr(), "err", err)
 			return
@@ -130,7 +130,7 @@ func (c *conn) serve() {
 	}
 	r := packet.NewReader(bufio.NewReaderSize(countingReader{c.nc, &c.e.stats}, 8<<10), c.maxSize)
 	var pk packets.Packet
-	c.nc.SetReadDeadline(time.Now().Add(connectTimeout))
+	c.nc.SetReadDeadline(time.Now().Add(c.e.limits.ConnectTimeout))
 	if err := r.Read(&pk); err != nil {
 		c.readFailed(err, true)
 		return
@@ -226,7 +226,7 @@ func (c *conn) send(pk *packets.Packet) bool {
 		return false
 	}
 	c.e.stats.BytesOut.Add(uint64(len(b)))
-	return c.out.appendPacket(b, false)
+	return c.out.appendPacket(b, false) == appended
 }
 
 // drained is called by the writer when a full outbound queue drained.

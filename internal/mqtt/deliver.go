@@ -184,7 +184,7 @@ func (e *Engine) derefLocked(m *message, b *store.Batch) {
 // one entry per subscription in turn.
 func (e *Engine) pumpLocked(s *session) {
 	c := s.conn
-	if c == nil || !c.connacked {
+	if c == nil || !c.connacked || c.out.isClosing() {
 		return
 	}
 	now := e.now()
@@ -237,11 +237,15 @@ func (e *Engine) deliverLocked(s *session, ent *entry, now time.Time) bool {
 		return true
 	}
 	if ent.qos == 0 {
-		if !e.writePublishLocked(s, ent) {
+		switch e.writePublishLocked(s, ent) {
+		case written:
+			ent.buf.delivered++
+		case connClosing:
+			b.Discard()
+			return false // stays queued for the session's next connection
+		default:
 			ent.buf.dropped++
 			e.stats.Dropped.Add(1)
-		} else {
-			ent.buf.delivered++
 		}
 		e.removeEntryLocked(ent, b)
 		e.commitIfAny(b)
@@ -256,7 +260,17 @@ func (e *Engine) deliverLocked(s *session, ent *entry, now time.Time) bool {
 	s.sendSeq++
 	ent.sendSeq = s.sendSeq
 	s.inflight[pid] = ent
-	if !e.writePublishLocked(s, ent) {
+	switch e.writePublishLocked(s, ent) {
+	case connClosing:
+		// Never sent: it waits, queued, for the session's next connection
+		// (a persistent session's acknowledged messages must not be lost
+		// while its old connection flushes).
+		delete(s.inflight, pid)
+		ent.state, ent.pid, ent.consumer = stateQueued, 0, nil
+		ent.buf.inflight--
+		b.Discard()
+		return false
+	case notWritten:
 		// Too large for the client ([MQTT-3.1.2-25]): discarded as if sent.
 		ent.buf.dropped++
 		e.stats.Dropped.Add(1)
@@ -282,10 +296,17 @@ func (e *Engine) commitIfAny(b *store.Batch) {
 	b.Discard()
 }
 
-// writePublishLocked encodes and queues the PUBLISH for ent. It returns
-// false when the packet exceeds the client's Maximum Packet Size or a QoS 0
-// packet did not fit the outbound queue.
-func (e *Engine) writePublishLocked(s *session, ent *entry) bool {
+// writeResult is what writePublishLocked did.
+type writeResult uint8
+
+const (
+	written     writeResult = iota
+	notWritten              // too large for the client, or a QoS 0 packet over the outbound bound: discard it
+	connClosing             // the connection is closing: keep the entry for the next connection
+)
+
+// writePublishLocked encodes and queues the PUBLISH for ent.
+func (e *Engine) writePublishLocked(s *session, ent *entry) writeResult {
 	c := s.conn
 	m := ent.msg
 	pk := packets.Packet{
@@ -303,12 +324,13 @@ func (e *Engine) writePublishLocked(s *session, ent *entry) bool {
 	if ent.qos > 0 {
 		pk.PacketID = ent.pid
 	}
+	var newAlias bool
 	if c.version == 5 {
 		pk.Properties = m.publishProps(e.now())
 		if sub := e.subscriptionOf(s, ent); sub != nil && sub.opts.Identifier > 0 {
 			pk.Properties.SubscriptionIdentifier = []int{sub.opts.Identifier} // [MQTT-3.3.4-3]
 		}
-		c.outboundAlias(&pk)
+		newAlias = c.outboundAlias(&pk)
 	}
 	var buf []byte
 	var err error
@@ -323,15 +345,21 @@ func (e *Engine) writePublishLocked(s *session, ent *entry) bool {
 		if !errors.Is(err, packet.ErrTooLarge) {
 			e.log.Error("encode publish", "topic", m.topic, "err", err)
 		}
-		return false
+		return notWritten
 	}
-	if !c.out.appendPacket(buf, ent.qos == 0) {
-		return false
+	switch c.out.appendPacket(buf, ent.qos == 0) {
+	case refusedClosed:
+		return connClosing
+	case refusedFull:
+		return notWritten
+	}
+	if newAlias { // the client learns an alias only from a PUBLISH it receives
+		c.setOutboundAlias(m.topic, pk.Properties.TopicAlias)
 	}
 	ent.dup = true
 	e.stats.MessagesOut.Add(1)
 	e.stats.BytesOut.Add(uint64(len(buf)))
-	return true
+	return written
 }
 
 // subscriptionOf returns the subscription of s through which ent is
@@ -346,26 +374,33 @@ func (e *Engine) subscriptionOf(s *session, ent *entry) *subscription {
 }
 
 // outboundAlias replaces the topic with an alias the client allowed
-// (v5 Topic Alias Maximum), assigning aliases to the first topics sent.
-func (c *conn) outboundAlias(pk *packets.Packet) {
+// (v5 Topic Alias Maximum), assigning aliases to the first topics sent. It
+// reports a newly assigned alias, which the caller records with
+// setOutboundAlias only once the PUBLISH carrying it was queued.
+func (c *conn) outboundAlias(pk *packets.Packet) (newAlias bool) {
 	if c.clientAliases == 0 {
-		return
+		return false
 	}
 	if a, ok := c.outAliases[pk.TopicName]; ok {
 		pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = a, true
 		pk.TopicName = ""
-		return
+		return false
 	}
 	limit := min(c.clientAliases, c.e.limits.MaxOutboundAliases)
 	if uint16(len(c.outAliases)) >= limit {
-		return
+		return false
 	}
+	a := uint16(len(c.outAliases) + 1)
+	pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = a, true
+	return true
+}
+
+// setOutboundAlias records that the client now knows alias for topic.
+func (c *conn) setOutboundAlias(topic string, alias uint16) {
 	if c.outAliases == nil {
 		c.outAliases = make(map[string]uint16)
 	}
-	a := uint16(len(c.outAliases) + 1)
-	c.outAliases[pk.TopicName] = a
-	pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = a, true
+	c.outAliases[topic] = alias
 }
 
 // handleAck processes PUBACK, PUBREC and PUBCOMP from the client.
@@ -438,7 +473,7 @@ func (e *Engine) kickGroupLocked(g *sharedGroup) {
 		for i := range n {
 			sub := g.members[(g.next+i)%n]
 			s := sub.sess
-			if s.conn == nil || !s.conn.connacked {
+			if s.conn == nil || !s.conn.connacked || s.conn.out.isClosing() {
 				continue
 			}
 			ent := g.buf.nextQueued()

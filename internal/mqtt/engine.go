@@ -47,6 +47,9 @@ type Limits struct {
 	// MaxOutboundAliases is how many topic aliases the server assigns per
 	// connection when the client allows them.
 	MaxOutboundAliases uint16
+	// ConnectTimeout bounds the time from accepting a connection to its
+	// CONNECT (TLS handshake, WebSocket upgrade and first packet included).
+	ConnectTimeout time.Duration
 }
 
 func (l Limits) withDefaults() Limits {
@@ -61,6 +64,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxOutboundAliases == 0 {
 		l.MaxOutboundAliases = 64
+	}
+	if l.ConnectTimeout == 0 {
+		l.ConnectTimeout = 10 * time.Second
 	}
 	return l
 }

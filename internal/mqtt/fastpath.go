@@ -25,7 +25,7 @@ func (e *Engine) deliverNowLocked(sub *subscription, m *message, retain bool) bo
 	}
 	ent := entry{buf: buf, msg: m, retainFlag: retain, ready: true}
 	buf.enqueued++
-	if e.writePublishLocked(s, &ent) {
+	if e.writePublishLocked(s, &ent) == written {
 		buf.delivered++
 	} else {
 		buf.dropped++

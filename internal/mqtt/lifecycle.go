@@ -46,7 +46,8 @@ func (e *Engine) detachLocked(c *conn, normal bool) {
 		}
 	}
 
-	if s.will != nil && !normal {
+	// Engine.Close is not the client going away: as after a crash, no will.
+	if s.will != nil && !normal && !e.mu.closed {
 		e.scheduleWillLocked(s)
 	} else {
 		s.will = nil
@@ -189,12 +190,17 @@ func (c *conn) handleDisconnect(pk *packets.Packet) bool {
 		e := c.e
 		e.mu.Lock()
 		s := c.sess
+		if s == nil || s.conn != c { // taken over: the session is another connection's
+			e.mu.Unlock()
+			return false
+		}
 		if s.expiry == 0 && pk.Properties.SessionExpiryInterval > 0 {
 			e.mu.Unlock()
 			c.disconnect(0x82) // [MQTT-3.14.2-2]
 			return false
 		}
-		s.expiry = pk.Properties.SessionExpiryInterval
+		// The policy's cap applies here as at CONNECT.
+		s.expiry = min(pk.Properties.SessionExpiryInterval, c.client.MaxSessionExpiry())
 		e.mu.Unlock()
 	}
 	// 0x04 Disconnect with Will Message keeps the will ([MQTT-3.14.4-3]).

@@ -38,19 +38,27 @@ func newOutbound(nc net.Conn, limit int, drained func()) *outbound {
 	return o
 }
 
+// appendResult says what appendPacket did with a packet.
+type appendResult uint8
+
+const (
+	appended      appendResult = iota
+	refusedFull                // an optional packet did not fit the bound
+	refusedClosed              // the connection is closing or closed
+)
+
 // appendPacket adds encoded bytes. optional=true marks a packet that may be
-// refused when the queue is over its limit. It reports whether it was
-// queued.
-func (o *outbound) appendPacket(b []byte, optional bool) bool {
+// refused when the queue is over its limit.
+func (o *outbound) appendPacket(b []byte, optional bool) appendResult {
 	o.mu.Lock()
 	if o.mu.closed || o.mu.closing {
 		o.mu.Unlock()
-		return false
+		return refusedClosed
 	}
 	if optional && len(o.mu.pending)+len(b) > o.limit {
 		o.mu.paused = true
 		o.mu.Unlock()
-		return false
+		return refusedFull
 	}
 	o.mu.pending = append(o.mu.pending, b...)
 	o.mu.Unlock()
@@ -58,7 +66,15 @@ func (o *outbound) appendPacket(b []byte, optional bool) bool {
 	case o.kick <- struct{}{}:
 	default:
 	}
-	return true
+	return appended
+}
+
+// isClosing reports whether the connection is closing or closed: nothing
+// more may be delivered to it.
+func (o *outbound) isClosing() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.mu.closed || o.mu.closing
 }
 
 // full reports whether the pending bytes are at or above the limit; the

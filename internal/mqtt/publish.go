@@ -141,6 +141,14 @@ func (c *conn) handlePublish(pk *packets.Packet) bool {
 			}
 			e.commitIfAny(b2)
 			reason = 0x80
+			if qos == 2 {
+				// Not received after all: the client's next PUBLISH with
+				// this packet identifier is a new message ([MQTT-4.3.3-9]).
+				delete(s.inQoS2, pk.PacketID)
+				if c.inflightIn.Load() > 0 {
+					c.inflightIn.Add(-1)
+				}
+			}
 		}
 		e.releaseLocked(&res)
 		if slot != nil {
@@ -192,6 +200,10 @@ func (c *conn) handlePubrel(pk *packets.Packet) bool {
 	e := c.e
 	e.mu.Lock()
 	s := c.sess
+	if s == nil || s.conn != c { // taken over
+		e.mu.Unlock()
+		return false
+	}
 	_, known := s.inQoS2[pk.PacketID]
 	delete(s.inQoS2, pk.PacketID)
 	e.mu.Unlock()

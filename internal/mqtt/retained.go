@@ -30,13 +30,29 @@ func (e *Engine) setRetainedLocked(m *message, b *store.Batch) {
 
 // sendRetainedLocked queues the retained messages matching sub's filter
 // into its buffer, with RETAIN=1 ([MQTT-3.3.1-8]).
-func (e *Engine) sendRetainedLocked(sub *subscription) {
+//
+// It runs when the subscription becomes visible to routing, so a message
+// published after it lands behind the retained ones, never ahead. The
+// entries are held (not ready) until release runs, so that they, and what
+// follows them in the buffer, are sent after the SUBACK.
+func (e *Engine) sendRetainedLocked(sub *subscription) (release func(ok bool)) {
+	var held []*entry
+	release = func(ok bool) {
+		b := e.store.NewBatch()
+		for _, ent := range held {
+			ent.ready = true
+			if !ok {
+				e.removeEntryLocked(ent, b)
+			}
+		}
+		e.commitIfAny(b)
+	}
 	if len(e.mu.retained) == 0 {
-		return
+		return release
 	}
 	parsed, err := topic.ParseSubscription(sub.filter)
 	if err != nil {
-		return
+		return release
 	}
 	now := e.now()
 	for name, m := range e.mu.retained {
@@ -50,5 +66,8 @@ func (e *Engine) sendRetainedLocked(sub *subscription) {
 		}
 		ent := sub.buf.push(m, min(m.qos, sub.opts.Qos))
 		ent.retainFlag = true
+		ent.ready = false
+		held = append(held, ent)
 	}
+	return release
 }

@@ -23,6 +23,7 @@ func (c *conn) handleSubscribe(pk *packets.Packet) bool {
 		new bool
 	}
 	var added []newSub
+	var releases []func(ok bool)
 
 	e.mu.Lock()
 	s := c.sess
@@ -69,6 +70,11 @@ func (c *conn) handleSubscribe(pk *packets.Packet) bool {
 		max, discardOld := c.client.Limits(cfg, parsed.Filter, parsed.ShareName)
 		sub, isNew := e.subscribeLocked(s, f, parsed, bufferLimits{maxMessages: max, discardOld: discardOld}, b)
 		added = append(added, newSub{sub, isNew})
+		// Retained messages ([MQTT-3.3.1-9], v5 Retain Handling), queued
+		// now, as the subscription becomes visible to routing.
+		if rh := f.RetainHandling; sub.group == nil && rh != 2 && (rh != 1 || isNew) {
+			releases = append(releases, e.sendRetainedLocked(sub))
+		}
 		ack.ReasonCodes = append(ack.ReasonCodes, f.Qos) // granted QoS
 	}
 	done := make(chan struct{})
@@ -83,16 +89,11 @@ func (c *conn) handleSubscribe(pk *packets.Packet) bool {
 			}
 		}
 		c.send(ack)
+		for _, release := range releases {
+			release(err == nil)
+		}
 		if err != nil {
 			return
-		}
-		// Retained messages ([MQTT-3.3.1-9], v5 Retain Handling).
-		for _, a := range added {
-			rh := a.sub.opts.RetainHandling
-			if a.sub.group != nil || rh == 2 || (rh == 1 && !a.new) {
-				continue
-			}
-			e.sendRetainedLocked(a.sub)
 		}
 		if s.conn == c {
 			e.pumpLocked(s)

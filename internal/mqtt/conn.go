@@ -119,7 +119,6 @@ func (e *Engine) ServeConn(nc net.Conn, endpoint string, maxSize int) {
 	}
 }
 
-
 func (c *conn) serve() {
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		tc.SetDeadline(time.Now().Add(c.e.limits.ConnectTimeout))

@@ -15,7 +15,9 @@
 //     costs the same hash as a known one). With AllowNullPassword a user
 //     name without a password is accepted without a check.
 //     Failures answer 0x86 (3.1.1: return code 4), are counted
-//     (Stats.FailedLogins) and logged without the password.
+//     (Stats.FailedLogins) and logged without the password. Successes are
+//     remembered for five minutes (credCache), failures limited per client
+//     address before any hashing (failLimiter; 0x9F, 3.1.1: 5).
 //   - No SecurityProfile, or UsePasswordAuthentication=false: nothing is
 //     checked; a user name the client sends is its UserID as given.
 //   - Groups: the user's GroupMembership, followed through nested groups.

@@ -82,8 +82,8 @@ func (p *Policy) Stats() *Stats { return &p.stats }
 
 // Connect implements mqtt.Policy: it authenticates the client against the
 // endpoint's SecurityProfile and admits it if a ConnectionPolicy of the
-// endpoint matches. A refusal returns a nil Client and 0x86 (credentials)
-// or 0x87 (not authorized).
+// endpoint matches. A refusal returns a nil Client and 0x86 (credentials),
+// 0x87 (not authorized) or 0x9F (too many failed logins from the address).
 func (p *Policy) Connect(cfg *config.Config, info mqtt.ConnInfo) (mqtt.Client, byte) {
 	ep := cfg.Endpoints[info.Endpoint]
 	if ep == nil {
@@ -95,24 +95,24 @@ func (p *Policy) Connect(cfg *config.Config, info mqtt.ConnInfo) (mqtt.Client, b
 	}
 	sp := cfg.SecurityProfiles[ep.SecurityProfile]
 	if sp != nil && sp.UseClientCertificate && !id.hasCN {
-		return p.failLogin(info, "no client certificate")
+		return p.failLogin(info, "no client certificate", reasonNotAuthorized)
 	}
 	switch {
 	case sp != nil && sp.UsePasswordAuthentication:
 		if !info.HasUserName {
-			return p.failLogin(info, "no user name")
+			return p.failLogin(info, "no user name", reasonBadCredentials)
 		}
 		if !p.limiter.allow(id.addr) {
-			return p.failLogin(info, "too many failed logins from this address")
+			return p.failLogin(info, "too many failed logins from this address", reasonRateExceeded)
 		}
 		if len(info.Password) == 0 {
 			if !sp.AllowNullPassword {
 				p.limiter.failed(id.addr)
-				return p.failLogin(info, "no password")
+				return p.failLogin(info, "no password", reasonBadCredentials)
 			}
 		} else if !p.verify(cfg, info.UserName, info.Password) {
 			p.limiter.failed(id.addr)
-			return p.failLogin(info, "wrong user name or password")
+			return p.failLogin(info, "wrong user name or password", reasonBadCredentials)
 		}
 		id.userID, id.hasUser = info.UserName, true
 	case info.HasUserName:
@@ -161,19 +161,16 @@ func (p *Policy) verify(cfg *config.Config, user string, password []byte) bool {
 	return true
 }
 
-func (p *Policy) failLogin(info mqtt.ConnInfo, why string) (mqtt.Client, byte) {
+// failLogin counts and logs a failed authentication (never the password)
+// and refuses the connection with rc.
+func (p *Policy) failLogin(info mqtt.ConnInfo, why string, rc byte) (mqtt.Client, byte) {
 	p.stats.FailedLogins.Add(1)
 	p.log.Warn("mqtt login failed", "endpoint", info.Endpoint, "clientID", info.ClientID,
 		"user", info.UserName, "remote", addrString(info.RemoteAddr), "reason", why)
-	switch why {
-	case "no client certificate":
-		return nil, reasonNotAuthorized
-	case "too many failed logins from this address":
-		return nil, reasonRateExceeded
-	}
-	return nil, reasonBadCredentials
+	return nil, rc
 }
 
+// deny counts and logs a connection that no ConnectionPolicy admits.
 func (p *Policy) deny(info mqtt.ConnInfo, why string) (mqtt.Client, byte) {
 	p.stats.ConnectionsDenied.Add(1)
 	p.log.Info("mqtt connection not authorized", "endpoint", info.Endpoint, "clientID", info.ClientID,

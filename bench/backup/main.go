@@ -86,11 +86,11 @@ func main() {
 	}
 
 	cpDir := filepath.Join(tmp, "cp")
-	cp := timeIt(func() { run("cp", "-r", filepath.Join(b.data, "store"), cpDir) })
-	os.RemoveAll(cpDir)
+	// The server is live: a compaction may delete a file cp is about to
+	// read. Such a copy is retried (the timing is of a complete copy).
+	cp := timeCopy("cp -r "+filepath.Join(b.data, "store")+" "+cpDir, cpDir)
 	row("`cp -r` of the store directory", cp, cp, storeBytes, "reference; no fsync")
-	cpSync := timeIt(func() { run("sh", "-c", "cp -r "+filepath.Join(b.data, "store")+" "+cpDir+" && sync -f "+cpDir) })
-	os.RemoveAll(cpDir)
+	cpSync := timeCopy("cp -r "+filepath.Join(b.data, "store")+" "+cpDir+" && sync -f "+cpDir, cpDir)
 	row("`cp -r` then `sync -f`", cpSync, cp, storeBytes, "reference, durable like the backup")
 
 	tarAge := b.tarAge()
@@ -388,12 +388,9 @@ func (b *bench) tarAge() time.Duration {
 			recipient = v
 		}
 	}
-	out := filepath.Join(b.tmp, "store.tar.age")
-	d := timeIt(func() {
-		run("sh", "-c", "tar c -C "+b.data+" store | age -r "+recipient+" > "+out+" && sync -f "+out)
-	})
-	os.Remove(out)
-	return d
+	out := filepath.Join(b.tmp, "tar-age")
+	return timeCopy("mkdir "+out+" && tar c -C "+b.data+" store 2>/dev/null | age -r "+recipient+" > "+out+"/store.tar.age"+
+		" && sync -f "+out+"/store.tar.age", out)
 }
 
 func sshdEnv() (map[string]string, bool) {
@@ -417,6 +414,23 @@ func run(name string, args ...string) {
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		log.Fatalf("%s %v: %v", name, args, err)
+	}
+}
+
+// timeCopy times a shell copy command into dir, retrying (up to 5 times)
+// when it fails because the live store changed under it; dir is removed.
+func timeCopy(command, dir string) time.Duration {
+	defer os.RemoveAll(dir)
+	for try := 1; ; try++ {
+		os.RemoveAll(dir)
+		t0 := time.Now()
+		err := exec.Command("bash", "-o", "pipefail", "-c", command).Run()
+		if err == nil {
+			return time.Since(t0)
+		}
+		if try == 5 {
+			log.Fatalf("%s: %v", command, err)
+		}
 	}
 }
 

@@ -42,10 +42,10 @@ func v5RefusedConnect(t *testing.T, ts *testServer, raw []byte, rc byte) {
 	v5ExpectClosed(t, c, packets.Connack, rc, true)
 }
 
-// refusingPolicy refuses every client with its reason code.
-type refusingPolicy struct{ rc byte }
+// v5RefusingPolicy refuses every client with its reason code.
+type v5RefusingPolicy struct{ rc byte }
 
-func (p refusingPolicy) Connect(*config.Config, ConnInfo) (Client, byte) { return nil, p.rc }
+func (p v5RefusingPolicy) Connect(*config.Config, ConnInfo) (Client, byte) { return nil, p.rc }
 
 func TestV5Connect(t *testing.T) {
 	v5Case(t, "MQTT-3.1.0-1", func(t *testing.T, ts *testServer) {
@@ -57,7 +57,7 @@ func TestV5Connect(t *testing.T) {
 			c := v5Dial(t, ts)
 			c.MustSend(pk)
 			if pks := c.ExpectClosed(v5Close); len(pks) != 0 {
-				t.Fatalf("%s before CONNECT answered with %s", mqtttest.Describe(pk), fmtIDs(pks))
+				t.Fatalf("%s before CONNECT answered with %s", mqtttest.Describe(pk), v5Describe(pks))
 			}
 		}
 		watch.ExpectNothing(v5Quiet)
@@ -191,7 +191,7 @@ func TestV5Connect(t *testing.T) {
 			c.SendRaw(raw)
 			pks := c.ExpectClosed(v5Close)
 			if len(pks) > 1 || len(pks) == 1 && (pks[0].FixedHeader.Type != packets.Connack || pks[0].ReasonCode < 0x80) {
-				t.Fatalf("got %s, want at most a refusing CONNACK", fmtIDs(pks))
+				t.Fatalf("got %s, want at most a refusing CONNACK", v5Describe(pks))
 			}
 		})
 	}
@@ -202,7 +202,7 @@ func TestV5Connect(t *testing.T) {
 		c.SendRaw(raw)
 		pks := c.ExpectClosed(v5Close)
 		if len(pks) > 1 || len(pks) == 1 && (pks[0].FixedHeader.Type != packets.Connack || pks[0].ReasonCode < 0x80) {
-			t.Fatalf("got %s, want at most a refusing CONNACK", fmtIDs(pks))
+			t.Fatalf("got %s, want at most a refusing CONNACK", v5Describe(pks))
 		}
 	})
 	for _, tc := range []struct {
@@ -495,7 +495,7 @@ func TestV5Connect(t *testing.T) {
 		c := v5Dial(t, ts)
 		c.MustSend(mqtttest.ConnectPacket(mqtttest.ConnectOptions{ClientID: "refused", Clean: true}, mqtttest.V5))
 		v5ExpectClosed(t, c, packets.Connack, 0x85, false)
-	}, func(ts *testServer) { ts.opts.Policy = refusingPolicy{0x85} })
+	}, func(ts *testServer) { ts.opts.Policy = v5RefusingPolicy{0x85} })
 	v5Case(t, "MQTT-3.1.3-9", func(t *testing.T, ts *testServer) {
 		watch := v5Watch(t, ts, "watch", "will/#")
 		c, _ := v5Open(t, ts, "c", v5Persistent, v5Will("will/c", "x", 0, false, 1))

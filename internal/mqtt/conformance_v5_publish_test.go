@@ -21,8 +21,8 @@ type v5Clock struct{ off atomic.Int64 }
 func (c *v5Clock) now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
 func (c *v5Clock) advance(d time.Duration) { c.off.Add(int64(d)) }
 
-// withClock makes the server use clock.
-func withClock(clock *v5Clock) func(*testServer) {
+// v5WithClock makes the server use clock.
+func v5WithClock(clock *v5Clock) func(*testServer) {
 	return func(ts *testServer) { ts.opts.Now = clock.now }
 }
 
@@ -32,7 +32,7 @@ func v5ExpectDisconnectOneOf(t *testing.T, c *mqtttest.Conn, rcs ...byte) {
 	t.Helper()
 	pks := c.ExpectClosed(v5Close)
 	if len(pks) != 1 || pks[0].FixedHeader.Type != packets.Disconnect || !slices.Contains(rcs, pks[0].ReasonCode) {
-		t.Fatalf("before the close got %s, want DISCONNECT with one of % x", fmtIDs(pks), rcs)
+		t.Fatalf("before the close got %s, want DISCONNECT with one of % x", v5Describe(pks), rcs)
 	}
 }
 
@@ -266,7 +266,7 @@ func TestV5Publish(t *testing.T) {
 		c, _ = v5Open(t, ts, "c", v5Persistent)
 		c.ExpectMessage("t", []byte("forever"))
 		c.ExpectNothing(v5Quiet)
-	}, withClock(clock5))
+	}, v5WithClock(clock5))
 	clock6 := &v5Clock{}
 	v5Case(t, "MQTT-3.3.2-6", func(t *testing.T, ts *testServer) {
 		c, _ := v5Open(t, ts, "c", v5Persistent)
@@ -282,7 +282,7 @@ func TestV5Publish(t *testing.T) {
 		if mei := got.Properties.MessageExpiryInterval; mei > 60 || mei < 58 {
 			t.Fatalf("forwarded Message Expiry Interval %d after 40 s of 100, want 60", mei)
 		}
-	}, withClock(clock6))
+	}, v5WithClock(clock6))
 	v5Case(t, "MQTT-3.3.2-7", func(t *testing.T, ts *testServer) {
 		watch := v5Watch(t, ts, "watch", "t")
 		c, _ := v5Open(t, ts, "c", v5Persistent)

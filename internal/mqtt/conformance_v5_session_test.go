@@ -55,7 +55,7 @@ func TestV5PingDisconnectAuth(t *testing.T) {
 		c = v5Dial(t, ts)
 		c.MustSend(c.PublishPacket("t", []byte("x"), 1, false))
 		if pks := c.ExpectClosed(v5Close); len(pks) != 0 {
-			t.Fatalf("before any CONNACK the server sent %s", fmtIDs(pks))
+			t.Fatalf("before any CONNACK the server sent %s", v5Describe(pks))
 		}
 		// Accepted: a DISCONNECT may follow.
 		c, _ = v5Open(t, ts, "c")
@@ -109,7 +109,7 @@ func TestV5PingDisconnectAuth(t *testing.T) {
 		v5Open(t, ts, "same", v5Persistent)
 		pks := old.ExpectClosed(v5Close)
 		if len(pks) != 1 || pks[0].FixedHeader.Type != packets.Disconnect || pks[0].Properties.SessionExpiryIntervalFlag {
-			t.Fatalf("got %s, want a DISCONNECT without Session Expiry Interval", fmtIDs(pks))
+			t.Fatalf("got %s, want a DISCONNECT without Session Expiry Interval", v5Describe(pks))
 		}
 	})
 	for _, id := range []string{"MQTT-3.14.2-3", "MQTT-3.14.2-4"} {
@@ -181,7 +181,7 @@ func TestV5PingDisconnectAuth(t *testing.T) {
 			}
 		}
 		if len(pks) != 1 || pks[0].FixedHeader.Type != packets.Disconnect || pks[0].ReasonCode < 0x80 {
-			t.Fatalf("got %s, want a DISCONNECT with an error", fmtIDs(pks))
+			t.Fatalf("got %s, want a DISCONNECT with an error", v5Describe(pks))
 		}
 	})
 }
@@ -347,7 +347,7 @@ func TestV5QoSFlows(t *testing.T) {
 		if again := c.ExpectPublish(); again.PacketID != first.PacketID {
 			t.Fatalf("got %s, want the sent message again despite its expiry", mqtttest.Describe(again))
 		}
-	}, withClock(clock7))
+	}, v5WithClock(clock7))
 	v5Case(t, "MQTT-4.3.3-8", func(t *testing.T, ts *testServer) {
 		watch := v5Watch(t, ts, "watch", "t")
 		c, _ := v5Open(t, ts, "c")
@@ -437,7 +437,7 @@ func TestV5QoSFlows(t *testing.T) {
 		if comp := c.Expect(packets.Pubcomp); comp.ReasonCode != 0 {
 			t.Fatalf("got %s", mqtttest.Describe(comp))
 		}
-	}, withClock(clock13))
+	}, v5WithClock(clock13))
 }
 
 func TestV5Retry(t *testing.T) {
@@ -782,7 +782,7 @@ func TestV5EnhancedAuth(t *testing.T) {
 			Properties: packets.Properties{AuthenticationMethod: "SCRAM-SHA-256"}}, mqtttest.V5))
 		pks := c.ExpectClosed(v5Close)
 		if len(pks) > 1 || len(pks) == 1 && (pks[0].FixedHeader.Type != packets.Connack || pks[0].ReasonCode != 0x8C && pks[0].ReasonCode != 0x87) {
-			t.Fatalf("got %s, want at most CONNACK 0x8C or 0x87", fmtIDs(pks))
+			t.Fatalf("got %s, want at most CONNACK 0x8C or 0x87", v5Describe(pks))
 		}
 	})
 	v5Case(t, "MQTT-4.12.0-4", func(t *testing.T, ts *testServer) {
@@ -806,7 +806,7 @@ func TestV5EnhancedAuth(t *testing.T) {
 			Properties: packets.Properties{AuthenticationMethod: "SCRAM-SHA-256"}})
 		pks := c.ExpectClosed(v5Close)
 		if len(pks) != 1 || pks[0].FixedHeader.Type != packets.Disconnect || pks[0].ReasonCode < 0x80 {
-			t.Fatalf("failed re-authentication answered with %s, want DISCONNECT with an error", fmtIDs(pks))
+			t.Fatalf("failed re-authentication answered with %s, want DISCONNECT with an error", v5Describe(pks))
 		}
 	})
 }

@@ -309,7 +309,7 @@ func TestV5Subscribe(t *testing.T) {
 	})
 }
 
-// v5Unsubscribe sends an UNSUBSCRIBE with the given id and filters.
+// v5UnsubPacket builds an UNSUBSCRIBE with the given id and filters.
 func v5UnsubPacket(id uint16, filters ...string) *packets.Packet {
 	pk := &packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsubscribe}, PacketID: id}
 	for _, f := range filters {

@@ -146,7 +146,7 @@ func v5RawPublish(topic string, props []byte, payload string) []byte {
 	return v5Frame(0x30, body)
 }
 
-// v5Body returns the body of the next frame of type typ from c.
+// v5NextFrame returns the next frame from c, which must have type typ.
 func v5NextFrame(t *testing.T, c *mqtttest.Conn, typ byte) mqtttest.Frame {
 	t.Helper()
 	f, err := c.NextFrame(mqtttest.DefaultTimeout)
@@ -370,8 +370,8 @@ func TestV5PacketFormat(t *testing.T) {
 	})
 }
 
-// fmtIDs is a helper for failure messages.
-func fmtIDs(pks []*packets.Packet) string {
+// v5Describe is a helper for failure messages.
+func v5Describe(pks []*packets.Packet) string {
 	var b bytes.Buffer
 	for _, pk := range pks {
 		fmt.Fprintf(&b, "%s; ", mqtttest.Describe(pk))

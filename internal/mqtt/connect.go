@@ -12,7 +12,6 @@ import (
 
 	"github.com/mqsight/mqsight/internal/mqtt/packet"
 	"github.com/mqsight/mqsight/internal/mqtt/topic"
-	"github.com/mqsight/mqsight/internal/store"
 )
 
 // v311ReturnCode maps a v5 CONNACK reason to the 3.1.1 return code.
@@ -191,9 +190,7 @@ func (c *conn) handleConnect(pk *packets.Packet, r *packet.Reader) bool {
 	s.conn = c
 	c.sess, c.client = s, client
 	if s.persistent {
-		b.Put(store.ClientStateKey(clientID), (&store.ClientState{
-			ClientID: clientID, ProtocolVersion: c.version, SessionExpiry: expiry,
-		}).Encode())
+		s.putState(b)
 	}
 	e.stats.ConnectionsTotal.Add(1)
 	e.stats.ConnectionsActive.Add(1)

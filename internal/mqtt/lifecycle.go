@@ -58,10 +58,7 @@ func (e *Engine) detachLocked(c *conn, normal bool) {
 		e.destroySessionLocked(s, b)
 	default:
 		if s.persistent {
-			b.Put(store.ClientStateKey(s.clientID), (&store.ClientState{
-				ClientID: s.clientID, ProtocolVersion: s.version, SessionExpiry: s.expiry,
-				Disconnected: s.disconnected.UnixNano(),
-			}).Encode())
+			s.putState(b)
 		}
 		if s.expiry != maxExpiry {
 			e.startExpiryLocked(s, time.Duration(s.expiry)*time.Second)

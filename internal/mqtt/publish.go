@@ -121,6 +121,9 @@ func (c *conn) handlePublish(pk *packets.Packet) bool {
 	case 2:
 		slot = c.acks.reserve(packets.Pubrec, pk.PacketID)
 		s.inQoS2[pk.PacketID] = struct{}{}
+		if s.persistent { // received for good only together with the message
+			s.putState(b)
+		}
 	}
 	if slot != nil {
 		c.inflightIn.Add(1)
@@ -206,7 +209,6 @@ func (c *conn) handlePubrel(pk *packets.Packet) bool {
 	}
 	_, known := s.inQoS2[pk.PacketID]
 	delete(s.inQoS2, pk.PacketID)
-	e.mu.Unlock()
 	rc := byte(0)
 	if !known {
 		if c.version == 5 {
@@ -216,6 +218,18 @@ func (c *conn) handlePubrel(pk *packets.Packet) bool {
 		c.inflightIn.Add(-1)
 	}
 	slot := c.acks.reserve(packets.Pubcomp, pk.PacketID)
-	c.acks.complete(slot, rc)
+	b := e.store.NewBatch()
+	if known && s.persistent {
+		// PUBCOMP only once the identifier is released on disk: the client
+		// may reuse it for a new message right after.
+		s.putState(b)
+	}
+	e.commitThen(b, func(err error) {
+		if err != nil {
+			e.log.Error("store commit of PUBREL failed", "clientID", s.clientID, "err", err)
+		}
+		c.acks.complete(slot, rc)
+	})
+	e.mu.Unlock()
 	return true
 }

@@ -51,6 +51,9 @@ func (e *Engine) recover() error {
 		s.version = cs.ProtocolVersion
 		s.expiry = cs.SessionExpiry
 		s.receiveMax = 65535
+		for _, id := range cs.InboundQoS2 {
+			s.inQoS2[id] = struct{}{}
+		}
 		if cs.Disconnected != 0 {
 			s.disconnected = time.Unix(0, cs.Disconnected)
 		} else {

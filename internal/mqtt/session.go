@@ -1,9 +1,12 @@
 package mqtt
 
 import (
+	"slices"
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/mqsight/mqsight/internal/store"
 )
 
 // session is the server side of an MQTT session: it outlives connections
@@ -79,6 +82,22 @@ func (s *session) allocPID() uint16 {
 		}
 	}
 	return 0
+}
+
+// putState writes the session's client state record into b: protocol
+// version, expiry, the disconnect time while offline, and the inbound QoS 2
+// packet identifiers awaiting PUBREL (so that a PUBLISH resent after a
+// server restart is not routed twice, [MQTT-4.3.3-10]).
+func (s *session) putState(b *store.Batch) {
+	cs := store.ClientState{ClientID: s.clientID, ProtocolVersion: s.version, SessionExpiry: s.expiry}
+	if s.conn == nil && !s.disconnected.IsZero() {
+		cs.Disconnected = s.disconnected.UnixNano()
+	}
+	for id := range s.inQoS2 {
+		cs.InboundQoS2 = append(cs.InboundQoS2, id)
+	}
+	slices.Sort(cs.InboundQoS2)
+	b.Put(store.ClientStateKey(s.clientID), cs.Encode())
 }
 
 // windowOpen reports whether another QoS>0 PUBLISH may be sent

@@ -11,25 +11,43 @@ type ClientState struct {
 	// nil when there is none.
 	Will         []byte
 	NextPacketID uint16
+	// InboundQoS2 are the packet identifiers of QoS 2 messages received from
+	// the client and acknowledged with PUBREC, whose PUBREL has not arrived:
+	// a resent PUBLISH with one of them must not be routed again.
+	InboundQoS2 []uint16
 }
 
-// Encode returns the version-1 encoding of c (layout in the package doc).
+// clientStateV2 adds InboundQoS2 to version 1.
+const clientStateV2 = 2
+
+// Encode returns the encoding of c (layout in the package doc): version 1
+// when c has no InboundQoS2, else version 2.
 func (c *ClientState) Encode() []byte {
-	w := recordWriter{buf: make([]byte, 0, 24+len(c.ClientID)+len(c.Will))}
-	w.u8(recordV1)
+	w := recordWriter{buf: make([]byte, 0, 24+len(c.ClientID)+len(c.Will)+2*len(c.InboundQoS2))}
+	if len(c.InboundQoS2) == 0 {
+		w.u8(recordV1)
+	} else {
+		w.u8(clientStateV2)
+	}
 	w.u8(c.ProtocolVersion)
 	w.u32(c.SessionExpiry)
 	w.i64(c.Disconnected)
 	w.u16(c.NextPacketID)
 	w.str(c.ClientID)
 	w.bytes(c.Will)
+	if len(c.InboundQoS2) > 0 {
+		w.u16(uint16(len(c.InboundQoS2)))
+		for _, id := range c.InboundQoS2 {
+			w.u16(id)
+		}
+	}
 	return w.buf
 }
 
-// DecodeClientState decodes an encoded ClientState. The result does not
-// alias b. Errors wrap ErrCorrupt.
+// DecodeClientState decodes an encoded ClientState (version 1 or 2). The
+// result does not alias b. Errors wrap ErrCorrupt.
 func DecodeClientState(b []byte) (ClientState, error) {
-	r := newRecordReader("client state", b)
+	r := newVersionedReader("client state", b, clientStateV2)
 	c := ClientState{
 		ProtocolVersion: r.u8("protocol version"),
 		SessionExpiry:   r.u32("session expiry"),
@@ -38,6 +56,18 @@ func DecodeClientState(b []byte) (ClientState, error) {
 		ClientID:        r.str("client id"),
 	}
 	c.Will = r.bytes("will")
+	if r.version == clientStateV2 {
+		n := int(r.u16("inbound qos 2 count"))
+		if n == 0 {
+			r.fail("version 2 with no inbound qos 2 identifiers")
+		}
+		if r.err == nil && len(r.b) < 2*n {
+			r.fail("inbound qos 2 count %d exceeds the record", n)
+		}
+		for i := 0; i < n && r.err == nil; i++ {
+			c.InboundQoS2 = append(c.InboundQoS2, r.u16("inbound qos 2 id"))
+		}
+	}
 	if err := r.finish(); err != nil {
 		return ClientState{}, err
 	}

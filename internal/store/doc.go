@@ -72,6 +72,13 @@
 //	Reference    01 | messageID u64 | state u8 | packetID u16
 //	Retained     01 | messageID u64
 //
+// Version 2 layouts:
+//
+//	ClientState  02 | (the version 1 fields) | n u16 (>= 1) | n × inboundQoS2 packetID u16
+//
+// ClientState is written as version 1 when it has no inbound QoS 2 packet
+// identifiers, so stores without them keep their version 1 bytes.
+//
 // Decoders reject an unknown version, a truncated record, a length longer
 // than the remaining input (before allocating), a non-minimal varint, an
 // invalid bool or option bit and trailing bytes, each with an error wrapping

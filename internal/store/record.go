@@ -45,21 +45,30 @@ func (w *recordWriter) str(v string) {
 // err and every later read returns a zero value, so a decoder reads all its
 // fields and checks err once at the end (see finish).
 type recordReader struct {
-	what string // record type, for error messages
-	b    []byte
-	err  error
+	what    string // record type, for error messages
+	version byte   // the record's version byte
+	b       []byte
+	err     error
 }
 
-// newRecordReader checks the version byte of a record of type what.
+// newRecordReader checks the version byte of a record of type what, which
+// has only version 1.
 func newRecordReader(what string, b []byte) *recordReader {
+	return newVersionedReader(what, b, recordV1)
+}
+
+// newVersionedReader checks the version byte of a record of type what
+// whose versions are 1..latest; r.version tells the decoder which layout
+// follows.
+func newVersionedReader(what string, b []byte, latest byte) *recordReader {
 	r := &recordReader{what: what}
 	switch {
 	case len(b) == 0:
 		r.err = fmt.Errorf("%w: %s: empty record", ErrCorrupt, what)
-	case b[0] != recordV1:
+	case b[0] < recordV1 || b[0] > latest:
 		r.err = fmt.Errorf("%w: %s: unknown record version %d", ErrCorrupt, what, b[0])
 	default:
-		r.b = b[1:]
+		r.version, r.b = b[0], b[1:]
 	}
 	return r
 }

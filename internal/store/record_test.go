@@ -36,6 +36,9 @@ func recordCases() map[string]encodable {
 			ClientID: "dev-1", ProtocolVersion: 5, SessionExpiry: 3600, Disconnected: 42,
 			Will: []byte("will"), NextPacketID: 65535,
 		},
+		"client/inbound-qos2": &ClientState{
+			ClientID: "dev-2", ProtocolVersion: 4, SessionExpiry: 0xFFFFFFFF, InboundQoS2: []uint16{1, 513, 65535},
+		},
 		"subscription/empty": &Subscription{},
 		"subscription/full": &Subscription{
 			ClientID: "dev-1", Filter: "a/+/#", ShareName: "grp", QoS: 1, NoLocal: true,
@@ -152,7 +155,10 @@ func TestRecordDecodeRejectsCorruption(t *testing.T) {
 				t.Fatalf("trailing byte: %v", err)
 			}
 			// Unknown versions fail.
-			for _, v := range []byte{0, 2, 0xff} {
+			for _, v := range []byte{0, 2, 3, 0xff} {
+				if v == enc[0] {
+					continue
+				}
 				bad := bytes.Clone(enc)
 				bad[0] = v
 				if _, err := decode(rec, bad); !errors.Is(err, ErrCorrupt) {
@@ -169,6 +175,7 @@ func TestRecordDecodeRejectsCorruption(t *testing.T) {
 		"length beyond input":  {&Message{}, "01" + "0000000000000000" + "00" + "00" + strings.Repeat("00", 8+8+4) + "05616263"},
 		"huge length":          {&Message{}, "01" + "0000000000000000" + "00" + "00" + strings.Repeat("00", 8+8+4) + "ffffffffffffffffff01"},
 		"non-minimal length":   {&ClientState{}, "01" + "00" + "00000000" + "0000000000000000" + "0000" + "8000" + "00"},
+		"v2 without inbound":   {&ClientState{}, "02" + "00" + "00000000" + "0000000000000000" + "0000" + "00" + "00" + "0000"},
 		"unknown option bits":  {&Subscription{}, "01" + "00" + "04" + "00" + "00000000" + "00000000" + "00" + "000000"},
 		"reference too short":  {&Reference{}, "01000000000000000700"},
 		"retained with suffix": {&Retained{}, "01000000000000006300"},

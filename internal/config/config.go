@@ -59,7 +59,8 @@ func New() *Config {
 // Default returns the embedded default configuration: MessageHub DemoHub,
 // Endpoint DemoEndpoint (MQTT on port 1883, all interfaces, no TLS), the
 // permissive DemoConnectionPolicy (ClientID "*", Protocol MQTT) and
-// DemoTopicPolicy (Topic "*", Publish and Subscribe, ClientID "*"), the
+// DemoTopicPolicy (Topic "*", Publish and Subscribe, ClientID "*"),
+// DemoQueuePolicy (Queue "*", Send, Receive and Browse, ClientID "*"), the
 // AdminEndpoint on port 9089, ServerName "mqsight", LogLevel NORMAL. It has no
 // ServerUID (the Manager generates one) and no admin user (the server adds
 // one with NewAdminUser). Each call returns a fresh document.
@@ -78,12 +79,19 @@ func Default() *Config {
 	tp.ActionList = List{"Publish", "Subscribe"}
 	tp.Description = "Demo policy: any client may publish and subscribe on any topic"
 	c.TopicPolicies[tp.Name] = tp
+	qp := newObject[QueuePolicy]("QueuePolicy", "DemoQueuePolicy")
+	qp.Queue = "*"
+	qp.ClientID = "*"
+	qp.ActionList = List{"Send", "Receive", "Browse"}
+	qp.Description = "Demo policy: any client may send to, receive from and browse any queue"
+	c.QueuePolicies[qp.Name] = qp
 	ep := newObject[Endpoint]("Endpoint", "DemoEndpoint")
 	ep.Port = 1883
 	ep.Protocol = List{"MQTT"}
 	ep.MessageHub = "DemoHub"
 	ep.ConnectionPolicies = List{cp.Name}
 	ep.TopicPolicies = List{tp.Name}
+	ep.QueuePolicies = List{qp.Name}
 	ep.Description = "Demo MQTT endpoint"
 	c.Endpoints[ep.Name] = ep
 	return c

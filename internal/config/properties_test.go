@@ -281,7 +281,7 @@ func TestObjectPropertiesShape(t *testing.T) {
 		"Name": "DemoEndpoint", "Description": "Demo MQTT endpoint", "Port": 1883, "Interface": "All",
 		"Protocol": "MQTT", "Enabled": true, "MessageHub": "DemoHub", "SecurityProfile": "",
 		"ConnectionPolicies": "DemoConnectionPolicy", "TopicPolicies": "DemoTopicPolicy",
-		"SubscriptionPolicies": "", "QueuePolicies": "", "MaxMessageSize": "1024KB",
+		"SubscriptionPolicies": "", "QueuePolicies": "DemoQueuePolicy", "MaxMessageSize": "1024KB",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %#v\nwant %#v", got, want)

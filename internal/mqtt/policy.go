@@ -58,6 +58,10 @@ type Client interface {
 	// client publishes to topic may live (0: no limit); the engine caps the
 	// message's expiry to it.
 	MaxMessageTTL(cfg *config.Config, topic string) uint32
+	// MayQueue reports whether the client may act on the point-to-point
+	// queue: action is "Send" (publish to $queue/<queue>) or "Receive"
+	// (subscribe to it as a consumer).
+	MayQueue(cfg *config.Config, queue, action string) bool
 }
 
 // ConfigPolicy is the engine's built-in policy until the policies package
@@ -85,6 +89,7 @@ func (configClient) MaySubscribe(*config.Config, string, string) bool { return t
 func (configClient) MaxSessionExpiry() uint32                         { return maxExpiry }
 func (configClient) AllowPersistentMessages() bool                    { return true }
 func (configClient) MaxMessageTTL(*config.Config, string) uint32      { return 0 }
+func (configClient) MayQueue(*config.Config, string, string) bool     { return true }
 
 func (c configClient) Limits(cfg *config.Config, filter, _ string) (int, bool) {
 	ep := cfg.Endpoints[c.endpoint]

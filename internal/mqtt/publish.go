@@ -103,7 +103,11 @@ func (c *conn) handlePublish(pk *packets.Packet) bool {
 	b := e.store.NewBatch()
 	var res routeResult
 	if qn, ok := queueName(topicName); ok {
-		e.sendToQueueLocked(qn, m, b, &res)
+		if c.client.MayQueue(cfg, qn, "Send") { // QueuePolicy Send
+			e.sendToQueueLocked(qn, m, b, &res)
+		} else {
+			res.reason = 0x87
+		}
 	} else {
 		e.routeLocked(m, b, &res)
 	}

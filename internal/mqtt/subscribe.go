@@ -40,7 +40,10 @@ func (c *conn) handleSubscribe(pk *packets.Packet) bool {
 	for _, f := range pk.Filters {
 		if qn, ok := queueName(f.Filter); ok { // a consumer of a point-to-point queue
 			f.Identifier = subID
-			_, rc := e.subscribeQueueLocked(s, f, qn, b)
+			rc := byte(0x87) // QueuePolicy Receive
+			if c.client.MayQueue(cfg, qn, "Receive") {
+				_, rc = e.subscribeQueueLocked(s, f, qn, b)
+			}
 			if rc > 2 && c.version != 5 {
 				rc = 0x80
 			}

@@ -61,6 +61,26 @@ func (c *client) MayPublish(cfg *config.Config, topic string) bool {
 	return c.topicPolicy(cfg, "Publish", pieces{{topic, false}}, 1) != nil
 }
 
+// MayQueue implements mqtt.Client: a QueuePolicy of the endpoint matches
+// the client and the queue name and lists action (Send, Receive, Browse).
+func (c *client) MayQueue(cfg *config.Config, queue, action string) bool {
+	ep := cfg.Endpoints[c.id.endpoint]
+	if ep == nil {
+		return false
+	}
+	groups := c.groups(cfg)
+	for _, name := range ep.QueuePolicies {
+		qp := cfg.QueuePolicies[name]
+		if qp == nil || !qp.ActionList.Contains(action) || !matchFilters(&qp.Filters, &c.id, groups) {
+			continue
+		}
+		if parseTemplate(qp.Queue).covers(&c.id, groups, destination{queue, false}) {
+			return true
+		}
+	}
+	return false
+}
+
 // queuePrefix starts the MQTT name of a point-to-point queue.
 const queuePrefix = "$queue/"
 

@@ -199,7 +199,11 @@ func (e *Engine) serveDetect(c net.Conn, endpoint string, maxSize int) {
 			return
 		}
 	}
-	br := bufio.NewReaderSize(c, 4096)
+	// The smallest bufio buffer: it only has to hold the peeked byte. Once
+	// it is drained, reads of at least its size go straight to c, so the
+	// connection's own read buffer is the only one per connection (an idle
+	// connection's memory is mostly buffers).
+	br := bufio.NewReaderSize(c, peekBufferSize)
 	first, err := br.Peek(1)
 	if err != nil {
 		c.Close()
@@ -212,6 +216,9 @@ func (e *Engine) serveDetect(c net.Conn, endpoint string, maxSize int) {
 	}
 	e.ServeConn(pc, endpoint, maxSize)
 }
+
+// peekBufferSize is bufio's minimum buffer size.
+const peekBufferSize = 16
 
 // peekedConn is a net.Conn whose first bytes were buffered.
 type peekedConn struct {

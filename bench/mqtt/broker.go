@@ -80,14 +80,21 @@ func startMosquitto(bin, dir string) (*broker, error) {
 }
 
 // prepareDataDir writes a configuration into dataDir/config whose
-// DemoEndpoint listens on 127.0.0.1:port, with an admin user (the binary
-// refuses to start without one).
+// DemoEndpoint listens on 127.0.0.1:port and whose admin endpoint listens
+// on a free loopback port (so two servers can run at once), with an admin
+// user (the binary refuses to start without one).
 func prepareDataDir(dataDir string, port int) error {
-	_, _, err := config.Open(filepath.Join(dataDir, "config"), func() (*config.Config, error) {
+	adminPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	_, _, err = config.Open(filepath.Join(dataDir, "config"), func() (*config.Config, error) {
 		c := config.Default()
 		ep := c.Endpoints["DemoEndpoint"]
 		ep.Interface = "127.0.0.1"
 		ep.Port = port
+		c.AdminEndpoint.Interface = "127.0.0.1"
+		c.AdminEndpoint.Port = adminPort
 		admin, err := config.NewAdminUser("admin", "bench-admin-password", "SystemAdministrator")
 		if err != nil {
 			return nil, err
@@ -156,7 +163,8 @@ func startProcess(name, dir, addr, pprofAddr, bin string, args ...string) (*brok
 		case err := <-b.exit:
 			b.exit <- err
 			logf.Close()
-			return nil, fmt.Errorf("%s exited early (%v); see %s", name, err, logf.Name())
+			out, _ := os.ReadFile(logf.Name())
+			return nil, fmt.Errorf("%s exited early (%v); its output:\n%s", name, err, out)
 		default:
 		}
 		if nc, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"bytes"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -114,6 +115,9 @@ func encodeProps(p packets.Properties) []byte {
 	p.SubscriptionIdentifier = nil
 	p.TopicAlias, p.TopicAliasFlag = 0, false
 	p.MessageExpiryInterval = 0 // expiry is kept as an absolute time
+	if reflect.ValueOf(&p).Elem().IsZero() {
+		return nil // every 3.1.1 message: skip the encoder's walk of every property
+	}
 	var b bytes.Buffer
 	// AllowResponseInfo: mochi leaves Response Topic and Correlation Data
 	// out without it, and they must survive ([MQTT-3.3.2-15], [MQTT-3.3.2-16]).

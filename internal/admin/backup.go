@@ -497,6 +497,7 @@ func (b *backupRoutes) importPlan(m *config.Manager, cb *backup.ConfigBackup) (*
 	return backup.PlanRestore(backup.PlanInput{
 		Current: m.Current(), CurrentCertificates: names,
 		Backup: cb.Config, BackupCertificates: cb.CertificateNames(),
+		ServerCertificates: []string{SelfSignedCert, SelfSignedKey},
 	})
 }
 
@@ -536,7 +537,7 @@ func writeImportedCertificates(certDir string, plan *backup.Plan, cb *backup.Con
 	}
 	for _, cf := range plan.Certificates {
 		c, ok := data[cf.Name]
-		if cf.From != backup.FromBackup || !ok || strings.HasPrefix(cf.Name, "mqsight-admin-selfsigned.") {
+		if cf.From != backup.FromBackup || !ok {
 			continue
 		}
 		prev := previous{name: cf.Name}

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/mqsight/mqsight/internal/config"
 )
@@ -192,6 +193,9 @@ func (l *listener) accept(e *Engine, tlsConf *tls.Config) {
 // serveDetect peeks at the first byte: 'G' starts an HTTP request (a
 // WebSocket upgrade), anything else is MQTT.
 func (e *Engine) serveDetect(c net.Conn, endpoint string, maxSize int) {
+	// A client that sends nothing (no TLS handshake, no first byte) must
+	// not hold a connection for ever.
+	c.SetDeadline(time.Now().Add(e.limits.ConnectTimeout))
 	if tc, ok := c.(*tls.Conn); ok {
 		if err := tc.Handshake(); err != nil {
 			e.log.Debug("tls handshake failed", "remote", c.RemoteAddr(), "err", err)
@@ -209,6 +213,9 @@ func (e *Engine) serveDetect(c net.Conn, endpoint string, maxSize int) {
 		c.Close()
 		return
 	}
+	// From here the protocol sets its own deadlines: the HTTP upgrade its
+	// ReadHeaderTimeout, MQTT the CONNECT wait, then keep alive.
+	c.SetDeadline(time.Time{})
 	pc := &peekedConn{Conn: c, r: br}
 	if first[0] == 'G' {
 		e.serveWebSocket(pc, endpoint, maxSize)

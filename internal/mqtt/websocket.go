@@ -15,6 +15,7 @@ import (
 func (e *Engine) serveWebSocket(c net.Conn, endpoint string, maxSize int) {
 	ln := newOneConnListener(c)
 	srv := &http.Server{
+		ReadHeaderTimeout: e.limits.ConnectTimeout, // a silent upgrade request is dropped
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path != "/mqtt" {
 				http.NotFound(w, r)

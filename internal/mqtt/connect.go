@@ -189,6 +189,9 @@ func (c *conn) handleConnect(pk *packets.Packet, r *packet.Reader) bool {
 	s.will = will
 	s.conn = c
 	c.sess, c.client = s, client
+	s.userID = info.UserName
+	s.arrived = nil // back online: nothing to announce
+	delete(e.mu.notifyPending, s)
 	if s.persistent {
 		s.putState(b)
 	}

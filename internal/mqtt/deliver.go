@@ -70,6 +70,9 @@ func (e *Engine) routeLocked(m *message, b *store.Batch, res *routeResult) {
 		if ent := e.enqueueLocked(sub.buf, m, qos, sub.buf.durable && qos > 0, b, res); ent != nil {
 			ent.retainFlag = retain
 			res.touched = append(res.touched, sub.sess)
+			if sub.notify && sub.sess.conn == nil {
+				e.noteArrivalLocked(sub.sess, m.topic)
+			}
 		}
 	}
 	for _, g := range mt.Groups {

@@ -50,6 +50,9 @@ type Limits struct {
 	// ConnectTimeout bounds the time from accepting a connection to its
 	// CONNECT (TLS handshake, WebSocket upgrade and first packet included).
 	ConnectTimeout time.Duration
+	// NotificationInterval is how often disconnected client notifications
+	// are published (see notify.go).
+	NotificationInterval time.Duration
 }
 
 func (l Limits) withDefaults() Limits {
@@ -67,6 +70,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.ConnectTimeout == 0 {
 		l.ConnectTimeout = 10 * time.Second
+	}
+	if l.NotificationInterval == 0 {
+		l.NotificationInterval = time.Minute
 	}
 	return l
 }
@@ -91,10 +97,13 @@ type Engine struct {
 		nextMsgID uint64
 		matches   topic.Matches[*session, *subscription]
 		closed    bool
+		// sessions with disconnected client notifications to publish
+		notifyPending map[*session]struct{}
 	}
 	trie *topic.Trie[*session, *subscription]
 
 	completions *completionQueue
+	stop        chan struct{} // closed by Close: background loops end
 	listeners   *listenerSet
 	conns       connSet
 	stats       Stats
@@ -130,6 +139,7 @@ func New(opts Options) (*Engine, error) {
 	e.mu.sessions = make(map[string]*session)
 	e.mu.groups = make(map[groupKey]*sharedGroup)
 	e.mu.retained = make(map[string]*message)
+	e.mu.notifyPending = make(map[*session]struct{})
 	e.mu.nextMsgID = 1
 	e.conns.m = make(map[*conn]struct{})
 	e.listeners = newListenerSet(e)
@@ -137,10 +147,15 @@ func New(opts Options) (*Engine, error) {
 	if err := e.recover(); err != nil {
 		return nil, fmt.Errorf("recover mqtt state from store: %w", err)
 	}
-	e.bg.Add(1)
+	e.stop = make(chan struct{})
+	e.bg.Add(2)
 	go func() {
 		defer e.bg.Done()
 		e.completions.run()
+	}()
+	go func() {
+		defer e.bg.Done()
+		e.runNotifications(e.limits.NotificationInterval, e.stop)
 	}()
 	return e, nil
 }
@@ -188,6 +203,7 @@ func (e *Engine) Close() error {
 	barrier := make(chan struct{})
 	e.commit(e.store.NewBatch(), func(error) { close(barrier) })
 	<-barrier
+	close(e.stop)
 	e.completions.close()
 	e.bg.Wait()
 	return nil

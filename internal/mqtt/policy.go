@@ -62,6 +62,10 @@ type Client interface {
 	// queue: action is "Send" (publish to $queue/<queue>) or "Receive"
 	// (subscribe to it as a consumer).
 	MayQueue(cfg *config.Config, queue, action string) bool
+	// Notify reports whether arrivals for the client's subscription to
+	// filter while it is offline are announced on NotificationTopic
+	// (TopicPolicy DisconnectedClientNotification).
+	Notify(cfg *config.Config, filter string) bool
 }
 
 // ConfigPolicy is the engine's built-in policy until the policies package
@@ -90,6 +94,7 @@ func (configClient) MaxSessionExpiry() uint32                         { return m
 func (configClient) AllowPersistentMessages() bool                    { return true }
 func (configClient) MaxMessageTTL(*config.Config, string) uint32      { return 0 }
 func (configClient) MayQueue(*config.Config, string, string) bool     { return true }
+func (configClient) Notify(*config.Config, string) bool               { return false }
 
 func (c configClient) Limits(cfg *config.Config, filter, _ string) (int, bool) {
 	ep := cfg.Endpoints[c.endpoint]

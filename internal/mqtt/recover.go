@@ -90,11 +90,11 @@ func (e *Engine) recover() error {
 			Filter: rec.Filter, Qos: rec.QoS, NoLocal: rec.NoLocal, RetainAsPublished: rec.RetainAsPublished,
 			RetainHandling: rec.RetainHandling, Identifier: int(rec.SubscriptionID),
 		}
-		limits := bufferLimits{maxMessages: int(rec.MaxMessages), discardOld: rec.Behavior == 1}
+		limits := bufferLimits{maxMessages: int(rec.MaxMessages), discardOld: rec.Behavior&behaviorDiscardOld != 0}
 		if limits.maxMessages == 0 {
 			limits = defaultLimits
 		}
-		sub, _ := e.subscribeLocked(s, f, parsed, limits, nil)
+		sub, _ := e.subscribeLocked(s, f, parsed, limits, rec.Behavior&behaviorNotify != 0, nil)
 		buffers[sub.buf.owner] = sub.buf
 		if sub.group == nil {
 			owners[sub.buf.owner] = sub

@@ -42,6 +42,9 @@ type session struct {
 
 	takenOver bool // a newer connection took this session over
 	destroyed bool
+
+	userID  string         // user name of the last connection (notifications)
+	arrived map[string]int // while offline: messages per topic for notifying subscriptions
 }
 
 // maxExpiry means the session never expires (3.1.1 CleanSession=0, or v5
@@ -55,6 +58,9 @@ type subscription struct {
 	opts   packets.Subscription
 	group  *sharedGroup // nil for an ordinary subscription
 	buf    *buffer      // own buffer, or the group's
+	// notify: arrivals while the session is offline are announced
+	// (TopicPolicy DisconnectedClientNotification; see notify.go).
+	notify bool
 }
 
 func newSession(clientID string) *session {

@@ -71,7 +71,8 @@ func (c *conn) handleSubscribe(pk *packets.Packet) bool {
 		}
 		f.Identifier = subID
 		max, discardOld := c.client.Limits(cfg, parsed.Filter, parsed.ShareName)
-		sub, isNew := e.subscribeLocked(s, f, parsed, bufferLimits{maxMessages: max, discardOld: discardOld}, b)
+		notify := !parsed.Shared() && c.client.Notify(cfg, parsed.Filter)
+		sub, isNew := e.subscribeLocked(s, f, parsed, bufferLimits{maxMessages: max, discardOld: discardOld}, notify, b)
 		added = append(added, newSub{sub, isNew})
 		// Retained messages ([MQTT-3.3.1-9], v5 Retain Handling), queued
 		// now, as the subscription becomes visible to routing.
@@ -111,7 +112,7 @@ func (c *conn) handleSubscribe(pk *packets.Packet) bool {
 // record into b (nil during recovery). It returns the subscription and
 // whether it is new ([MQTT-3.8.4-3]: a replaced
 // subscription keeps its buffered messages).
-func (e *Engine) subscribeLocked(s *session, f packets.Subscription, parsed topic.Subscription, limits bufferLimits, b *store.Batch) (*subscription, bool) {
+func (e *Engine) subscribeLocked(s *session, f packets.Subscription, parsed topic.Subscription, limits bufferLimits, notify bool, b *store.Batch) (*subscription, bool) {
 	sub := s.subs[f.Filter]
 	isNew := sub == nil
 	if isNew {
@@ -134,6 +135,7 @@ func (e *Engine) subscribeLocked(s *session, f packets.Subscription, parsed topi
 	}
 	sub.opts = f
 	sub.buf.limits = limits
+	sub.notify = notify && sub.group == nil
 	e.trie.Subscribe(f.Filter, s, sub)
 	if s.persistent && b != nil {
 		rec := &store.Subscription{
@@ -142,12 +144,21 @@ func (e *Engine) subscribeLocked(s *session, f packets.Subscription, parsed topi
 			SubscriptionID: uint32(f.Identifier), MaxMessages: uint32(limits.maxMessages),
 		}
 		if limits.discardOld {
-			rec.Behavior = 1
+			rec.Behavior |= behaviorDiscardOld
+		}
+		if sub.notify {
+			rec.Behavior |= behaviorNotify
 		}
 		b.Put(store.SubscriptionKey(s.clientID, f.Filter), rec.Encode())
 	}
 	return sub, isNew
 }
+
+// Bits of store.Subscription.Behavior (engine-defined).
+const (
+	behaviorDiscardOld byte = 1 << 0 // MaxMessagesBehavior DiscardOldMessages
+	behaviorNotify     byte = 1 << 1 // DisconnectedClientNotification
+)
 
 // handleUnsubscribe processes UNSUBSCRIBE ([MQTT-3.10]).
 func (c *conn) handleUnsubscribe(pk *packets.Packet) bool {

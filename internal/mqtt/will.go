@@ -71,15 +71,24 @@ func (e *Engine) publishWillLocked(s *session) {
 	if w == nil {
 		return
 	}
-	m := w.msg
+	if !e.publishServerMessageLocked(w.msg) {
+		e.log.Warn("will message refused: subscription buffer full", "clientID", s.clientID, "topic", w.msg.topic)
+	}
+}
+
+// publishServerMessageLocked routes a message the server publishes on a
+// client's behalf or its own (wills, notifications) like a PUBLISH, with
+// no one to acknowledge. It reports false when a full RejectNewMessages
+// buffer refused it.
+func (e *Engine) publishServerMessageLocked(m *message) bool {
 	m.id = e.mu.nextMsgID
 	e.mu.nextMsgID++
 	b := e.store.NewBatch()
 	var res routeResult
 	e.routeLocked(m, b, &res)
 	if res.reason == 0x97 {
-		e.log.Warn("will message refused: subscription buffer full", "clientID", s.clientID, "topic", m.topic)
-		return
+		b.Discard()
+		return false
 	}
 	if m.retain {
 		e.setRetainedLocked(m, b)
@@ -87,14 +96,15 @@ func (e *Engine) publishWillLocked(s *session) {
 	if b.Count() == 0 {
 		b.Discard()
 		e.releaseLocked(&res)
-		return
+		return true
 	}
 	e.commit(b, func(err error) {
 		if err != nil {
-			e.log.Error("store commit of will failed", "clientID", s.clientID, "err", err)
+			e.log.Error("store commit of a server-published message failed", "topic", m.topic, "err", err)
 		}
 		e.mu.Lock()
 		e.releaseLocked(&res)
 		e.mu.Unlock()
 	})
+	return true
 }

@@ -81,6 +81,14 @@ func (c *client) MayQueue(cfg *config.Config, queue, action string) bool {
 	return false
 }
 
+// Notify implements mqtt.Client: the first TopicPolicy authorizing the
+// subscription to filter has DisconnectedClientNotification.
+func (c *client) Notify(cfg *config.Config, filter string) bool {
+	p, n := filterPieces(filter)
+	tp := c.topicPolicy(cfg, "Subscribe", p, n)
+	return tp != nil && tp.DisconnectedClientNotification
+}
+
 // queuePrefix starts the MQTT name of a point-to-point queue.
 const queuePrefix = "$queue/"
 

@@ -20,6 +20,7 @@ type upload struct {
 	n     int64
 	done  bool
 	err   error // first write error; Commit refuses after one
+	wb    writeBehind
 }
 
 func (u *upload) Write(p []byte) (int, error) {
@@ -39,6 +40,7 @@ func (u *upload) Write(p []byte) (int, error) {
 		u.err = fmt.Errorf("write %s: %w", u.tmp, err)
 		return n, u.err
 	}
+	u.wb.wrote(u.f, n)
 	return n, nil
 }
 

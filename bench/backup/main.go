@@ -19,7 +19,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"crypto/tls"
@@ -45,6 +44,7 @@ import (
 
 	"github.com/mqsight/mqsight/internal/admin"
 	"github.com/mqsight/mqsight/internal/config"
+	"github.com/mqsight/mqsight/internal/destination/destinationtest"
 	"github.com/mqsight/mqsight/internal/server"
 )
 
@@ -116,15 +116,14 @@ func main() {
 	row("mqsight store backup to `file://`", d, cp, storeBytes, fmt.Sprintf("LSN %v, %.2f GiB written, fsynced", res["LSN"], res["StoreSize"].(float64)/(1<<30)))
 	fileCfg := res["FileName"].(string)
 
-	if env, ok := sshdEnv(); ok {
-		pw, _ := os.ReadFile(env["MQSIGHT_SSHD_PASSWORD_FILE"])
+	if o, err := destinationtest.ReadOpenSSH(); err == nil {
 		name := fmt.Sprintf("bench-%d.bak", time.Now().UnixNano())
 		d, res := b.backup(map[string]any{
-			"StoreDestinationURL":    "sftp://" + env["MQSIGHT_SSHD_ADDR"] + env["MQSIGHT_SSHD_PATH"] + "/" + name,
-			"StoreDestinationUserID": env["MQSIGHT_SSHD_USER"], "StoreDestinationPassword": strings.TrimSpace(string(pw)),
-			"StoreDestinationHostKey": env["MQSIGHT_SSHD_HOST_KEY"]})
+			"StoreDestinationURL":    "sftp://" + o.Addr + o.Dir + "/" + name,
+			"StoreDestinationUserID": o.User, "StoreDestinationPassword": o.Password,
+			"StoreDestinationHostKey": o.HostKey})
 		row("mqsight store backup to `sftp://` (OpenSSH on 127.0.0.1)", d, cp, storeBytes, fmt.Sprintf("synced=%v", res["StoreSynced"]))
-		os.Remove(filepath.Join(env["MQSIGHT_SSHD_PATH"], name))
+		os.Remove(filepath.Join(o.Dir, name))
 	} else {
 		rows = append(rows, []string{"mqsight store backup to `sftp://`", "skipped", "", "", "tests/sshd/start.sh not run"})
 	}
@@ -399,22 +398,6 @@ func (b *bench) tarAge() time.Duration {
 	out := filepath.Join(b.tmp, "tar-age")
 	return timeCopy("mkdir "+out+" && tar c -C "+b.data+" store 2>/dev/null | age -r "+recipient+" > "+out+"/store.tar.age"+
 		" && sync -f "+out+"/store.tar.age", out)
-}
-
-func sshdEnv() (map[string]string, bool) {
-	f, err := os.Open("/tmp/mqsight-sshd/env")
-	if err != nil {
-		return nil, false
-	}
-	defer f.Close()
-	env := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			env[k] = v
-		}
-	}
-	return env, true
 }
 
 func run(name string, args ...string) {

@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -22,6 +21,7 @@ import (
 	"github.com/mqsight/mqsight/internal/archive"
 	"github.com/mqsight/mqsight/internal/config"
 	"github.com/mqsight/mqsight/internal/destination"
+	"github.com/mqsight/mqsight/internal/destination/destinationtest"
 	"github.com/mqsight/mqsight/internal/destination/file"
 	"github.com/mqsight/mqsight/internal/destination/s3"
 	"github.com/mqsight/mqsight/internal/destination/sftp"
@@ -249,36 +249,8 @@ type opensshEnv struct {
 // loadOpenSSH reads /tmp/mqsight-sshd/env (MQSIGHT_SSHD_ENV overrides);
 // skips without it, fails without it under CI=true.
 func loadOpenSSH(t *testing.T) opensshEnv {
-	t.Helper()
-	p := os.Getenv("MQSIGHT_SSHD_ENV")
-	if p == "" {
-		p = "/tmp/mqsight-sshd/env"
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		msg := "no OpenSSH test server (" + err.Error() + "); run `sudo tests/sshd/start.sh`"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	defer f.Close()
-	vars := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			vars[k] = v
-		}
-	}
-	pw, err := os.ReadFile(vars["MQSIGHT_SSHD_PASSWORD_FILE"])
-	if err != nil {
-		t.Fatalf("OpenSSH test server password: %v", err)
-	}
-	return opensshEnv{
-		addr: vars["MQSIGHT_SSHD_ADDR"], user: vars["MQSIGHT_SSHD_USER"],
-		password: strings.TrimSpace(string(pw)), knownHosts: vars["MQSIGHT_SSHD_KNOWN_HOSTS"],
-		dir: vars["MQSIGHT_SSHD_PATH"],
-	}
+	o := destinationtest.RequireOpenSSH(t)
+	return opensshEnv{addr: o.Addr, user: o.User, password: o.Password, knownHosts: o.KnownHosts, dir: o.Dir}
 }
 
 // mustErr fails unless err wraps want.

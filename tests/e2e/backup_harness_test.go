@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -217,29 +216,18 @@ func sftpDest(t testing.TB) storeDest {
 // opensshDest is the openssh-server of tests/sshd/start.sh on 127.0.0.1.
 // Absent: skipped, unless CI=true, where it must be there.
 func opensshDest(t testing.TB) (storeDest, bool) {
-	data, err := os.ReadFile("/tmp/mqsight-sshd/env")
+	o, err := destinationtest.ReadOpenSSH()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true but the OpenSSH test server is not set up (/tmp/mqsight-sshd/env: %v); run tests/sshd/start.sh", err)
+			t.Fatalf("CI=true but the OpenSSH test server is not set up (%v); run tests/sshd/start.sh", err)
 		}
-		t.Logf("skipping the OpenSSH destination: /tmp/mqsight-sshd/env is absent (run tests/sshd/start.sh as root)")
+		t.Logf("skipping the OpenSSH destination: %v (run tests/sshd/start.sh as root)", err)
 		return storeDest{}, false
-	}
-	env := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			env[k] = v
-		}
-	}
-	pw, err := os.ReadFile(env["MQSIGHT_SSHD_PASSWORD_FILE"])
-	if err != nil {
-		t.Fatalf("OpenSSH test server password: %v", err)
 	}
 	// Each test gets its own subdirectory name prefix, since the upload
 	// directory is shared.
 	prefix := fmt.Sprintf("e2e-%d-", time.Now().UnixNano())
-	dir := env["MQSIGHT_SSHD_PATH"]
+	dir := o.Dir
 	t.Cleanup(func() {
 		ents, _ := os.ReadDir(dir)
 		for _, e := range ents {
@@ -248,8 +236,8 @@ func opensshDest(t testing.TB) (storeDest, bool) {
 			}
 		}
 	})
-	return storeDest{Name: "openssh", Dir: dir, User: env["MQSIGHT_SSHD_USER"], Password: strings.TrimSpace(string(pw)),
-		HostKey: env["MQSIGHT_SSHD_HOST_KEY"],
+	return storeDest{Name: "openssh", Dir: dir, User: o.User, Password: o.Password,
+		HostKey: o.HostKey,
 		list: func() []string {
 			var names []string
 			for _, n := range dirLister(dir)() {
@@ -259,7 +247,7 @@ func opensshDest(t testing.TB) (storeDest, bool) {
 			}
 			return names
 		},
-		URL: func(f string) string { return "sftp://" + env["MQSIGHT_SSHD_ADDR"] + dir + "/" + prefix + f }}, true
+		URL: func(f string) string { return "sftp://" + o.Addr + dir + "/" + prefix + f }}, true
 }
 
 const (

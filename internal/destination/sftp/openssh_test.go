@@ -1,7 +1,6 @@
 package sftp
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -25,47 +24,10 @@ type opensshEnv struct {
 	addr, user, password, knownHosts, hostKey, dir string
 }
 
-// loadOpenSSH reads the env file (MQSIGHT_SSHD_ENV overrides its path). It
-// skips the test when the file is absent, except under CI=true where the
-// server is required.
+// loadOpenSSH returns the OpenSSH test server (destinationtest.RequireOpenSSH).
 func loadOpenSSH(t *testing.T) opensshEnv {
-	t.Helper()
-	p := os.Getenv("MQSIGHT_SSHD_ENV")
-	if p == "" {
-		p = defaultSSHDEnv
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		msg := "no OpenSSH test server (" + err.Error() + "); run `sudo tests/sshd/start.sh` to start it"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	defer f.Close()
-	vars := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			vars[k] = v
-		}
-	}
-	pw, err := os.ReadFile(vars["MQSIGHT_SSHD_PASSWORD_FILE"])
-	if err != nil {
-		t.Fatalf("OpenSSH test server password: %v", err)
-	}
-	e := opensshEnv{
-		addr:       vars["MQSIGHT_SSHD_ADDR"],
-		user:       vars["MQSIGHT_SSHD_USER"],
-		password:   strings.TrimSpace(string(pw)),
-		knownHosts: vars["MQSIGHT_SSHD_KNOWN_HOSTS"],
-		hostKey:    vars["MQSIGHT_SSHD_HOST_KEY"],
-		dir:        vars["MQSIGHT_SSHD_PATH"],
-	}
-	if e.addr == "" || e.user == "" || e.dir == "" || e.knownHosts == "" || e.hostKey == "" {
-		t.Fatalf("env file %s is incomplete: %v", p, vars)
-	}
-	return e
+	o := destinationtest.RequireOpenSSH(t)
+	return opensshEnv{addr: o.Addr, user: o.User, password: o.Password, knownHosts: o.KnownHosts, hostKey: o.HostKey, dir: o.Dir}
 }
 
 func (e opensshEnv) cred() destination.Credentials {

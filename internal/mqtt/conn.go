@@ -105,7 +105,6 @@ func (e *Engine) ServeConn(nc net.Conn, endpoint string, maxSize int) {
 		return
 	}
 	defer e.conns.remove(c)
-	go c.out.run()
 	c.serve()
 	// Detach first: from now on the session is offline and nothing more is
 	// delivered to this connection while it flushes what it has.

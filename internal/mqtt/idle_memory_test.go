@@ -16,7 +16,9 @@ import (
 // is readBufferSize. The bound on heap per connection is that buffer plus
 // the connection, session and socket state (measured at ~4 KiB), with
 // slack; the former 4 KiB peek buffer or an 8 KiB read buffer exceeds it.
-// Goroutine stacks are logged, not bounded: the race detector doubles them.
+// Goroutine stacks are logged, not bounded (the race detector doubles
+// them); their number is: an idle connection keeps its reader goroutine
+// only, its writer stops once the CONNACK is written.
 func TestIdleConnectionMemory(t *testing.T) {
 	const conns = 200
 	const bound = 9 << 10
@@ -32,6 +34,7 @@ func TestIdleConnectionMemory(t *testing.T) {
 		return ms.HeapInuse, ms.StackInuse
 	}
 	heap0, stack0 := usage()
+	goroutines0 := runtime.NumGoroutine()
 	var ncs []net.Conn
 	defer func() {
 		for _, nc := range ncs {
@@ -52,6 +55,9 @@ func TestIdleConnectionMemory(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	waitFor(t, "the writers of idle connections to stop", func() bool {
+		return runtime.NumGoroutine()-goroutines0 <= conns+conns/10
+	})
 	heap1, stack1 := usage()
 	// The baseline is taken again after the connections are gone, so that
 	// garbage freed meanwhile (earlier tests' servers in this process) does

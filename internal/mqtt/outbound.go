@@ -11,6 +11,15 @@ import (
 // the pending bytes out and writes them with a single Write, so a burst of
 // deliveries costs one system call.
 //
+// The writer runs only while the connection is busy: the first append to a
+// queue without a writer (or a close) starts it. A writer that has made
+// fewer than busyWrites writes exits, releasing its buffers, as soon as
+// the queue is empty, so an idle connection (CONNACK, SUBACK, the odd
+// message) costs no writer goroutine stack and no write buffer; a busier one
+// waits for more work on kick and exits only after idleAfter without any
+// (starting a goroutine per burst measured much slower in fan-out). At most
+// one writer runs at a time (mu.writing).
+//
 // Pending bytes are bounded by limit. QoS 0 deliveries that would exceed the
 // bound are refused (and counted as dropped by the caller); packets the
 // protocol requires (acks, QoS>0 publishes, which the Receive Maximum bounds)
@@ -25,17 +34,53 @@ type outbound struct {
 	mu struct {
 		sync.Mutex
 		pending []byte
+		spare   []byte // the writer's last buffer, reused while it runs
 		closed  bool
 		closing bool // flush what is pending, then close
 		paused  bool // a producer hit the limit since the last drain
+		writing bool // a writer goroutine is running
+		ended   bool // done is closed
 	}
-	kick chan struct{}
+	kick chan struct{} // wakes a waiting writer
+	// done is closed once the connection is closed and no writer runs.
 	done chan struct{}
+	// idleAfter is how long a writer waits for work before it exits.
+	idleAfter time.Duration
 }
 
+// writerIdle is how long a busy connection's writer waits for more work;
+// busyWrites is how many writes make a writer busy.
+const (
+	writerIdle = time.Second
+	busyWrites = 4
+)
+
 func newOutbound(nc net.Conn, limit int, drained func()) *outbound {
-	o := &outbound{nc: nc, limit: limit, drained: drained, kick: make(chan struct{}, 1), done: make(chan struct{})}
-	return o
+	return &outbound{nc: nc, limit: limit, drained: drained, kick: make(chan struct{}, 1),
+		done: make(chan struct{}), idleAfter: writerIdle}
+}
+
+// startLocked starts the writer, or wakes the one running. The caller
+// holds mu.
+func (o *outbound) startLocked() {
+	if !o.mu.writing {
+		o.mu.writing = true
+		go o.run()
+		return
+	}
+	select {
+	case o.kick <- struct{}{}:
+	default:
+	}
+}
+
+// endLocked closes done, once, when the connection is closed and no writer
+// runs. The caller holds mu.
+func (o *outbound) endLocked() {
+	if o.mu.closed && !o.mu.writing && !o.mu.ended {
+		o.mu.ended = true
+		close(o.done)
+	}
 }
 
 // appendResult says what appendPacket did with a packet.
@@ -61,11 +106,8 @@ func (o *outbound) appendPacket(b []byte, optional bool) appendResult {
 		return refusedFull
 	}
 	o.mu.pending = append(o.mu.pending, b...)
+	o.startLocked()
 	o.mu.Unlock()
-	select {
-	case o.kick <- struct{}{}:
-	default:
-	}
 	return appended
 }
 
@@ -93,11 +135,10 @@ func (o *outbound) full() bool {
 func (o *outbound) closeAfterFlush() {
 	o.mu.Lock()
 	o.mu.closing = true
-	o.mu.Unlock()
-	select {
-	case o.kick <- struct{}{}:
-	default:
+	if !o.mu.closed {
+		o.startLocked() // it flushes, then closes
 	}
+	o.mu.Unlock()
 }
 
 // closeNow closes the connection without flushing.
@@ -105,6 +146,7 @@ func (o *outbound) closeNow() {
 	o.mu.Lock()
 	already := o.mu.closed
 	o.mu.closed = true
+	o.endLocked() // a running writer ends it when it stops
 	o.mu.Unlock()
 	if !already {
 		o.nc.Close()
@@ -115,53 +157,81 @@ func (o *outbound) closeNow() {
 	}
 }
 
-// run is the writer goroutine. It returns when the connection is closed.
+// run is the writer goroutine. It returns when the connection is closed,
+// or after idleAfter with nothing to write (the next append starts
+// another).
 func (o *outbound) run() {
-	defer close(o.done)
-	var spare []byte
-	for range o.kick {
-		for {
-			o.mu.Lock()
-			if o.mu.closed {
+	var idle *time.Timer
+	writes := 0
+	defer func() {
+		if idle != nil {
+			idle.Stop()
+		}
+	}()
+	for {
+		o.mu.Lock()
+		if o.mu.closed {
+			o.mu.writing = false
+			o.mu.pending, o.mu.spare = nil, nil
+			o.endLocked()
+			o.mu.Unlock()
+			return
+		}
+		if len(o.mu.pending) == 0 {
+			if o.mu.closing {
+				o.mu.Unlock()
+				o.closeNow() // flushed: close; the next turn ends
+				continue
+			}
+			if writes < busyWrites {
+				// Not busy: release the buffers and stop.
+				o.mu.writing = false
+				o.mu.pending, o.mu.spare = nil, nil
 				o.mu.Unlock()
 				return
 			}
-			buf := o.mu.pending
-			closing := o.mu.closing
-			o.mu.pending = spare[:0]
-			wasPaused := o.mu.paused
-			o.mu.paused = false
 			o.mu.Unlock()
-			if len(buf) > 0 {
-				o.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-				if _, err := o.nc.Write(buf); err != nil {
-					o.closeNow()
-					return
-				}
+			if idle == nil {
+				idle = time.NewTimer(o.idleAfter)
+			} else {
+				idle.Reset(o.idleAfter)
 			}
-			spare = buf
-			if cap(spare) > 1<<20 {
-				spare = nil // do not pin a large burst's buffer
-			}
-			if closing {
-				o.mu.Lock()
-				empty := len(o.mu.pending) == 0
-				o.mu.Unlock()
-				if empty {
-					o.closeNow()
-					return
-				}
+			select {
+			case <-o.kick:
 				continue
-			}
-			if wasPaused && o.drained != nil {
-				o.drained()
+			case <-idle.C:
 			}
 			o.mu.Lock()
-			more := len(o.mu.pending) > 0
-			o.mu.Unlock()
-			if !more {
-				break
+			if len(o.mu.pending) > 0 || o.mu.closed || o.mu.closing {
+				o.mu.Unlock()
+				continue
 			}
+			// Idle: release the buffers and stop.
+			o.mu.writing = false
+			o.mu.pending, o.mu.spare = nil, nil
+			o.mu.Unlock()
+			return
+		}
+		buf := o.mu.pending
+		o.mu.pending, o.mu.spare = o.mu.spare[:0], nil
+		closing := o.mu.closing
+		wasPaused := o.mu.paused
+		o.mu.paused = false
+		o.mu.Unlock()
+
+		o.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := o.nc.Write(buf); err != nil {
+			o.closeNow()
+			continue
+		}
+		writes++
+		if cap(buf) <= 1<<20 { // do not pin a large burst's buffer
+			o.mu.Lock()
+			o.mu.spare = buf
+			o.mu.Unlock()
+		}
+		if wasPaused && !closing && o.drained != nil {
+			o.drained()
 		}
 	}
 }

@@ -1,0 +1,113 @@
+package mqtt
+
+import (
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// waitFor polls cond until it holds or the wait times out.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLong)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (o *outbound) writerRunning() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.mu.writing
+}
+
+func readN(t *testing.T, c net.Conn, n int) string {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(waitLong))
+	b := make([]byte, n)
+	if _, err := io.ReadFull(c, b); err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// The writer goroutine exists only while the connection is busy; appends
+// after it stopped start a new one, and nothing is lost or reordered.
+func TestOutboundWriterRunsOnlyWhileBusy(t *testing.T) {
+	server, client := net.Pipe()
+	defer client.Close()
+	o := newOutbound(server, 1<<20, nil)
+	o.idleAfter = time.Millisecond
+	if o.writerRunning() {
+		t.Fatal("a writer runs before anything was queued")
+	}
+	for _, msg := range []string{"first", "second", "third"} {
+		if r := o.appendPacket([]byte(msg), false); r != appended {
+			t.Fatalf("append %q: %v", msg, r)
+		}
+		if got := readN(t, client, len(msg)); got != msg {
+			t.Fatalf("read %q, want %q", got, msg)
+		}
+		waitFor(t, "the writer to stop when idle", func() bool { return !o.writerRunning() })
+	}
+	// A busy writer (many writes) waits idleAfter before it stops.
+	for i := range busyWrites + 2 {
+		msg := string(rune('a' + i))
+		o.appendPacket([]byte(msg), false)
+		if got := readN(t, client, 1); got != msg {
+			t.Fatalf("read %q, want %q", got, msg)
+		}
+	}
+	waitFor(t, "a busy writer to stop after idleAfter", func() bool { return !o.writerRunning() })
+	select {
+	case <-o.done:
+		t.Fatal("done closed while the connection is open")
+	default:
+	}
+
+	// closeAfterFlush writes what is pending, then closes.
+	o.appendPacket([]byte("last"), false)
+	o.closeAfterFlush()
+	if got := readN(t, client, 4); got != "last" {
+		t.Fatalf("read %q, want last", got)
+	}
+	if _, err := client.Read(make([]byte, 1)); err == nil {
+		t.Fatal("connection still open after closeAfterFlush")
+	}
+	select {
+	case <-o.done:
+	case <-time.After(waitLong):
+		t.Fatal("done not closed after the flush")
+	}
+	if r := o.appendPacket([]byte("late"), false); r != refusedClosed {
+		t.Fatalf("append after close: %v, want refusedClosed", r)
+	}
+}
+
+// Closing an idle queue (no writer) ends it at once, with or without a
+// flush.
+func TestOutboundCloseWhileIdle(t *testing.T) {
+	for _, flush := range []bool{false, true} {
+		server, client := net.Pipe()
+		o := newOutbound(server, 1<<20, nil)
+		if flush {
+			o.closeAfterFlush()
+		} else {
+			o.closeNow()
+		}
+		select {
+		case <-o.done:
+		case <-time.After(waitLong):
+			t.Fatalf("flush=%v: done not closed", flush)
+		}
+		if _, err := client.Read(make([]byte, 1)); err == nil {
+			t.Fatalf("flush=%v: connection still open", flush)
+		}
+		o.closeNow() // idempotent
+		client.Close()
+	}
+}

@@ -63,26 +63,33 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 		return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc, err)
 	}
 	defer up.Abort() // no-op after Commit
-	aw, err := archive.NewWriter(ctxWriter{ctx, up}, req.Password, archive.KindStore, archive.WriterOptions{WorkFactor: req.WorkFactor})
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("store backup: %w", err)
-	}
-	if err := aw.WriteManifest(m); err != nil {
-		return nil, nil, nil, fmt.Errorf("store backup: %w", err)
-	}
-	buf := make([]byte, copyBufferSize)
-	var done int64
-	req.Progress.report(PhaseUpload, 0, total)
-	for _, f := range files {
-		deps.at("backup:entry")
-		if err := copyEntry(ctx, aw, cpDir, f, buf, func(n int) {
-			done += int64(n)
-			req.Progress.report(PhaseUpload, done, total)
-		}); err != nil {
-			return nil, nil, nil, fmt.Errorf("store backup: %w", err)
+	var aw *archive.Writer
+	// Key derivation, reading, hashing, encryption and writing all run in
+	// the background so that publishing keeps its CPU and disk.
+	err = inBackground(func() error {
+		var err error
+		aw, err = archive.NewWriter(ctxWriter{ctx, up}, req.Password, archive.KindStore, archive.WriterOptions{WorkFactor: req.WorkFactor})
+		if err != nil {
+			return err
 		}
-	}
-	if err := aw.Close(); err != nil {
+		if err := aw.WriteManifest(m); err != nil {
+			return err
+		}
+		buf := make([]byte, copyBufferSize)
+		var done int64
+		req.Progress.report(PhaseUpload, 0, total)
+		for _, f := range files {
+			deps.at("backup:entry")
+			if err := copyEntry(ctx, aw, cpDir, f, buf, func(n int) {
+				done += int64(n)
+				req.Progress.report(PhaseUpload, done, total)
+			}); err != nil {
+				return err
+			}
+		}
+		return aw.Close()
+	})
+	if err != nil {
 		return nil, nil, nil, fmt.Errorf("store backup: %w", err)
 	}
 	if err := ctx.Err(); err != nil {

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package backup
+
+// lowerThreadPriority does nothing where thread priorities are not
+// supported here.
+func lowerThreadPriority() {}

@@ -243,19 +243,15 @@ func (c *conn) drained() {
 	c.e.mu.Unlock()
 }
 
-var encodeBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// encode returns pk's wire bytes for protocol version v in a new slice.
-// maxSize is the peer's Maximum Packet Size (0: none); a packet that cannot
-// fit returns an error wrapping packet.ErrTooLarge.
+// encode returns pk's wire bytes for protocol version v in a new slice
+// (acks and other control packets; the delivery path encodes into the
+// engine's pooled buffers instead). maxSize is the peer's Maximum Packet
+// Size (0: none); a packet that cannot fit returns an error wrapping
+// packet.ErrTooLarge.
 func encode(pk *packets.Packet, v byte, maxSize uint32) ([]byte, error) {
-	buf := encodeBufs.Get().(*bytes.Buffer)
-	defer encodeBufs.Put(buf)
-	b, err := encodeInto(buf, pk, v, maxSize)
-	if err != nil {
-		return nil, err
-	}
-	return bytes.Clone(b), nil
+	var buf bytes.Buffer
+	buf.Grow(64 + len(pk.TopicName) + len(pk.Payload))
+	return encodeInto(&buf, pk, v, maxSize)
 }
 
 // encodeInto is encode into buf (reset first): the returned bytes are buf's

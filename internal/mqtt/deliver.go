@@ -340,8 +340,8 @@ func (e *Engine) writePublishLocked(s *session, ent *entry) writeResult {
 	if ent.qos == 0 && c.version != 5 {
 		buf, err = m.qos0WireLocked(&pk, c.version) // encoded once for all subscribers
 	} else {
-		eb := encodeBufs.Get().(*bytes.Buffer)
-		defer encodeBufs.Put(eb)
+		eb := e.encodeBufs.Get().(*bytes.Buffer)
+		defer e.encodeBufs.Put(eb)
 		buf, err = encodeInto(eb, &pk, c.version, s.maxPacket) // appendPacket copies it
 	}
 	if err != nil {

@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -103,11 +104,14 @@ type Engine struct {
 	trie *topic.Trie[*session, *subscription]
 
 	completions *completionQueue
-	stop        chan struct{} // closed by Close: background loops end
-	listeners   *listenerSet
-	conns       connSet
-	stats       Stats
-	bg          sync.WaitGroup
+	// encodeBufs pools the buffers deliveries are encoded into before
+	// being copied into a connection's outbound queue.
+	encodeBufs sync.Pool
+	stop       chan struct{} // closed by Close: background loops end
+	listeners  *listenerSet
+	conns      connSet
+	stats      Stats
+	bg         sync.WaitGroup
 }
 
 // ErrClosed is returned by operations on a closed engine.
@@ -136,6 +140,7 @@ func New(opts Options) (*Engine, error) {
 	if e.policy == nil {
 		e.policy = ConfigPolicy{}
 	}
+	e.encodeBufs.New = func() any { return new(bytes.Buffer) }
 	e.mu.sessions = make(map[string]*session)
 	e.mu.groups = make(map[groupKey]*sharedGroup)
 	e.mu.retained = make(map[string]*message)

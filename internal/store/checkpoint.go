@@ -19,16 +19,32 @@ func (s *Store) Checkpoint(dir string) (lsn uint64, err error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return 0, fmt.Errorf("store checkpoint: %w", err)
 	}
-	if err := s.checkpoint(dir); err != nil {
-		return 0, err
+	// Pebble copies the live WAL files while commits keep appending to
+	// them, so a copy can end in a torn write that replay refuses ("zeroed
+	// chunk"). Opening the copy is the check: a copy that does not open is
+	// removed and taken again.
+	for attempt := 1; ; attempt++ {
+		if err := s.checkpoint(dir); err != nil {
+			return 0, err
+		}
+		_, lsn, err = readDirMeta(dir, s.opts)
+		if err == nil {
+			s.stats.checkpoints.Add(1)
+			return lsn, nil
+		}
+		if attempt == checkpointAttempts {
+			return 0, fmt.Errorf("store checkpoint %s: read lsn: %w", dir, err)
+		}
+		s.opts.Logger.Warn("store checkpoint did not open; taking it again", "dir", dir, "attempt", attempt, "err", err)
+		if rerr := s.opts.FS.RemoveAll(dir); rerr != nil {
+			return 0, fmt.Errorf("store checkpoint %s: remove a copy that did not open: %w (it failed with: %v)", dir, rerr, err)
+		}
 	}
-	_, lsn, err = readDirMeta(dir, s.opts)
-	if err != nil {
-		return 0, fmt.Errorf("store checkpoint %s: read lsn: %w", dir, err)
-	}
-	s.stats.checkpoints.Add(1)
-	return lsn, nil
 }
+
+// checkpointAttempts bounds how often Checkpoint takes a copy that does
+// not open before it gives up.
+const checkpointAttempts = 5
 
 func (s *Store) checkpoint(dir string) error {
 	s.mu.RLock()

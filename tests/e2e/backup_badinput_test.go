@@ -137,7 +137,7 @@ func TestBackupBadInputs(t *testing.T) {
 	if err := s.p.terminate(30 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	p := startBin(t, bin, s.d.Path, []string{lowWorkFactor, "MQSIGHT_FAILPOINTS=restoreBeforeSwap=sleep(1500)"})
+	p := startWith(t, bin, s.d.Path, []string{lowWorkFactor, "MQSIGHT_FAILPOINTS=restoreBeforeSwap=sleep(1500)"})
 	a = newAPI(t, s.d, p)
 	first := a.must(http.StatusAccepted, "POST", "/ima/v1/service/restore", restoreBody(map[string]any{"DryRun": false}))
 	r := a.must(http.StatusConflict, "POST", "/ima/v1/service/restore", restoreBody(nil))

@@ -58,7 +58,7 @@ func TestKill9DuringBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := prepareDataDir(t, nil)
-	p := startBin(t, bin, d.Path, []string{lowWorkFactor})
+	p := startWith(t, bin, d.Path, []string{lowWorkFactor})
 	fillStore(t, d.MQTTAddr, 3000, 2048)
 	p.kill9()
 	dests := []storeDest{fileDest(t), sftpDest(t)}
@@ -67,7 +67,7 @@ func TestKill9DuringBackup(t *testing.T) {
 	var last time.Time
 	for cycle := range crashCycles() {
 		env, delay := killDuring(cycle, []string{"backupAfterCheckpoint", "backupBeforeCommit"}, 150*time.Millisecond)
-		p := startBin(t, bin, d.Path, append(env, lowWorkFactor))
+		p := startWith(t, bin, d.Path, append(env, lowWorkFactor))
 		a := newAPI(t, d, p)
 		dest := dests[cycle%len(dests)]
 		body := dest.params("StoreDestination", fmt.Sprintf("cycle-%02d.bak", cycle))
@@ -103,7 +103,7 @@ func TestKill9DuringBackup(t *testing.T) {
 		check(dest.Name, dest.Dir, dest.list())
 	}
 	// The server starts after the last kill and cleans up its checkpoints.
-	p = startBin(t, bin, d.Path, []string{lowWorkFactor})
+	p = startWith(t, bin, d.Path, []string{lowWorkFactor})
 	ents, _ := os.ReadDir(d.Path)
 	for _, e := range ents {
 		if strings.Contains(e.Name(), "checkpoint") {
@@ -125,7 +125,7 @@ func TestKill9DuringRestore(t *testing.T) {
 	}
 	d := prepareDataDir(t, nil)
 	dest := fileDest(t)
-	p := startBin(t, bin, d.Path, []string{lowWorkFactor})
+	p := startWith(t, bin, d.Path, []string{lowWorkFactor})
 	a := newAPI(t, d, p)
 	fillStore(t, d.MQTTAddr, 1000, 2048)
 	publish(t, d.MQTTAddr, "state", true, "before")
@@ -159,7 +159,7 @@ func TestKill9DuringRestore(t *testing.T) {
 	outcomes := map[string]int{}
 	for cycle := range crashCycles() {
 		env, delay := killDuring(cycle, []string{"restoreBeforeSwap", "restoreAfterSwap"}, 2*took)
-		p := startBin(t, bin, d.Path, append(env, lowWorkFactor))
+		p := startWith(t, bin, d.Path, append(env, lowWorkFactor))
 		a := newAPI(t, d, p)
 		if _, err := a.do("POST", "/ima/v1/service/restore", rb); err != nil {
 			t.Fatalf("cycle %d: %v", cycle, err)
@@ -172,7 +172,7 @@ func TestKill9DuringRestore(t *testing.T) {
 			t.Fatalf("cycle %d: failpoint %v did not kill the server", cycle, env)
 		}
 
-		p = startBin(t, bin, d.Path, []string{lowWorkFactor})
+		p = startWith(t, bin, d.Path, []string{lowWorkFactor})
 		a = newAPI(t, d, p)
 		_, hubAfter := a.config()["MessageHub"].(map[string]any)["After"]
 		state := retained(t, d.MQTTAddr, "state")

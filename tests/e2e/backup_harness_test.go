@@ -458,33 +458,6 @@ var failpointBinary = sync.OnceValues(func() (string, error) {
 	return out, nil
 })
 
-// startBin is start with another binary; it does not wait for the start
-// log line when wait is false (a failpoint may kill the process early).
-func startBin(t testing.TB, bin, dataDir string, env []string) *proc {
-	t.Helper()
-	p := &proc{t: t, logs: &logBuffer{added: make(chan struct{}, 1)}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, "serve", "--data-dir", dataDir)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	p.waitLog("mqsight started", 30*time.Second)
-	return p
-}
-
 // exited waits up to d for the process to end by itself.
 func (p *proc) exited(d time.Duration) bool {
 	select {

@@ -129,9 +129,16 @@ func (l *logBuffer) String() string {
 // it logs that it started.
 func start(t testing.TB, dataDir string, env []string, args ...string) *proc {
 	t.Helper()
+	return startWith(t, binary, dataDir, env, args...)
+}
+
+// startWith is start with another binary (e.g. one built with -tags
+// failpoints).
+func startWith(t testing.TB, bin, dataDir string, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, logs: &logBuffer{added: make(chan struct{}, 1)}, done: make(chan struct{})}
 	all := append([]string{"serve", "--data-dir", dataDir}, args...)
-	p.cmd = exec.Command(binary, all...)
+	p.cmd = exec.Command(bin, all...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {

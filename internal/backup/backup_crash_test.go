@@ -1,15 +1,12 @@
 package backup
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -98,36 +95,11 @@ func TestBackupCrash(t *testing.T) {
 	cycle := func(t *testing.T, spec backupCrashSpec) (killed bool, cfgFiles []string, storeDone bool) {
 		spec.DataDir, spec.StoreDir = filepath.Join(t.TempDir(), "data"), t.TempDir()
 		copyTree(t, src.dir, spec.DataDir)
-		raw, _ := json.Marshal(spec)
-		cmd := exec.Command(os.Args[0], "-test.run=^TestBackupCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), backupCrashEnv+"="+string(raw))
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		out := bufio.NewReader(stdout)
+		within := time.Duration(0)
 		if spec.Ready {
-			if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
-				t.Fatalf("child said %q, %v", line, err)
-			}
-			time.Sleep(time.Duration(rand.IntN(150_000)) * time.Microsecond)
-			cmd.Process.Kill()
+			within = 150 * time.Millisecond
 		}
-		rest, _ := io.ReadAll(out)
-		err = cmd.Wait()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			if ws := ee.Sys().(syscall.WaitStatus); !ws.Signaled() {
-				t.Fatalf("child failed: %v\n%s", err, rest)
-			}
-			killed = true
-		} else if err != nil {
-			t.Fatal(err)
-		}
+		killed = runCrashChild(t, "TestBackupCrashChild", backupCrashEnv, spec, within)
 		if _, err := Recover(spec.DataDir); err != nil {
 			t.Fatal(err)
 		}

@@ -1,16 +1,11 @@
 package backup
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -119,37 +114,11 @@ func TestApplyCrash(t *testing.T) {
 		spec.DataDir = filepath.Join(t.TempDir(), "data")
 		copyTree(t, tmpl.dir, spec.DataDir)
 		spec.Backup, spec.StoreURL, spec.Ready = res.Path, storeURL, randomKill
-		raw, _ := json.Marshal(spec)
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashEnv+"="+string(raw))
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		out := bufio.NewReader(stdout)
+		within := time.Duration(0)
 		if randomKill {
-			if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
-				t.Fatalf("child said %q, %v", line, err)
-			}
-			time.Sleep(time.Duration(rand.IntN(60_000)) * time.Microsecond)
-			cmd.Process.Kill()
+			within = 60 * time.Millisecond
 		}
-		rest, _ := io.ReadAll(out)
-		err = cmd.Wait()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			ws := ee.Sys().(syscall.WaitStatus)
-			if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-				t.Fatalf("child failed: %v\n%s", err, rest)
-			}
-			killed = true
-		} else if err != nil {
-			t.Fatal(err)
-		}
+		killed = runCrashChild(t, "TestCrashChild", crashEnv, spec, within)
 		if _, err := Recover(spec.DataDir); err != nil {
 			t.Fatalf("recover: %v", err)
 		}

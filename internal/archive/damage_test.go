@@ -180,7 +180,7 @@ func TestNewerFormat(t *testing.T) {
 func sealPlain(t *testing.T, plain []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	env, err := openEnvelope(&buf, testPass, MinWorkFactor)
+	env, err := openEnvelope(&buf, testPass, MinWorkFactor, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,12 @@ var (
 	ErrShortPassword = errors.New("backup password must have at least 8 characters")
 )
 
+// Errors of a Writer used after its end.
+var (
+	errAborted = errors.New("archive writer aborted")
+	errStopped = errors.New("archive output stopped")
+)
+
 // NewerFormatError reports an archive whose format version this package does
 // not read. errors.Is(err, ErrNewerFormat) is true for it.
 type NewerFormatError struct {

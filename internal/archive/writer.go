@@ -4,10 +4,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
-	"sync/atomic"
 	"unicode/utf8"
 
 	"filippo.io/age"
@@ -33,6 +31,11 @@ type WriterOptions struct {
 	// WorkFactor is the scrypt work factor (log2 N), MinWorkFactor to
 	// MaxWorkFactor; zero means DefaultWorkFactor.
 	WorkFactor int
+	// Go starts the Writer's two helper goroutines, which hash and write a
+	// large archive while the caller encrypts; nil means a go statement. A
+	// caller that runs its own work at a lowered priority passes a function
+	// that starts them the same way.
+	Go func(func())
 }
 
 // Writer writes one archive to an io.Writer in a single streaming pass:
@@ -65,23 +68,6 @@ const (
 	writerOpen writerState = iota
 	writerClosed
 )
-
-// countingWriter hashes and counts every byte written to the destination.
-type countingWriter struct {
-	w    io.Writer
-	hash hash.Hash
-	n    atomic.Int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.hash.Write(p[:n])
-	c.n.Add(int64(n))
-	if err == nil && n < len(p) {
-		err = io.ErrShortWrite
-	}
-	return n, err
-}
 
 // ageSink receives age's ciphertext. Until streaming is set it captures the
 // age header (age writes header and nonce inside age.Encrypt); afterwards it
@@ -118,7 +104,7 @@ func NewWriter(w io.Writer, passphrase string, kind Kind, opts WriterOptions) (*
 	if wf < MinWorkFactor || wf > MaxWorkFactor {
 		return nil, fmt.Errorf("scrypt work factor %d out of range %d..%d", wf, MinWorkFactor, MaxWorkFactor)
 	}
-	env, err := openEnvelope(w, passphrase, wf)
+	env, err := openEnvelope(w, passphrase, wf, opts.Go)
 	if err != nil {
 		return nil, err
 	}
@@ -132,19 +118,19 @@ func NewWriter(w io.Writer, passphrase string, kind Kind, opts WriterOptions) (*
 // envelopeWriter writes the envelope around an age stream: header and age
 // header in openEnvelope, plaintext into age, trailer in close.
 type envelopeWriter struct {
-	out  *countingWriter
+	out  *output
 	sink *ageSink
 	age  io.WriteCloser
 }
 
-func openEnvelope(w io.Writer, passphrase string, workFactor int) (*envelopeWriter, error) {
+func openEnvelope(w io.Writer, passphrase string, workFactor int, spawn func(func())) (*envelopeWriter, error) {
 	rcp, err := age.NewScryptRecipient(passphrase)
 	if err != nil {
 		return nil, errors.New("backup password rejected by age")
 	}
 	rcp.SetWorkFactor(workFactor)
 
-	out := &countingWriter{w: w, hash: sha256.New()}
+	out := newOutput(w, spawn)
 	sink := &ageSink{out: out}
 	aw, err := age.Encrypt(sink, rcp)
 	if err != nil {
@@ -170,11 +156,17 @@ func (e *envelopeWriter) close() error {
 	if err := e.age.Close(); err != nil {
 		return fmt.Errorf("write backup: %w", err)
 	}
+	if err := e.out.flush(); err != nil {
+		return fmt.Errorf("write backup: %w", err)
+	}
 	// One hash serves both digests: its sum here is the trailer's (all bytes
 	// so far); continued over the trailer it is the whole file's.
-	t := envelopeTrailer{bodyLen: uint64(e.out.n.Load())}
-	copy(t.bodySum[:], e.out.hash.Sum(nil))
+	t := envelopeTrailer{bodyLen: uint64(e.out.written())}
+	copy(t.bodySum[:], e.out.sum())
 	if _, err := e.out.Write(t.marshal()); err != nil {
+		return fmt.Errorf("write backup trailer: %w", err)
+	}
+	if err := e.out.flush(); err != nil {
 		return fmt.Errorf("write backup trailer: %w", err)
 	}
 	return nil
@@ -279,8 +271,11 @@ func (w *Writer) finishEntry() error {
 }
 
 // Close writes the end record, the final age chunk and the trailer. After a
-// successful Close, Size and SHA256 describe the whole output.
+// successful Close, Size and SHA256 describe the whole output. Close (or
+// Abort) must be called also after an error: it ends the goroutines that
+// hash and write a large archive.
 func (w *Writer) Close() error {
+	defer w.env.out.stop()
 	if err := w.usable(); err != nil {
 		return err
 	}
@@ -300,12 +295,22 @@ func (w *Writer) Close() error {
 	return nil
 }
 
+// Abort fails the Writer, if Close has not succeeded, without writing the
+// end record or trailer, so the output never looks complete, and ends its
+// goroutines. It may be called at any time, also after Close (deferred).
+func (w *Writer) Abort() {
+	if w.state != writerClosed {
+		w.fail(errAborted)
+	}
+	w.env.out.stop()
+}
+
 // BytesWritten is the number of bytes written to the destination so far. It
 // is safe to call from any goroutine at any time.
-func (w *Writer) BytesWritten() int64 { return w.env.out.n.Load() }
+func (w *Writer) BytesWritten() int64 { return w.env.out.written() }
 
 // Size is the size of the whole output file; valid after Close returned nil.
-func (w *Writer) Size() int64 { return w.env.out.n.Load() }
+func (w *Writer) Size() int64 { return w.env.out.written() }
 
 // SHA256 is the SHA-256 of the whole output file as written; nil unless Close
 // returned nil.
@@ -313,7 +318,7 @@ func (w *Writer) SHA256() []byte {
 	if w.state != writerClosed || w.err != nil {
 		return nil
 	}
-	return w.env.out.hash.Sum(nil)
+	return w.env.out.sum()
 }
 
 // entryWriter accepts exactly size bytes of one entry.

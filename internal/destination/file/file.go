@@ -64,11 +64,11 @@ func (d *Destination) Create(ctx context.Context, name string) (destination.Uplo
 		return nil, fmt.Errorf("create %s: %w", final, mapErr(err))
 	}
 	tmp := filepath.Join(d.dir, destination.TempName(name))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, direct, err := createTemp(tmp)
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", final, mapErr(err))
 	}
-	return &upload{ctx: ctx, d: d, final: final, tmp: tmp, f: f}, nil
+	return &upload{ctx: ctx, d: d, final: final, tmp: tmp, f: f, direct: direct}, nil
 }
 
 // Open implements destination.Destination.

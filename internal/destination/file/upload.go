@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
 
 	"github.com/mqsight/mqsight/internal/destination"
 )
@@ -20,7 +21,10 @@ type upload struct {
 	n     int64
 	done  bool
 	err   error // first write error; Commit refuses after one
-	wb    writeBehind
+	// direct: the file is open with O_DIRECT (see direct_linux.go); once
+	// a write cannot be direct, the rest is buffered, with write-behind.
+	direct bool
+	wb     writeBehind
 }
 
 func (u *upload) Write(p []byte) (int, error) {
@@ -34,14 +38,52 @@ func (u *upload) Write(p []byte) (int, error) {
 		u.err = fmt.Errorf("write %s: %w", u.final, err)
 		return 0, u.err
 	}
-	n, err := u.f.Write(p)
-	u.n += int64(n)
+	n, err := u.write(p)
 	if err != nil {
 		u.err = fmt.Errorf("write %s: %w", u.tmp, err)
 		return n, u.err
 	}
-	u.wb.wrote(u.f, n)
 	return n, nil
+}
+
+// write writes p at the end of the file, directly while p allows it.
+func (u *upload) write(p []byte) (int, error) {
+	if u.direct && !directOK(p, u.n) {
+		if err := u.buffered(); err != nil {
+			return 0, err
+		}
+	}
+	n, err := u.f.Write(p)
+	u.n += int64(n)
+	if err != nil && u.direct && errors.Is(err, syscall.EINVAL) {
+		// A filesystem that accepted O_DIRECT at open but not for this
+		// write: go on buffered.
+		if berr := u.buffered(); berr != nil {
+			return n, err
+		}
+		m, err := u.f.Write(p[n:])
+		u.n += int64(m)
+		n += m
+		if err != nil {
+			return n, err
+		}
+	} else if err != nil {
+		return n, err
+	}
+	if !u.direct {
+		u.wb.wrote(u.f, n)
+	}
+	return n, nil
+}
+
+// buffered switches the file from direct to buffered writes.
+func (u *upload) buffered() error {
+	if err := clearDirect(u.f); err != nil {
+		return err
+	}
+	u.direct = false
+	u.wb.startAt(u.n)
+	return nil
 }
 
 // Commit implements destination.Upload: fsync, close, no-replace rename,

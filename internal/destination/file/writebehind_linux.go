@@ -38,3 +38,9 @@ func (w *writeBehind) wrote(f *os.File, n int) {
 		w.started += writeBehindChunk
 	}
 }
+
+// startAt starts counting at offset off: the bytes before it are not this
+// writeBehind's (they were written directly, see direct_linux.go).
+func (w *writeBehind) startAt(off int64) {
+	w.written, w.started = off, off
+}

@@ -38,6 +38,10 @@ type BackupRequest struct {
 	// WorkFactor is the scrypt work factor; zero is the production default.
 	// Tests lower it.
 	WorkFactor int
+	// TrafficYield is how many times as long as it worked a store backup
+	// pauses while clients are active (see pacer); zero means
+	// DefaultTrafficYield, a negative value never pauses.
+	TrafficYield float64
 	// Progress receives byte progress of the store upload.
 	Progress ProgressFunc
 }
@@ -113,7 +117,9 @@ const maxCheckpointTries = 5
 //
 // Configuration backup: written to a temporary file in req.Dir, fsynced,
 // linked to imaBackup.hhmmss-MMDDYYYY without replacing anything
-// (ErrNameTaken), directory fsynced.
+// (ErrNameTaken), directory fsynced. With a store backup, the temporary file
+// and its archive key (one scrypt derivation) are made on another goroutine
+// while the store is checkpointed and streamed.
 //
 // On any error or cancellation nothing that looks complete is left: the
 // upload is aborted, the temporary file removed, and a store backup whose
@@ -153,6 +159,7 @@ func Backup(ctx context.Context, req BackupRequest, deps BackupDeps) (*BackupRes
 		snap  *snapshot
 		store *archive.StoreBackup
 		dest  destination.Destination
+		cfile *configFile
 	)
 	if loc != nil {
 		if deps.Store == nil {
@@ -164,14 +171,29 @@ func Backup(ctx context.Context, req BackupRequest, deps BackupDeps) (*BackupRes
 		}
 		defer closeDest()
 		dest = d
+		configFile := startConfigFile(req, finalPath)
 		sr, sn, sb, err := backupStore(ctx, req, deps, dest, loc, id)
+		c, cerr := configFile()
 		if err != nil {
+			if cerr == nil {
+				c.discard()
+			}
 			return nil, fmt.Errorf("backup: %w", err)
 		}
 		res.Store, snap, store = sr, sn, sb
 		deps.at("backup:store-committed")
-	} else if snap, err = takeSnapshot(deps.Config); err != nil {
-		return nil, fmt.Errorf("backup: %w", err)
+		if cerr != nil {
+			_ = dest.Remove(context.WithoutCancel(ctx), loc.Name)
+			return nil, fmt.Errorf("backup: %w", cerr)
+		}
+		cfile = c
+	} else {
+		if snap, err = takeSnapshot(deps.Config); err != nil {
+			return nil, fmt.Errorf("backup: %w", err)
+		}
+		if cfile, err = createConfigFile(req, finalPath); err != nil {
+			return nil, fmt.Errorf("backup: %w", err)
+		}
 	}
 	m := &archive.Manifest{
 		ServerVersion:    req.ServerVersion,
@@ -183,7 +205,7 @@ func Backup(ctx context.Context, req BackupRequest, deps BackupDeps) (*BackupRes
 		ObjectCounts:     ObjectCounts(snap.cfg),
 		StoreBackup:      store,
 	}
-	if err := writeConfigBackup(ctx, req, deps, snap, m, finalPath); err != nil {
+	if err := writeConfigBackup(ctx, deps, cfile, snap, m, finalPath); err != nil {
 		if dest != nil {
 			// The store backup is useless without its configuration backup
 			// and must not be mistaken for a finished pair.
@@ -234,34 +256,82 @@ func takeSnapshot(src ConfigSource) (*snapshot, error) {
 	return &snapshot{cfg: c, certs: certs}, nil
 }
 
-// writeConfigBackup writes snap to finalPath.
-func writeConfigBackup(ctx context.Context, req BackupRequest, deps BackupDeps, snap *snapshot, m *archive.Manifest, finalPath string) error {
+// configFile is a configuration backup being written: its temporary file
+// in req.Dir and the archive writer on it, whose key is derived.
+type configFile struct {
+	f  *os.File
+	aw *archive.Writer
+}
+
+// createConfigFile creates the temporary file beside finalPath and starts
+// the archive on it (the scrypt key derivation, about a second at the
+// production work factor).
+func createConfigFile(req BackupRequest, finalPath string) (*configFile, error) {
+	f, err := os.CreateTemp(req.Dir, "."+filepath.Base(finalPath)+".tmp-")
+	if err != nil {
+		return nil, fmt.Errorf("write configuration backup: %w", err)
+	}
+	c := &configFile{f: f}
+	if err := f.Chmod(0o600); err != nil {
+		c.discard()
+		return nil, fmt.Errorf("write configuration backup: %w", err)
+	}
+	if c.aw, err = archive.NewWriter(f, req.Password, archive.KindConfig, archive.WriterOptions{WorkFactor: req.WorkFactor}); err != nil {
+		c.discard()
+		return nil, fmt.Errorf("write configuration backup: %w", err)
+	}
+	return c, nil
+}
+
+// discard removes the temporary file.
+func (c *configFile) discard() {
+	if c.aw != nil {
+		c.aw.Abort()
+	}
+	c.f.Close()
+	os.Remove(c.f.Name())
+}
+
+// startConfigFile runs createConfigFile in the background (goBackground),
+// so that the configuration archive's key derivation overlaps with the
+// store backup. The returned function waits for it; it must be called exactly
+// once, and the configFile it returns used or discarded.
+func startConfigFile(req BackupRequest, finalPath string) func() (*configFile, error) {
+	type result struct {
+		c   *configFile
+		err error
+	}
+	ch := make(chan result, 1)
+	goBackground(func() {
+		c, err := createConfigFile(req, finalPath)
+		ch <- result{c, err}
+	})
+	return func() (*configFile, error) {
+		r := <-ch
+		return r.c, r.err
+	}
+}
+
+// writeConfigBackup writes snap through c (see createConfigFile) and
+// links it to finalPath; c is used up either way.
+func writeConfigBackup(ctx context.Context, deps BackupDeps, c *configFile, snap *snapshot, m *archive.Manifest, finalPath string) error {
+	committed := false
+	defer func() {
+		if !committed {
+			c.discard()
+		}
+	}()
 	doc, err := config.Marshal(snap.cfg)
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(req.Dir, "."+filepath.Base(finalPath)+".tmp-")
-	if err != nil {
+	if err := fillConfigArchive(c.aw, m, doc, snap.certs); err != nil {
 		return fmt.Errorf("write configuration backup: %w", err)
 	}
-	tmp := f.Name()
-	committed := false
-	defer func() {
-		if !committed {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
+	if err := c.f.Sync(); err != nil {
 		return fmt.Errorf("write configuration backup: %w", err)
 	}
-	if _, err := writeConfigArchive(f, req.Password, req.WorkFactor, m, doc, snap.certs); err != nil {
-		return fmt.Errorf("write configuration backup: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write configuration backup: %w", err)
-	}
-	if err := f.Close(); err != nil {
+	if err := c.f.Close(); err != nil {
 		return fmt.Errorf("write configuration backup: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -271,7 +341,7 @@ func writeConfigBackup(ctx context.Context, req BackupRequest, deps BackupDeps, 
 		return fmt.Errorf("write configuration backup: %w", err)
 	}
 	deps.at("backup:config-synced")
-	if err := linkNoReplace(tmp, finalPath); err != nil {
+	if err := linkNoReplace(c.f.Name(), finalPath); err != nil {
 		return err
 	}
 	committed = true

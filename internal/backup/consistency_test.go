@@ -111,7 +111,8 @@ type changingStore struct {
 	n      int
 }
 
-func (c *changingStore) UID() string { return c.st.UID() }
+func (c *changingStore) UID() string     { return c.st.UID() }
+func (c *changingStore) LastLSN() uint64 { return c.st.LastLSN() }
 
 func (c *changingStore) Checkpoint(dir string) (uint64, error) {
 	lsn, err := c.st.Checkpoint(dir)

@@ -141,8 +141,15 @@ func writeConfigArchive(w io.Writer, password string, workFactor int, m *archive
 	if err != nil {
 		return nil, err
 	}
+	return aw, fillConfigArchive(aw, m, doc, certs)
+}
+
+// fillConfigArchive writes the manifest, the configuration document and the
+// certificates into aw and closes it; on error aw is aborted.
+func fillConfigArchive(aw *archive.Writer, m *archive.Manifest, doc []byte, certs []Certificate) error {
+	defer aw.Abort() // no-op after Close
 	if err := aw.WriteManifest(m); err != nil {
-		return nil, err
+		return err
 	}
 	put := func(name string, mode fs.FileMode, data []byte) error {
 		ew, err := aw.CreateEntry(name, mode, int64(len(data)))
@@ -153,14 +160,14 @@ func writeConfigArchive(w io.Writer, password string, workFactor int, m *archive
 		return err
 	}
 	if err := put(documentEntry, 0o600, doc); err != nil {
-		return nil, err
+		return err
 	}
 	for _, c := range certs {
 		if err := put(certificatesDir+"/"+c.Name, c.Mode.Perm(), c.Data); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return aw, aw.Close()
+	return aw.Close()
 }
 
 // readCertificateDir reads every regular file directly in dir (the

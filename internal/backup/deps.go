@@ -17,12 +17,14 @@ type ConfigSource interface {
 	CertificateDir() string
 }
 
-// StoreSource is what a backup needs of the store: an online checkpoint
-// and the store's UID (which a checkpoint carries). *store.Store implements
-// it.
+// StoreSource is what a backup needs of the store: an online checkpoint,
+// the store's UID (which a checkpoint carries) and its last committed LSN
+// (which tells the backup whether clients are active, see pacer).
+// *store.Store implements it.
 type StoreSource interface {
 	Checkpoint(dir string) (lsn uint64, err error)
 	UID() string
+	LastLSN() uint64
 }
 
 // Components is the running server as a restore sees it: Apply stops every

@@ -1,21 +1,82 @@
 package backup
 
-import "runtime"
+import (
+	"os"
+	"runtime"
+	"sync"
+)
 
-// inBackground runs fn on an OS thread of its own at the lowest CPU and I/O
-// priority the system offers (see lowerThreadPriority), and returns its
-// error. An online store backup reads, hashes, encrypts and writes a whole
-// store while clients keep publishing; at background priority it takes
-// only the CPU and disk time that the broker leaves, so publishing slows
-// less and the backup stretches instead. The thread is never unlocked:
-// it ends with the goroutine, and its lowered priority with it, so no
-// other goroutine ever runs on it.
-func inBackground(fn func() error) error {
-	errc := make(chan error, 1)
+// Background work.
+//
+// A store backup derives keys (scrypt: about a second of one core and
+// 256 MiB of memory per archive) and reads, encrypts, hashes and writes the
+// whole store, while clients keep publishing; every durable publish waits
+// for a store commit, and a commit needs CPU. The backup's work therefore
+// runs on OS threads of its own at the lowest CPU and I/O priority the
+// system offers (lowerThreadPriority), so that the kernel gives the broker
+// the CPU first.
+//
+// A lowered thread priority alone does not do it in Go: a goroutine that
+// computes holds one of the runtime's GOMAXPROCS processors whether or not
+// the kernel runs its thread, so a backup goroutine would take a processor
+// away from the broker's goroutines, which then wait in Go's run queue
+// however low the backup thread's priority. Each background goroutine
+// therefore adds one processor to GOMAXPROCS while it runs: the broker keeps
+// as many processors as the machine has cores, and the kernel, which knows
+// the priorities, shares the cores.
+
+// goBackground runs fn on a goroutine locked to an OS thread of its own at
+// background priority. The thread is never unlocked: it ends with the
+// goroutine, and its lowered priority with it, so no other goroutine ever
+// runs on it.
+func goBackground(fn func()) {
 	go func() {
 		runtime.LockOSThread()
-		lowerThreadPriority()
-		errc <- fn()
+		if lowerThreadPriority() {
+			addProc()
+			defer removeProc()
+		}
+		fn()
 	}()
+}
+
+// inBackground runs fn with goBackground and returns its error.
+func inBackground(fn func() error) error {
+	errc := make(chan error, 1)
+	goBackground(func() { errc <- fn() })
 	return <-errc
+}
+
+// procs counts the background goroutines that added a processor, and
+// remembers GOMAXPROCS from before the first.
+var procs struct {
+	sync.Mutex
+	n    int
+	base int
+}
+
+func addProc() {
+	procs.Lock()
+	defer procs.Unlock()
+	if procs.n == 0 {
+		procs.base = runtime.GOMAXPROCS(0)
+	}
+	procs.n++
+	runtime.GOMAXPROCS(procs.base + procs.n)
+}
+
+func removeProc() {
+	procs.Lock()
+	defer procs.Unlock()
+	procs.n--
+	switch {
+	case procs.n > 0:
+		runtime.GOMAXPROCS(procs.base + procs.n)
+	case os.Getenv("GOMAXPROCS") != "":
+		runtime.GOMAXPROCS(procs.base) // the operator's setting
+	default:
+		// Back to the runtime's default, which follows CPU and cgroup
+		// changes again (any explicit setting turns that off).
+		runtime.SetDefaultGOMAXPROCS()
+	}
 }

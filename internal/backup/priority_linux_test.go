@@ -3,8 +3,11 @@ package backup
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -38,5 +41,35 @@ func TestInBackgroundRunsNiced(t *testing.T) {
 	}
 	if err := inBackground(func() error { return os.ErrClosed }); err != os.ErrClosed {
 		t.Fatalf("error not passed through: %v", err)
+	}
+}
+
+// Each background goroutine brings a processor of its own, so the broker's
+// goroutines keep as many as before; the count is restored afterwards.
+func TestBackgroundAddsAProcessor(t *testing.T) {
+	before := runtime.GOMAXPROCS(0)
+	release := make(chan struct{})
+	seen := make(chan int, 2)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		goBackground(func() {
+			defer wg.Done()
+			seen <- runtime.GOMAXPROCS(0)
+			<-release
+		})
+	}
+	a, b := <-seen, <-seen
+	if max(a, b) != before+2 || min(a, b) < before+1 {
+		t.Fatalf("GOMAXPROCS inside two background goroutines: %d and %d, want up to %d", a, b, before+2)
+	}
+	close(release)
+	wg.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.GOMAXPROCS(0) != before && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // removeProc runs after fn returned
+	}
+	if after := runtime.GOMAXPROCS(0); after != before {
+		t.Fatalf("GOMAXPROCS %d after the background work, %d before", after, before)
 	}
 }

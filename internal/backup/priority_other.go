@@ -3,5 +3,5 @@
 package backup
 
 // lowerThreadPriority does nothing where thread priorities are not
-// supported here.
-func lowerThreadPriority() {}
+// supported here, and reports so.
+func lowerThreadPriority() bool { return false }

@@ -27,6 +27,39 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 	} else if !errors.Is(err, destination.ErrNotFound) {
 		return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc, err)
 	}
+	up, err := dest.Create(ctx, loc.Name)
+	if err != nil {
+		if errors.Is(err, destination.ErrExists) {
+			return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc.Name, ErrNameTaken)
+		}
+		return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc, err)
+	}
+	defer up.Abort() // no-op after Commit
+	// The archive's key derivation (scrypt, about a second) needs nothing
+	// of the checkpoint: it runs in the background while the checkpoint is
+	// taken. Reading, hashing, encryption and writing run in the
+	// background too, so that publishing keeps its CPU and disk.
+	type started struct {
+		aw  *archive.Writer
+		err error
+	}
+	writerc := make(chan started, 1)
+	goBackground(func() {
+		aw, err := archive.NewWriter(ctxWriter{ctx, up}, req.Password, archive.KindStore, archive.WriterOptions{WorkFactor: req.WorkFactor, Go: goBackground})
+		writerc <- started{aw, err}
+	})
+	var aw *archive.Writer
+	received := false
+	defer func() {
+		if !received {
+			if w := <-writerc; w.aw != nil {
+				w.aw.Abort()
+			}
+		}
+		if aw != nil {
+			aw.Abort() // no-op after Close
+		}
+	}()
 	scratch, err := os.MkdirTemp(deps.ScratchDir, checkpointPrefix)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("store checkpoint: %w", err)
@@ -55,34 +88,33 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 		LSN:              lsn,
 		StoreUID:         uid,
 	}
-	up, err := dest.Create(ctx, loc.Name)
-	if err != nil {
-		if errors.Is(err, destination.ErrExists) {
-			return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc.Name, ErrNameTaken)
-		}
-		return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc, err)
+	w := <-writerc
+	received = true
+	if w.err != nil {
+		return nil, nil, nil, fmt.Errorf("store backup: %w", w.err)
 	}
-	defer up.Abort() // no-op after Commit
-	var aw *archive.Writer
-	// Key derivation, reading, hashing, encryption and writing all run in
-	// the background so that publishing keeps its CPU and disk.
+	aw = w.aw
 	err = inBackground(func() error {
-		var err error
-		aw, err = archive.NewWriter(ctxWriter{ctx, up}, req.Password, archive.KindStore, archive.WriterOptions{WorkFactor: req.WorkFactor})
-		if err != nil {
-			return err
-		}
 		if err := aw.WriteManifest(m); err != nil {
 			return err
 		}
 		buf := make([]byte, copyBufferSize)
 		var done int64
 		req.Progress.report(PhaseUpload, 0, total)
-		for _, f := range files {
+		yield := req.TrafficYield
+		if yield == 0 {
+			yield = DefaultTrafficYield
+		}
+		pace := newPacer(deps.Store.LastLSN, yield)
+		for i, f := range files {
 			deps.at("backup:entry")
+			if i+1 < len(files) {
+				prefetch(cpDir, files[i+1])
+			}
 			if err := copyEntry(ctx, aw, cpDir, f, buf, func(n int) {
 				done += int64(n)
 				req.Progress.report(PhaseUpload, done, total)
+				pace.step()
 			}); err != nil {
 				return err
 			}
@@ -178,6 +210,24 @@ func listTree(root string) ([]treeFile, int64, error) {
 	return files, total, err
 }
 
+// Reading ahead. On a cold page cache the backup would wait for each read
+// from disk and then encrypt, one after the other; it asks the kernel to
+// read ahead instead: the next file from its start while the current one
+// is copied, and within a file always the readAhead bytes after the next
+// ones. At most a few readAhead windows are in flight, whatever the store's
+// size.
+const readAhead = 16 << 20
+
+// prefetch starts reading the first readAhead bytes of f.
+func prefetch(root string, f treeFile) {
+	src, err := os.Open(filepath.Join(root, filepath.FromSlash(f.rel)))
+	if err != nil {
+		return // copyEntry reports it
+	}
+	willNeed(src, 0, min(f.size, readAhead))
+	src.Close()
+}
+
 // copyEntry streams one checkpoint file into the archive. The file's size
 // was taken when listing; checkpoint files are immutable (hard links to
 // sstables, or copies), so a different size is an error.
@@ -195,6 +245,9 @@ func copyEntry(ctx context.Context, aw *archive.Writer, root string, f treeFile,
 	for n < f.size {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if n%readAhead == 0 {
+			willNeed(src, n+readAhead, readAhead)
 		}
 		chunk := buf[:min(int64(len(buf)), f.size-n)]
 		if _, err := io.ReadFull(src, chunk); err != nil {

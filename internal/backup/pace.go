@@ -1,0 +1,62 @@
+package backup
+
+import "time"
+
+// DefaultTrafficYield is how many times as long as it worked a store backup
+// pauses while the server has traffic: at 4 it works at most a fifth of
+// the time while clients publish, and flat out on an idle server.
+const DefaultTrafficYield = 4
+
+// pacer makes a store backup yield to the server's traffic. Reading,
+// encrypting, hashing and writing a store compete with the broker for the
+// same cores and disk: every durable publish waits for a store commit,
+// and the backup lengthens each one. So the backup works in short slices,
+// and after each slice it looks whether the store committed anything in
+// the meantime (its last LSN moved); if it did, clients are active and the
+// backup sleeps yield times as long as the slice took. On an idle server
+// it never sleeps. The backup's bytes still leave at full speed between
+// pauses, and the destination writes behind during them.
+type pacer struct {
+	lsn   func() uint64 // the store's last committed LSN
+	yield float64       // pause per unit of work while there is traffic
+	slice time.Duration // work between two looks at the store
+	now   func() time.Time
+	sleep func(time.Duration)
+
+	last   uint64
+	began  time.Time // start of the current slice
+	paused time.Duration
+}
+
+// paceSlice is the work between two looks at the store: short enough that
+// a pause comes before a publisher notices, long enough that looking costs
+// nothing.
+const paceSlice = 2 * time.Millisecond
+
+func newPacer(lsn func() uint64, yield float64) *pacer {
+	p := &pacer{lsn: lsn, yield: yield, slice: paceSlice, now: time.Now, sleep: time.Sleep}
+	if lsn != nil {
+		p.last = lsn()
+	}
+	p.began = p.now()
+	return p
+}
+
+// step is called after each chunk of work. It pauses when a slice of work
+// is over and the store committed since the previous look.
+func (p *pacer) step() {
+	if p == nil || p.lsn == nil || p.yield <= 0 {
+		return
+	}
+	worked := p.now().Sub(p.began)
+	if worked < p.slice {
+		return
+	}
+	if cur := p.lsn(); cur != p.last {
+		p.last = cur
+		d := time.Duration(float64(worked) * p.yield)
+		p.sleep(d)
+		p.paused += d
+	}
+	p.began = p.now()
+}

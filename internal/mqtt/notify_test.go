@@ -69,19 +69,34 @@ func TestDisconnectedClientNotification(t *testing.T) {
 	for _, topic := range []string{"alerts/a", "alerts/a", "alerts/b", "other/x"} {
 		pub.MustPublish(topic, []byte("m"), 1, false)
 	}
-	pk, err := watcher.AwaitType(packets.Publish, waitLong)
-	if err != nil {
-		t.Fatal(err)
+	// The three notifying messages are announced in one notice, or split
+	// over consecutive intervals when the publishes straddle one (a busy
+	// machine); counted together they must be exact, and other/x never
+	// appears.
+	want := map[string]int{"alerts/a": 2, "alerts/b": 1}
+	got := map[string]int{}
+	for notices := 0; got["alerts/a"] < 2 || got["alerts/b"] < 1; notices++ {
+		if notices == 3 {
+			t.Fatalf("after 3 notices the counts are %v, want %v", got, want)
+		}
+		pk, err := watcher.AwaitType(packets.Publish, waitLong)
+		if err != nil {
+			t.Fatalf("counts so far %v, want %v: %v", got, want, err)
+		}
+		watcher.MustAcknowledge(pk)
+		var n notice
+		if err := json.Unmarshal(pk.Payload, &n); err != nil {
+			t.Fatalf("notice %q: %v", pk.Payload, err)
+		}
+		if n.ClientID != "dev1" || n.UserID != "alice" || len(n.MessagesArrived) == 0 {
+			t.Fatalf("notice %s", pk.Payload)
+		}
+		for _, a := range n.MessagesArrived {
+			got[a.TopicString] += a.MessageCount
+		}
 	}
-	watcher.MustAcknowledge(pk)
-	var n notice
-	if err := json.Unmarshal(pk.Payload, &n); err != nil {
-		t.Fatalf("notice %q: %v", pk.Payload, err)
-	}
-	want := notice{ClientID: "dev1", UserID: "alice", MessagesArrived: []noticeArrival{{"alerts/a", 2}, {"alerts/b", 1}}}
-	if len(n.MessagesArrived) != 2 || n.ClientID != want.ClientID || n.UserID != want.UserID ||
-		n.MessagesArrived[0] != want.MessagesArrived[0] || n.MessagesArrived[1] != want.MessagesArrived[1] {
-		t.Fatalf("notice %s; want %+v", pk.Payload, want)
+	if len(got) != len(want) || got["alerts/a"] != 2 || got["alerts/b"] != 1 {
+		t.Fatalf("announced %v, want %v", got, want)
 	}
 	// Announced once; after a reconnect nothing more.
 	watcher.ExpectNothing(300 * time.Millisecond)

@@ -103,7 +103,7 @@ func readAllFrom(in io.Reader, pass string) (*Manifest, []testEntry, error) {
 // readAllMemo is readAll with scrypt results memoized per stanza (see
 // memoIdentity); for the exhaustive damage tests.
 func readAllMemo(data []byte, id *memoIdentity) (*Manifest, []testEntry, error) {
-	r, err := newReader(bytes.NewReader(data), func() (age.Identity, error) { return id, nil })
+	r, err := newReader(bytes.NewReader(data), func() ([]age.Identity, error) { return []age.Identity{id}, nil })
 	if err != nil {
 		return nil, nil, err
 	}
@@ -369,7 +369,7 @@ func TestWriterRefuses(t *testing.T) {
 			nil,
 			{BackupID: ""},
 			{BackupID: "x", Kind: KindConfig},
-			{BackupID: "x", FormatVersion: 2},
+			{BackupID: "x", FormatVersion: int(FormatVersion) - 1},
 			{BackupID: "x", StoreBackup: &StoreBackup{Name: "s"}},
 		}
 		for _, m := range bad {
@@ -448,7 +448,7 @@ func TestManifestJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"FormatVersion":1,"ServerVersion":"0.1.0-test","ServerName":"test-server","ServerUID":"uid-1234",` +
+	want := `{"FormatVersion":2,"ServerVersion":"0.1.0-test","ServerName":"test-server","ServerUID":"uid-1234",` +
 		`"BackupID":"backup-0001","Created":"2026-11-27T09:00:00Z","ConfigGeneration":42,` +
 		`"ObjectCounts":{"Endpoint":2,"MessageHub":1},"Kind":"config","StoreBackup":{"Name":"store.bak","Size":10,` +
 		`"SHA256":"0000000000000000000000000000000000000000000000000000000000000000","LSN":7,"StoreUID":"s"}}`
@@ -458,8 +458,8 @@ func TestManifestJSON(t *testing.T) {
 	if m.FormatVersion != 0 || m.Kind != "" {
 		t.Fatal("encodeManifest modified its argument")
 	}
-	withExtra := strings.Replace(want, `{"FormatVersion":1,`, `{"FutureField":[1,2],"FormatVersion":1,`, 1)
-	got, err := decodeManifest([]byte(withExtra), KindConfig)
+	withExtra := strings.Replace(want, `{"FormatVersion":2,`, `{"FutureField":[1,2],"FormatVersion":2,`, 1)
+	got, err := decodeManifest([]byte(withExtra), KindConfig, FormatVersion)
 	if err != nil {
 		t.Fatalf("unknown field: %v", err)
 	}
@@ -467,12 +467,12 @@ func TestManifestJSON(t *testing.T) {
 		t.Fatalf("decoded %+v", got)
 	}
 	for _, bad := range []string{
-		strings.Replace(want, `"FormatVersion":1`, `"FormatVersion":2`, 1),
+		strings.Replace(want, `"FormatVersion":2`, `"FormatVersion":1`, 1),
 		strings.Replace(want, `"Kind":"config"`, `"Kind":"store"`, 1),
 		want + `{}`,
 		`{`,
 	} {
-		if _, err := decodeManifest([]byte(bad), KindConfig); !errors.Is(err, ErrCorrupt) {
+		if _, err := decodeManifest([]byte(bad), KindConfig, FormatVersion); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("decode %s: %v, want ErrCorrupt", bad, err)
 		}
 	}
@@ -717,5 +717,98 @@ func TestWriterGoroutinesEnd(t *testing.T) {
 		t.Fatal(err)
 	} else if err := r.Verify(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An archive written to a Key needs no passphrase and no scrypt; only that
+// key reads it, and the key's secret never shows in formatted output.
+func TestKeyArchive(t *testing.T) {
+	key, err := NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, "", KindStore, WriterOptions{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteManifest(testManifest(KindStore)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(buf.Bytes(), []byte("scrypt")) {
+		t.Fatal("a key archive has a scrypt stanza")
+	}
+	parsed, err := ParseKey(key.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewKeyReader(bytes.NewReader(buf.Bytes()), "", parsed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewReader(bytes.NewReader(buf.Bytes()), testPass); !errors.Is(err, ErrWrongKey) {
+		t.Fatalf("read with the passphrase: %v, want ErrWrongKey", err)
+	}
+	if _, err := ParseKey("AGE-SECRET-KEY-1NOTAKEY"); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("ParseKey of garbage: %v", err)
+	}
+	for _, s := range []string{fmt.Sprint(key), fmt.Sprintf("%s %v %+v %#v %q", key, key, key, key, key), fmt.Sprintf("%v", struct{ K *Key }{key})} {
+		if strings.Contains(s, "AGE-SECRET-KEY") {
+			t.Fatalf("formatted key shows its secret: %s", s)
+		}
+	}
+}
+
+// CheckComplete judges a file by its checksums alone, without a key.
+func TestCheckComplete(t *testing.T) {
+	key, err := NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, "", KindStore, WriterOptions{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteManifest(testManifest(KindStore)); err != nil {
+		t.Fatal(err)
+	}
+	ew, err := w.CreateEntry("big", 0o600, 3<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(ew, io.LimitReader(patternReader{}, 3<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	size, sum, err := CheckComplete(bytes.NewReader(data))
+	if err != nil || size != w.Size() || !bytes.Equal(sum, w.SHA256()) {
+		t.Fatalf("CheckComplete: %d %x %v; writer %d %x", size, sum, err, w.Size(), w.SHA256())
+	}
+	flipped := bytes.Clone(data)
+	flipped[len(flipped)/2] ^= 1
+	for _, c := range []struct {
+		name string
+		data []byte
+		want error
+	}{
+		{"truncated", data[:len(data)-100], ErrTruncated},
+		{"no trailer", data[:len(data)-trailerSize], ErrTruncated},
+		{"flipped", flipped, ErrTampered},
+		{"header only", data[:headerSize+10], ErrTruncated},
+		{"not a backup", []byte("hello, world; this is plain text and long enough for a header"), ErrNotBackup},
+	} {
+		if _, _, err := CheckComplete(bytes.NewReader(c.data)); !onlySentinel(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
 	}
 }

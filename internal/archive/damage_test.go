@@ -10,9 +10,11 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"filippo.io/age"
 )
 
-var sentinels = []error{ErrWrongPassword, ErrTruncated, ErrTampered, ErrNotBackup, ErrNewerFormat, ErrCorrupt}
+var sentinels = []error{ErrWrongPassword, ErrWrongKey, ErrTruncated, ErrTampered, ErrNotBackup, ErrNewerFormat, ErrCorrupt}
 
 // assertOnly fails unless err matches want and no other sentinel.
 func assertOnly(t *testing.T, err, want error, what string) {
@@ -163,10 +165,10 @@ func withHeader(data []byte, edit func(b []byte)) []byte {
 }
 
 func TestNewerFormat(t *testing.T) {
-	data := withHeader(smallArchive(t), func(b []byte) { binary.BigEndian.PutUint16(b[8:10], 3) })
+	data := withHeader(smallArchive(t), func(b []byte) { binary.BigEndian.PutUint16(b[8:10], FormatVersion+1) })
 	_, err := NewReader(bytes.NewReader(data), testPass)
 	assertOnly(t, err, ErrNewerFormat, "version 3")
-	if got, want := err.Error(), "backup format version 3 is newer than this server's 1"; got != want {
+	if got, want := err.Error(), fmt.Sprintf("backup format version %d is newer than this server's %d", FormatVersion+1, FormatVersion); got != want {
 		t.Fatalf("message %q, want %q", got, want)
 	}
 	// Known before decryption: the password does not matter.
@@ -180,7 +182,12 @@ func TestNewerFormat(t *testing.T) {
 func sealPlain(t *testing.T, plain []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	env, err := openEnvelope(&buf, testPass, MinWorkFactor, nil)
+	rcp, err := age.NewScryptRecipient(testPass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcp.SetWorkFactor(MinWorkFactor)
+	env, err := openEnvelope(&buf, rcp, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +341,7 @@ func TestEarlyAnswersReadOnlyHeaders(t *testing.T) {
 	boom := errors.New("read past the headers")
 	_, err := NewReader(&failingReader{data: data[:headerSize+a], err: boom}, "wrong password")
 	assertOnly(t, err, ErrWrongPassword, "wrong password")
-	newer := withHeader(data, func(b []byte) { binary.BigEndian.PutUint16(b[8:10], 2) })
+	newer := withHeader(data, func(b []byte) { binary.BigEndian.PutUint16(b[8:10], FormatVersion+1) })
 	_, err = NewReader(&failingReader{data: newer[:headerSize], err: boom}, testPass)
 	assertOnly(t, err, ErrNewerFormat, "newer format")
 	_, err = NewReader(&failingReader{data: []byte("PK\x03\x04"), err: boom}, testPass)

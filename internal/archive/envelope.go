@@ -14,7 +14,11 @@ import (
 
 // FormatVersion is the envelope format version this package writes and the
 // highest it reads. Bump it for any change an older reader could not follow.
-const FormatVersion uint16 = 1
+//
+// Version 2 (this one) added store archives encrypted to a Key instead of
+// the passphrase; a version 1 reader would take such a file for one with a
+// wrong password. Version 1 files are read as before.
+const FormatVersion uint16 = 2
 
 // Envelope layout constants; see the package documentation for the diagram.
 const (

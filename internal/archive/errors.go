@@ -12,6 +12,10 @@ var (
 	// ErrWrongPassword: the archive is intact but the passphrase does not
 	// decrypt it.
 	ErrWrongPassword = errors.New("wrong backup password")
+	// ErrWrongKey: the archive is intact but encrypted to another Key: a
+	// store backup read with the key of another backup's configuration
+	// backup.
+	ErrWrongKey = errors.New("backup file was encrypted for another backup")
 	// ErrTruncated: the archive ends early; it was cut while being written,
 	// copied or uploaded.
 	ErrTruncated = errors.New("backup file is truncated")

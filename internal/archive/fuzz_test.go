@@ -13,11 +13,13 @@ import (
 // bounded independent of lengths claimed in the input, and every error is
 // exactly one sentinel (the input is in memory, so there are no I/O errors).
 func FuzzReader(f *testing.F) {
-	golden, err := os.ReadFile(goldenPath)
-	if err != nil {
-		f.Fatal(err)
+	for _, p := range []string{goldenV2Path, goldenV1Path, goldenV2StorePath} {
+		golden, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(golden)
 	}
-	f.Add(golden)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
@@ -47,7 +49,7 @@ func FuzzReader(f *testing.F) {
 // FuzzDamage applies one fault to the golden archive and requires the exact
 // classification: a flip anywhere is ErrTampered, a cut anywhere ErrTruncated.
 func FuzzDamage(f *testing.F) {
-	golden, err := os.ReadFile(goldenPath)
+	golden, err := os.ReadFile(goldenV2Path)
 	if err != nil {
 		f.Fatal(err)
 	}

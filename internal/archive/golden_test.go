@@ -2,40 +2,58 @@ package archive
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/golden-v1.mqsbak and the FuzzReader seed corpus")
+var update = flag.Bool("update", false, "rewrite the version 2 golden archives and the FuzzReader seed corpus")
 
+// Golden archives. golden-v1.mqsbak was written by format version 1 and is
+// frozen: no later writer can produce it again. The version 2 files are
+// rewritten by -update, only for a deliberate, documented format change.
+// The store archive is encrypted to a Key kept beside it (a test fixture,
+// like the passphrase).
 const (
-	goldenPath = "testdata/golden-v1.mqsbak"
-	goldenPass = "golden-password-1"
+	goldenV1Path       = "testdata/golden-v1.mqsbak"
+	goldenV2Path       = "testdata/golden-v2.mqsbak"
+	goldenV2StorePath  = "testdata/golden-v2-store.mqsbak"
+	goldenV2StoreKey   = "testdata/golden-v2-store.key"
+	goldenPass         = "golden-password-1"
+	goldenStoreBackup  = "20261127-080000-golden"
+	goldenStoreLSN     = 4242
+	goldenStoreUIDText = "a1b2c3"
 )
 
-func goldenManifest() *Manifest {
-	return &Manifest{
-		FormatVersion:    1,
+func goldenManifest(version int, kind Kind) *Manifest {
+	m := &Manifest{
+		FormatVersion:    version,
 		ServerVersion:    "0.1.0",
 		ServerName:       "golden",
 		ServerUID:        "0f1e2d3c",
-		BackupID:         "20261127-080000-golden",
+		BackupID:         goldenStoreBackup,
 		Created:          time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC),
 		ConfigGeneration: 7,
-		ObjectCounts:     map[string]int{"Endpoint": 1, "MessageHub": 1, "User": 3},
-		Kind:             KindConfig,
-		StoreBackup: &StoreBackup{
-			Name:     "store.20261127-080000",
-			Size:     123456,
-			SHA256:   "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-			LSN:      4242,
-			StoreUID: "a1b2c3",
-		},
+		Kind:             kind,
 	}
+	if kind == KindStore {
+		m.LSN, m.StoreUID = goldenStoreLSN, goldenStoreUIDText
+		return m
+	}
+	m.ObjectCounts = map[string]int{"Endpoint": 1, "MessageHub": 1, "User": 3}
+	m.StoreBackup = &StoreBackup{
+		Name:     "store.20261127-080000",
+		Size:     123456,
+		SHA256:   "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+		LSN:      goldenStoreLSN,
+		StoreUID: goldenStoreUIDText,
+	}
+	return m
 }
 
 func goldenEntries() []testEntry {
@@ -46,13 +64,25 @@ func goldenEntries() []testEntry {
 	}
 }
 
-func writeGolden(t *testing.T) []byte {
-	var buf bytes.Buffer
-	w, err := NewWriter(&buf, goldenPass, KindConfig, testOpts)
+func goldenKey(t *testing.T) *Key {
+	b, err := os.ReadFile(goldenV2StoreKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.WriteManifest(goldenManifest()); err != nil {
+	k, err := ParseKey(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func writeGolden(t *testing.T, kind Kind, opts WriterOptions) []byte {
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, goldenPass, kind, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteManifest(goldenManifest(int(FormatVersion), kind)); err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range goldenEntries() {
@@ -70,37 +100,69 @@ func writeGolden(t *testing.T) []byte {
 	return buf.Bytes()
 }
 
-// The committed archive, written by format version 1 with a random age key,
-// must decode identically in every later version. Regenerate only with
-// -update, and only for a deliberate, documented format change.
+// Every committed golden archive must decode identically in every later
+// version.
 func TestGolden(t *testing.T) {
 	if *update {
-		data := writeGolden(t)
-		if err := os.WriteFile(goldenPath, data, 0o644); err != nil {
+		data := writeGolden(t, KindConfig, testOpts)
+		if err := os.WriteFile(goldenV2Path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		writeFuzzSeeds(t, data)
+		store := writeGolden(t, KindStore, WriterOptions{Key: goldenKey(t)})
+		if err := os.WriteFile(goldenV2StorePath, store, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	data, err := os.ReadFile(goldenPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, entries, err := readAll(data, goldenPass)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := encodeManifest(m, KindConfig)
-	want, _ := encodeManifest(goldenManifest(), KindConfig)
-	if !bytes.Equal(got, want) {
-		t.Fatalf("manifest\n got %s\nwant %s", got, want)
-	}
-	assertEntries(t, entries, goldenEntries())
-	s, err := VerifyFile(goldenPath, goldenPass)
-	if err != nil || s.Size != int64(len(data)) {
-		t.Fatalf("VerifyFile: %+v, %v", s, err)
-	}
-	if _, err := VerifyFile(goldenPath, testPass); !onlySentinel(err, ErrWrongPassword) {
-		t.Fatalf("wrong password: %v", err)
+	for _, c := range []struct {
+		path    string
+		version int
+		kind    Kind
+		key     *Key
+	}{
+		{goldenV1Path, 1, KindConfig, nil},
+		{goldenV2Path, 2, KindConfig, nil},
+		{goldenV2StorePath, 2, KindStore, goldenKey(t)},
+	} {
+		t.Run(c.path, func(t *testing.T) {
+			data, err := os.ReadFile(c.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := NewKeyReader(bytes.NewReader(data), goldenPass, c.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, entries, err := readEntries(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := json.Marshal(m)
+			want, _ := json.Marshal(goldenManifest(c.version, c.kind))
+			if !bytes.Equal(got, want) {
+				t.Fatalf("manifest\n got %s\nwant %s", got, want)
+			}
+			assertEntries(t, entries, goldenEntries())
+			if c.key != nil {
+				other, err := NewKey()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, k := range []*Key{other, nil} {
+					if _, err := NewKeyReader(bytes.NewReader(data), goldenPass, k); !onlySentinel(err, ErrWrongKey) {
+						t.Fatalf("store archive read with key %v: %v, want ErrWrongKey", k, err)
+					}
+				}
+				return
+			}
+			s, err := VerifyFile(c.path, goldenPass)
+			if err != nil || s.Size != int64(len(data)) {
+				t.Fatalf("VerifyFile: %+v, %v", s, err)
+			}
+			if _, err := VerifyFile(c.path, testPass); !onlySentinel(err, ErrWrongPassword) {
+				t.Fatalf("wrong password: %v", err)
+			}
+		})
 	}
 }
 

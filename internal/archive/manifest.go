@@ -148,8 +148,9 @@ func encodeManifest(m *Manifest, kind Kind) ([]byte, error) {
 	return b, nil
 }
 
-// decodeManifest parses an authenticated manifest of an archive of kind.
-func decodeManifest(b []byte, kind Kind) (*Manifest, error) {
+// decodeManifest parses an authenticated manifest of an archive of kind
+// whose envelope has format version.
+func decodeManifest(b []byte, kind Kind, version uint16) (*Manifest, error) {
 	var m Manifest
 	d := json.NewDecoder(bytes.NewReader(b))
 	if err := d.Decode(&m); err != nil {
@@ -158,8 +159,8 @@ func decodeManifest(b []byte, kind Kind) (*Manifest, error) {
 	if d.More() {
 		return nil, corruptf("manifest: data after the JSON object")
 	}
-	if m.FormatVersion != int(FormatVersion) {
-		return nil, corruptf("manifest: FormatVersion %d in a version %d envelope", m.FormatVersion, FormatVersion)
+	if m.FormatVersion != int(version) {
+		return nil, corruptf("manifest: FormatVersion %d in a version %d envelope", m.FormatVersion, version)
 	}
 	if m.Kind != kind {
 		return nil, corruptf("manifest: Kind %q in a %q archive", m.Kind, kind)

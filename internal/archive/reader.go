@@ -32,6 +32,7 @@ import (
 // A Reader is used by one goroutine, except BytesRead, which may be called
 // concurrently. Errors are sticky.
 type Reader struct {
+	version  uint16 // envelope format version
 	src      *source
 	plain    *bufio.Reader // age plaintext, over plainReader
 	kind     Kind
@@ -50,19 +51,40 @@ type Reader struct {
 // ErrWrongPassword and damage of the header early; damage further on is
 // reported by Next.
 func NewReader(r io.Reader, passphrase string) (*Reader, error) {
-	return newReader(r, func() (age.Identity, error) {
-		id, err := age.NewScryptIdentity(passphrase)
-		if err != nil {
+	return NewKeyReader(r, passphrase, nil)
+}
+
+// NewKeyReader is NewReader for an archive that may be encrypted to key
+// (a store archive of format version 2) or with passphrase (every other
+// archive). An archive encrypted to another key is ErrWrongKey.
+func NewKeyReader(r io.Reader, passphrase string, key *Key) (*Reader, error) {
+	return newReader(r, func() ([]age.Identity, error) {
+		var ids []age.Identity
+		if key != nil {
+			ids = append(ids, key.id)
+		}
+		if passphrase != "" {
+			id, err := age.NewScryptIdentity(passphrase)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrWrongPassword, err)
+			}
+			id.SetMaxWorkFactor(MaxWorkFactor)
+			ids = append(ids, id)
+		}
+		if len(ids) == 0 {
 			return nil, fmt.Errorf("%w: empty password", ErrWrongPassword)
 		}
-		id.SetMaxWorkFactor(MaxWorkFactor)
-		return id, nil
+		return ids, nil
 	})
 }
 
-// newReader is NewReader with the identity made by identity, called once the
-// envelope header has been checked. Tests substitute a memoizing identity.
-func newReader(r io.Reader, identity func() (age.Identity, error)) (*Reader, error) {
+// keyStanza starts the age header line of a stanza for a Key (X25519).
+var keyStanza = []byte("\n-> X25519 ")
+
+// newReader is NewKeyReader with the identities made by identities, called
+// once the envelope header has been checked. Tests substitute a memoizing
+// identity.
+func newReader(r io.Reader, identities func() ([]age.Identity, error)) (*Reader, error) {
 	src := newSource(r)
 	b, err := src.readRaw(headerSize)
 	if err != nil {
@@ -85,14 +107,17 @@ func newReader(r io.Reader, identity func() (age.Identity, error)) (*Reader, err
 	}
 
 	// The age header is intact, so a failure to unwrap the file key is the
-	// passphrase's fault.
-	id, err := identity()
+	// passphrase's fault, or the key's.
+	ids, err := identities()
 	if err != nil {
 		return nil, err
 	}
-	ar, err := age.Decrypt(io.MultiReader(bytes.NewReader(ageHdr), src), id)
+	ar, err := age.Decrypt(io.MultiReader(bytes.NewReader(ageHdr), src), ids...)
 	if err != nil {
 		if _, ok := errors.AsType[*age.NoIdentityMatchError](err); ok {
+			if bytes.Contains(ageHdr, keyStanza) {
+				return nil, ErrWrongKey
+			}
 			return nil, ErrWrongPassword
 		}
 		if src.err != nil {
@@ -102,9 +127,10 @@ func newReader(r io.Reader, identity func() (age.Identity, error)) (*Reader, err
 	}
 
 	rd := &Reader{
-		src:   src,
-		plain: bufio.NewReaderSize(plainReader{ar}, 64<<10),
-		names: make(map[string]struct{}),
+		version: h.version,
+		src:     src,
+		plain:   bufio.NewReaderSize(plainReader{ar}, 64<<10),
+		names:   make(map[string]struct{}),
 	}
 	m, err := rd.start()
 	if err != nil {
@@ -142,7 +168,7 @@ func (r *Reader) start() (*Manifest, error) {
 	if err := readPlain(r.plain, b, "manifest"); err != nil {
 		return nil, err
 	}
-	return decodeManifest(b, kind)
+	return decodeManifest(b, kind, r.version)
 }
 
 // readRecord reads the next record header. For an entry it checks and

@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
@@ -48,4 +49,41 @@ func VerifyFile(path, passphrase string) (*Summary, error) {
 	}
 	defer f.Close()
 	return Verify(f, passphrase)
+}
+
+// CheckComplete reads a whole archive without decrypting it and reports
+// whether it is complete and undamaged as far as its checksums tell: the
+// envelope header, the age header's checksum, and the trailer's length and
+// SHA-256 of everything before it (ErrNotBackup, ErrNewerFormat,
+// ErrTruncated, ErrTampered). It needs no passphrase or key, so it can
+// check a store backup whose configuration backup is missing. It does not
+// authenticate anything (Verify does): a forger can recompute checksums. On
+// success it returns the whole file's size and SHA-256.
+func CheckComplete(r io.Reader) (size int64, sum []byte, err error) {
+	src := newSource(r)
+	b, err := src.readRaw(headerSize)
+	if err != nil {
+		return 0, nil, err
+	}
+	h, err := parseEnvelopeHeader(b)
+	if err != nil {
+		return 0, nil, err
+	}
+	raw, err := src.readRaw(int(h.ageHdrLen))
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(raw) < int(h.ageHdrLen) {
+		return 0, nil, fmt.Errorf("%w: file ends after %d bytes, inside the encryption header", ErrTruncated, src.n.Load())
+	}
+	if sha256.Sum256(raw) != h.ageHdrSum {
+		return 0, nil, fmt.Errorf("%w: encryption header checksum mismatch", ErrTampered)
+	}
+	if err := src.drain(); err != nil {
+		return 0, nil, err
+	}
+	if err := src.checkTrailer(false); err != nil {
+		return 0, nil, err
+	}
+	return src.hashed, src.hash.Sum(nil), nil
 }

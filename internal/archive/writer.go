@@ -36,6 +36,10 @@ type WriterOptions struct {
 	// caller that runs its own work at a lowered priority passes a function
 	// that starts them the same way.
 	Go func(func())
+	// Key, when set, encrypts the archive to this key instead of the
+	// passphrase (no scrypt; see Key). The passphrase is then not used
+	// and may be empty.
+	Key *Key
 }
 
 // Writer writes one archive to an io.Writer in a single streaming pass:
@@ -86,11 +90,12 @@ func (s *ageSink) Write(p []byte) (int, error) {
 	return s.out.Write(p)
 }
 
-// NewWriter starts an archive of kind on w, encrypted with passphrase. It
-// writes the envelope header and age header before returning. The passphrase
-// must have at least MinPassphraseLen characters; it never appears in errors.
+// NewWriter starts an archive of kind on w, encrypted with passphrase (or
+// with opts.Key). It writes the envelope header and age header before
+// returning. The passphrase must have at least MinPassphraseLen characters;
+// it never appears in errors.
 func NewWriter(w io.Writer, passphrase string, kind Kind, opts WriterOptions) (*Writer, error) {
-	if utf8.RuneCountInString(passphrase) < MinPassphraseLen {
+	if opts.Key == nil && utf8.RuneCountInString(passphrase) < MinPassphraseLen {
 		return nil, ErrShortPassword
 	}
 	code, err := kind.code()
@@ -104,7 +109,18 @@ func NewWriter(w io.Writer, passphrase string, kind Kind, opts WriterOptions) (*
 	if wf < MinWorkFactor || wf > MaxWorkFactor {
 		return nil, fmt.Errorf("scrypt work factor %d out of range %d..%d", wf, MinWorkFactor, MaxWorkFactor)
 	}
-	env, err := openEnvelope(w, passphrase, wf, opts.Go)
+	var rcp age.Recipient
+	if opts.Key != nil {
+		rcp = opts.Key.id.Recipient()
+	} else {
+		sr, err := age.NewScryptRecipient(passphrase)
+		if err != nil {
+			return nil, errors.New("backup password rejected by age")
+		}
+		sr.SetWorkFactor(wf)
+		rcp = sr
+	}
+	env, err := openEnvelope(w, rcp, opts.Go)
 	if err != nil {
 		return nil, err
 	}
@@ -123,13 +139,7 @@ type envelopeWriter struct {
 	age  io.WriteCloser
 }
 
-func openEnvelope(w io.Writer, passphrase string, workFactor int, spawn func(func())) (*envelopeWriter, error) {
-	rcp, err := age.NewScryptRecipient(passphrase)
-	if err != nil {
-		return nil, errors.New("backup password rejected by age")
-	}
-	rcp.SetWorkFactor(workFactor)
-
+func openEnvelope(w io.Writer, rcp age.Recipient, spawn func(func())) (*envelopeWriter, error) {
 	out := newOutput(w, spawn)
 	sink := &ageSink{out: out}
 	aw, err := age.Encrypt(sink, rcp)

@@ -94,6 +94,8 @@ type StoreResult struct {
 	// Synced reports whether the destination flushed the file to stable
 	// storage (see destination.CommitInfo).
 	Synced bool
+
+	key *archive.Key // the store backup is encrypted to it
 }
 
 // checkpointPrefix names the temporary checkpoint directories in ScratchDir.
@@ -205,7 +207,11 @@ func Backup(ctx context.Context, req BackupRequest, deps BackupDeps) (*BackupRes
 		ObjectCounts:     ObjectCounts(snap.cfg),
 		StoreBackup:      store,
 	}
-	if err := writeConfigBackup(ctx, deps, cfile, snap, m, finalPath); err != nil {
+	var storeKey *archive.Key
+	if res.Store != nil {
+		storeKey = res.Store.key
+	}
+	if err := writeConfigBackup(ctx, deps, cfile, snap, m, finalPath, storeKey); err != nil {
 		if dest != nil {
 			// The store backup is useless without its configuration backup
 			// and must not be mistaken for a finished pair.
@@ -312,9 +318,10 @@ func startConfigFile(req BackupRequest, finalPath string) func() (*configFile, e
 	}
 }
 
-// writeConfigBackup writes snap through c (see createConfigFile) and
-// links it to finalPath; c is used up either way.
-func writeConfigBackup(ctx context.Context, deps BackupDeps, c *configFile, snap *snapshot, m *archive.Manifest, finalPath string) error {
+// writeConfigBackup writes snap (and the store backup's key, if any)
+// through c (see createConfigFile) and links it to finalPath; c is used up
+// either way.
+func writeConfigBackup(ctx context.Context, deps BackupDeps, c *configFile, snap *snapshot, m *archive.Manifest, finalPath string, storeKey *archive.Key) error {
 	committed := false
 	defer func() {
 		if !committed {
@@ -325,7 +332,7 @@ func writeConfigBackup(ctx context.Context, deps BackupDeps, c *configFile, snap
 	if err != nil {
 		return err
 	}
-	if err := fillConfigArchive(c.aw, m, doc, snap.certs); err != nil {
+	if err := fillConfigArchive(c.aw, m, doc, snap.certs, storeKey); err != nil {
 		return fmt.Errorf("write configuration backup: %w", err)
 	}
 	if err := c.f.Sync(); err != nil {

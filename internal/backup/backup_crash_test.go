@@ -3,9 +3,7 @@ package backup
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -165,22 +163,14 @@ func TestBackupCrash(t *testing.T) {
 
 // readWholeArchive reads a store archive to its authenticated end.
 func readWholeArchive(path string) error {
+	// The store backup's key was to be written into the configuration
+	// backup, which the kill prevented: the file can only be checked for
+	// completeness, not decrypted.
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	ar, err := archive.NewReader(f, testPassword)
-	if err != nil {
-		return err
-	}
-	for {
-		_, _, err := ar.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
+	_, _, err = archive.CheckComplete(f)
+	return err
 }

@@ -22,12 +22,17 @@ import (
 //	                         secrets included), mode 0600
 //	certificates/<name>      each regular file of the certificates
 //	                         directory, with its permission bits
+//	store.key                the secret of the archive.Key its store
+//	                         backup is encrypted to (format version 2,
+//	                         with a store backup only), mode 0600
 //
 // Nothing else is accepted in a configuration backup: an authenticated
 // archive with another entry is archive.ErrCorrupt.
 const (
 	documentEntry    = "server.json"
 	certificatesDir  = "certificates"
+	storeKeyEntry    = "store.key"
+	maxStoreKey      = 1024      // bound for store.key
 	maxDocumentSize  = 64 << 20  // bound for server.json
 	maxCertificate   = 16 << 20  // bound for one certificate or key file
 	maxConfigContent = 256 << 20 // bound for everything in a configuration backup
@@ -51,6 +56,11 @@ type ConfigBackup struct {
 	Config *config.Config
 	// Certificates are sorted by name.
 	Certificates []Certificate
+	// StoreKey decrypts the store backup made with this configuration
+	// backup; nil when there is none, or for a format version 1 backup,
+	// whose store backup is encrypted with the password. A secret: it
+	// formats as a placeholder.
+	StoreKey *archive.Key
 }
 
 // CertificateNames returns the names of b's certificate files, sorted.
@@ -70,6 +80,10 @@ func (b *ConfigBackup) CertificateNames() []string {
 // config.ErrNewerFormat / config.ErrCorrupt for the document inside.
 func ReadConfigBackup(r io.Reader, password string) (*ConfigBackup, error) {
 	ar, err := archive.NewReader(r, password)
+	if errors.Is(err, archive.ErrWrongKey) {
+		// Only store backups are encrypted to a key.
+		return nil, fmt.Errorf("read configuration backup: it is a store backup: %w", ErrWrongKind)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read configuration backup: %w", err)
 	}
@@ -100,6 +114,17 @@ func ReadConfigBackup(r io.Reader, password string) (*ConfigBackup, error) {
 				return nil, fmt.Errorf("read configuration backup: %w", err)
 			}
 			haveDoc = true
+		case h.Name == storeKeyEntry:
+			if h.Size > maxStoreKey {
+				return nil, fmt.Errorf("read configuration backup: %w: %s is %d bytes", archive.ErrCorrupt, storeKeyEntry, h.Size)
+			}
+			raw, err := io.ReadAll(data)
+			if err != nil {
+				return nil, fmt.Errorf("read configuration backup: %w", err)
+			}
+			if b.StoreKey, err = archive.ParseKey(string(raw)); err != nil {
+				return nil, fmt.Errorf("read configuration backup: %s: %w", storeKeyEntry, err)
+			}
 		case dir == certificatesDir+"/" && validCertName(name):
 			if h.Size > maxCertificate {
 				return nil, fmt.Errorf("read configuration backup: %w: certificate %s is %d bytes", archive.ErrCorrupt, name, h.Size)
@@ -136,17 +161,18 @@ func validCertName(name string) bool {
 }
 
 // writeConfigArchive writes a configuration backup to w.
-func writeConfigArchive(w io.Writer, password string, workFactor int, m *archive.Manifest, doc []byte, certs []Certificate) (*archive.Writer, error) {
+func writeConfigArchive(w io.Writer, password string, workFactor int, m *archive.Manifest, doc []byte, certs []Certificate, storeKey *archive.Key) (*archive.Writer, error) {
 	aw, err := archive.NewWriter(w, password, archive.KindConfig, archive.WriterOptions{WorkFactor: workFactor})
 	if err != nil {
 		return nil, err
 	}
-	return aw, fillConfigArchive(aw, m, doc, certs)
+	return aw, fillConfigArchive(aw, m, doc, certs, storeKey)
 }
 
-// fillConfigArchive writes the manifest, the configuration document and the
-// certificates into aw and closes it; on error aw is aborted.
-func fillConfigArchive(aw *archive.Writer, m *archive.Manifest, doc []byte, certs []Certificate) error {
+// fillConfigArchive writes the manifest, the configuration document, the
+// certificates and the store backup's key (if any) into aw and closes it;
+// on error aw is aborted.
+func fillConfigArchive(aw *archive.Writer, m *archive.Manifest, doc []byte, certs []Certificate, storeKey *archive.Key) error {
 	defer aw.Abort() // no-op after Close
 	if err := aw.WriteManifest(m); err != nil {
 		return err
@@ -164,6 +190,11 @@ func fillConfigArchive(aw *archive.Writer, m *archive.Manifest, doc []byte, cert
 	}
 	for _, c := range certs {
 		if err := put(certificatesDir+"/"+c.Name, c.Mode.Perm(), c.Data); err != nil {
+			return err
+		}
+	}
+	if storeKey != nil {
+		if err := put(storeKeyEntry, 0o600, []byte(storeKey.String())); err != nil {
 			return err
 		}
 	}

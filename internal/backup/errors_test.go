@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -98,7 +99,7 @@ func TestRestoreRefusals(t *testing.T) {
 		{"store with a configuration-only backup", RestoreRequest{ConfigBackup: configOnly.Path, Store: StoreParams{URL: urlA}}, ErrStoreMismatch, "without a store backup"},
 		{"missing store", RestoreRequest{Store: StoreParams{URL: "file://" + storeDir + "/nothing.bak"}}, ErrStoreMissing, ""},
 		{"store given as configuration", RestoreRequest{ConfigBackup: filepath.Join(storeDir, "a.bak")}, ErrWrongKind, ""},
-		{"newer format", RestoreRequest{ConfigBackup: writeCopy(t, "newer", newerFormat(cfgBytes, 2))}, archive.ErrNewerFormat, "version 2 is newer than this server's 1"},
+		{"newer format", RestoreRequest{ConfigBackup: writeCopy(t, "newer", newerFormat(cfgBytes, archive.FormatVersion+1))}, archive.ErrNewerFormat, fmt.Sprintf("version %d is newer than this server's %d", archive.FormatVersion+1, archive.FormatVersion)},
 		{"not a backup", RestoreRequest{ConfigBackup: writeCopy(t, "text", []byte("hello, this is not a backup file at all"))}, archive.ErrNotBackup, ""},
 		{"unreachable", RestoreRequest{Store: StoreParams{URL: "sftp://127.0.0.1:1/tmp/a.bak", UserID: "u", Password: "p", HostKey: sftpSrv.HostKey}}, destination.ErrUnreachable, ""},
 		{"wrong host key", RestoreRequest{Store: StoreParams{URL: "sftp://" + sftpSrv.Addr + sftpSrv.Root + "/a.bak", UserID: sftpSrv.User, Password: sftpSrv.Password, HostKey: wrongKey}}, destination.ErrHostKey, ""},

@@ -25,7 +25,7 @@ func validConfigBackup(t testing.TB, sb *archive.StoreBackup) []byte {
 	}
 	m := &archive.Manifest{BackupID: "b1", Created: time.Unix(0, 0), ConfigGeneration: 3, StoreBackup: sb}
 	var buf bytes.Buffer
-	if _, err := writeConfigArchive(&buf, fuzzPassword, archive.MinWorkFactor, m, doc, []Certificate{{Name: "a.pem", Mode: 0o600, Data: []byte("CERT")}}); err != nil {
+	if _, err := writeConfigArchive(&buf, fuzzPassword, archive.MinWorkFactor, m, doc, []Certificate{{Name: "a.pem", Mode: 0o600, Data: []byte("CERT")}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()

@@ -146,7 +146,7 @@ func (r *Restorer) stage(ctx context.Context, req RestoreRequest, current *confi
 	s.res.Plan = plan
 	stagedStore := filepath.Join(r.stagingDir(), storeDirName)
 	if loc != nil {
-		sm, err := r.stageStore(ctx, req, loc, cred, cb.Manifest, stagedStore)
+		sm, err := r.stageStore(ctx, req, loc, cred, cb, stagedStore)
 		if err != nil {
 			return err
 		}
@@ -187,7 +187,7 @@ func readConfigFile(path, password string) (*ConfigBackup, error) {
 }
 
 // stageStore streams the store backup at loc into dir and checks it.
-func (r *Restorer) stageStore(ctx context.Context, req RestoreRequest, loc *destination.Location, cred destination.Credentials, cfg *archive.Manifest, dir string) (*archive.Manifest, error) {
+func (r *Restorer) stageStore(ctx context.Context, req RestoreRequest, loc *destination.Location, cred destination.Credentials, cb *ConfigBackup, dir string) (*archive.Manifest, error) {
 	dest, closeDest, err := open(ctx, r.opts.Open, loc, cred)
 	if err != nil {
 		return nil, err
@@ -201,7 +201,7 @@ func (r *Restorer) stageStore(ctx context.Context, req RestoreRequest, loc *dest
 		return nil, fmt.Errorf("store backup %s: %w", loc, err)
 	}
 	defer obj.Close()
-	m, err := extractStore(ctx, obj, obj.Size(), req.Password, cfg, dir, req.Progress)
+	m, err := extractStore(ctx, obj, obj.Size(), req.Password, cb, dir, req.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("store backup %s: %w", loc, err)
 	}
@@ -209,12 +209,20 @@ func (r *Restorer) stageStore(ctx context.Context, req RestoreRequest, loc *dest
 }
 
 // extractStore reads a store backup from in (size bytes; negative if
-// unknown), checks its binding to cfg before reading data and again at its
+// unknown), checks its binding to cb before reading data and again at its
 // authenticated end, and writes its files under dir (created; "" to only
 // verify). On error the caller removes dir. Files are fsynced by the
 // caller (syncTree).
-func extractStore(ctx context.Context, in io.Reader, size int64, password string, cfg *archive.Manifest, dir string, progress ProgressFunc) (*archive.Manifest, error) {
-	ar, err := archive.NewReader(in, password)
+func extractStore(ctx context.Context, in io.Reader, size int64, password string, cb *ConfigBackup, dir string, progress ProgressFunc) (*archive.Manifest, error) {
+	cfg := cb.Manifest
+	// A format 2 store backup is encrypted to the key its configuration
+	// backup carries; a format 1 one with the password.
+	ar, err := archive.NewKeyReader(in, password, cb.StoreKey)
+	if errors.Is(err, archive.ErrWrongKey) {
+		// Encrypted for another configuration backup's key: another
+		// backup's store.
+		return nil, fmt.Errorf("%w: it was made with another configuration backup", ErrStoreMismatch)
+	}
 	if err != nil {
 		return nil, err
 	}

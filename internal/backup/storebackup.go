@@ -27,39 +27,6 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 	} else if !errors.Is(err, destination.ErrNotFound) {
 		return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc, err)
 	}
-	up, err := dest.Create(ctx, loc.Name)
-	if err != nil {
-		if errors.Is(err, destination.ErrExists) {
-			return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc.Name, ErrNameTaken)
-		}
-		return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc, err)
-	}
-	defer up.Abort() // no-op after Commit
-	// The archive's key derivation (scrypt, about a second) needs nothing
-	// of the checkpoint: it runs in the background while the checkpoint is
-	// taken. Reading, hashing, encryption and writing run in the
-	// background too, so that publishing keeps its CPU and disk.
-	type started struct {
-		aw  *archive.Writer
-		err error
-	}
-	writerc := make(chan started, 1)
-	goBackground(func() {
-		aw, err := archive.NewWriter(ctxWriter{ctx, up}, req.Password, archive.KindStore, archive.WriterOptions{WorkFactor: req.WorkFactor, Go: goBackground})
-		writerc <- started{aw, err}
-	})
-	var aw *archive.Writer
-	received := false
-	defer func() {
-		if !received {
-			if w := <-writerc; w.aw != nil {
-				w.aw.Abort()
-			}
-		}
-		if aw != nil {
-			aw.Abort() // no-op after Close
-		}
-	}()
 	scratch, err := os.MkdirTemp(deps.ScratchDir, checkpointPrefix)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("store checkpoint: %w", err)
@@ -88,13 +55,35 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 		LSN:              lsn,
 		StoreUID:         uid,
 	}
-	w := <-writerc
-	received = true
-	if w.err != nil {
-		return nil, nil, nil, fmt.Errorf("store backup: %w", w.err)
+	up, err := dest.Create(ctx, loc.Name)
+	if err != nil {
+		if errors.Is(err, destination.ErrExists) {
+			return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc.Name, ErrNameTaken)
+		}
+		return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc, err)
 	}
-	aw = w.aw
+	defer up.Abort() // no-op after Commit
+	// The store backup is encrypted to a key of its own, which the
+	// configuration backup carries (archive.Key): no second scrypt
+	// derivation here.
+	key, err := archive.NewKey()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("store backup: %w", err)
+	}
+	var aw *archive.Writer
+	defer func() {
+		if aw != nil {
+			aw.Abort() // no-op after Close
+		}
+	}()
+	// Reading, hashing, encryption and writing run in the background so
+	// that publishing keeps its CPU and disk.
 	err = inBackground(func() error {
+		var err error
+		aw, err = archive.NewWriter(ctxWriter{ctx, up}, "", archive.KindStore, archive.WriterOptions{Key: key, Go: goBackground})
+		if err != nil {
+			return err
+		}
 		if err := aw.WriteManifest(m); err != nil {
 			return err
 		}
@@ -140,7 +129,7 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 	}
 	sum := hex.EncodeToString(aw.SHA256())
 	sb := &archive.StoreBackup{Name: loc.Name, Size: aw.Size(), SHA256: sum, LSN: lsn, StoreUID: uid}
-	return &StoreResult{Name: loc.Name, URL: loc.String(), LSN: lsn, Size: aw.Size(), SHA256: sum, Synced: info.Synced}, snap, sb, nil
+	return &StoreResult{Name: loc.Name, URL: loc.String(), LSN: lsn, Size: aw.Size(), SHA256: sum, Synced: info.Synced, key: key}, snap, sb, nil
 }
 
 // checkpoint takes the store checkpoint under scratch and returns its

@@ -73,7 +73,7 @@ func Verify(ctx context.Context, req VerifyRequest) (*VerifyResult, error) {
 		if err != nil {
 			return nil, fmt.Errorf("verify: %w", err)
 		}
-		if m, err = extractStore(ctx, f, st.Size(), req.Password, cb.Manifest, "", req.Progress); err != nil {
+		if m, err = extractStore(ctx, f, st.Size(), req.Password, cb, "", req.Progress); err != nil {
 			return nil, fmt.Errorf("verify: store backup: %w", err)
 		}
 	} else {
@@ -89,7 +89,7 @@ func Verify(ctx context.Context, req VerifyRequest) (*VerifyResult, error) {
 			return nil, fmt.Errorf("verify: store backup %s: %w", loc, err)
 		}
 		defer obj.Close()
-		if m, err = extractStore(ctx, obj, obj.Size(), req.Password, cb.Manifest, "", req.Progress); err != nil {
+		if m, err = extractStore(ctx, obj, obj.Size(), req.Password, cb, "", req.Progress); err != nil {
 			return nil, fmt.Errorf("verify: store backup %s: %w", loc, err)
 		}
 	}

@@ -3,6 +3,7 @@ package archive
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -444,7 +445,7 @@ func TestManifestJSON(t *testing.T) {
 	m := testManifest(KindConfig)
 	m.Created = time.Date(2026, 11, 27, 10, 0, 0, 0, time.FixedZone("CET", 3600))
 	m.StoreBackup = &StoreBackup{Name: "store.bak", Size: 10, SHA256: hex.EncodeToString(make([]byte, 32)), LSN: 7, StoreUID: "s"}
-	b, err := encodeManifest(m, KindConfig)
+	b, err := encodeManifest(m, KindConfig, FormatVersion)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -809,6 +810,44 @@ func TestCheckComplete(t *testing.T) {
 	} {
 		if _, _, err := CheckComplete(bytes.NewReader(c.data)); !onlySentinel(err, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+}
+
+// A writer writes an older format version when asked, and refuses one that
+// cannot carry what it is given.
+func TestWriterVersion(t *testing.T) {
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, testPass, KindConfig, WriterOptions{WorkFactor: MinWorkFactor, Version: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteManifest(testManifest(KindConfig)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if v := binary.BigEndian.Uint16(buf.Bytes()[8:10]); v != 1 {
+		t.Fatalf("envelope version %d, want 1", v)
+	}
+	r, err := NewReader(bytes.NewReader(buf.Bytes()), testPass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Manifest().FormatVersion != 1 {
+		t.Fatalf("manifest version %d, want 1", r.Manifest().FormatVersion)
+	}
+	if err := r.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	key, err := NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []WriterOptions{{Version: 1, Key: key}, {Version: FormatVersion + 1}} {
+		if _, err := NewWriter(io.Discard, testPass, KindStore, o); err == nil {
+			t.Fatalf("NewWriter accepted version %d (key %v)", o.Version, o.Key != nil)
 		}
 	}
 }

@@ -187,7 +187,7 @@ func sealPlain(t *testing.T, plain []byte) []byte {
 		t.Fatal(err)
 	}
 	rcp.SetWorkFactor(MinWorkFactor)
-	env, err := openEnvelope(&buf, rcp, nil)
+	env, err := openEnvelope(&buf, rcp, FormatVersion, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func sealPlain(t *testing.T, plain []byte) []byte {
 
 // Authentic but malformed content gives ErrCorrupt, one case per check.
 func TestCorrupt(t *testing.T) {
-	manifest, err := encodeManifest(testManifest(KindStore), KindStore)
+	manifest, err := encodeManifest(testManifest(KindStore), KindStore, FormatVersion)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package archive
 
 import (
-	"errors"
 	"fmt"
 
 	"filippo.io/age"
@@ -34,7 +33,8 @@ func NewKey() (*Key, error) {
 func ParseKey(s string) (*Key, error) {
 	id, err := age.ParseX25519Identity(s)
 	if err != nil {
-		return nil, corruptf("backup key: %v", errors.Unwrap(err))
+		// age's message may quote characters of the key: not passed on.
+		return nil, corruptf("backup key is malformed")
 	}
 	return &Key{id: id}, nil
 }

@@ -112,18 +112,19 @@ func (m *Manifest) clone() *Manifest {
 	return &c
 }
 
-// encodeManifest validates m for an archive of kind and returns its JSON.
+// encodeManifest validates m for an archive of kind and format version and
+// returns its JSON.
 // m is not modified.
-func encodeManifest(m *Manifest, kind Kind) ([]byte, error) {
+func encodeManifest(m *Manifest, kind Kind, version uint16) ([]byte, error) {
 	if m == nil {
 		return nil, fmt.Errorf("manifest: nil")
 	}
 	c := m.clone()
 	if c.FormatVersion == 0 {
-		c.FormatVersion = int(FormatVersion)
+		c.FormatVersion = int(version)
 	}
-	if c.FormatVersion != int(FormatVersion) {
-		return nil, fmt.Errorf("manifest: FormatVersion %d, this writer writes %d", c.FormatVersion, FormatVersion)
+	if c.FormatVersion != int(version) {
+		return nil, fmt.Errorf("manifest: FormatVersion %d, this writer writes %d", c.FormatVersion, version)
 	}
 	if c.Kind == "" {
 		c.Kind = kind

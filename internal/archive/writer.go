@@ -38,8 +38,12 @@ type WriterOptions struct {
 	Go func(func())
 	// Key, when set, encrypts the archive to this key instead of the
 	// passphrase (no scrypt; see Key). The passphrase is then not used
-	// and may be empty.
+	// and may be empty. It needs format version 2 or later.
 	Key *Key
+	// Version is the format version to write, 1 to FormatVersion; zero
+	// means FormatVersion. A caller writes an older version when nothing
+	// in the archive needs a newer one, so that older servers read it.
+	Version uint16
 }
 
 // Writer writes one archive to an io.Writer in a single streaming pass:
@@ -53,11 +57,12 @@ type WriterOptions struct {
 // output never looks complete (a reader reports ErrTruncated). The caller owns
 // w and closes it; Close does not.
 type Writer struct {
-	env   *envelopeWriter
-	age   io.WriteCloser // age plaintext in (env.age)
-	kind  Kind
-	err   error
-	state writerState
+	env     *envelopeWriter
+	age     io.WriteCloser // age plaintext in (env.age)
+	kind    Kind
+	version uint16
+	err     error
+	state   writerState
 
 	manifestDone bool
 	cur          *entryWriter // entry being written, or nil
@@ -109,6 +114,13 @@ func NewWriter(w io.Writer, passphrase string, kind Kind, opts WriterOptions) (*
 	if wf < MinWorkFactor || wf > MaxWorkFactor {
 		return nil, fmt.Errorf("scrypt work factor %d out of range %d..%d", wf, MinWorkFactor, MaxWorkFactor)
 	}
+	version := opts.Version
+	if version == 0 {
+		version = FormatVersion
+	}
+	if version > FormatVersion || (opts.Key != nil && version < 2) {
+		return nil, fmt.Errorf("archive format version %d cannot be written (1..%d; 2 or later with a key)", version, FormatVersion)
+	}
 	var rcp age.Recipient
 	if opts.Key != nil {
 		rcp = opts.Key.id.Recipient()
@@ -120,11 +132,11 @@ func NewWriter(w io.Writer, passphrase string, kind Kind, opts WriterOptions) (*
 		sr.SetWorkFactor(wf)
 		rcp = sr
 	}
-	env, err := openEnvelope(w, rcp, opts.Go)
+	env, err := openEnvelope(w, rcp, version, opts.Go)
 	if err != nil {
 		return nil, err
 	}
-	wr := &Writer{env: env, age: env.age, kind: kind, names: make(map[string]struct{})}
+	wr := &Writer{env: env, age: env.age, kind: kind, version: version, names: make(map[string]struct{})}
 	if _, err := env.age.Write(marshalInnerHeader(code)); err != nil {
 		return nil, fmt.Errorf("write backup: %w", err)
 	}
@@ -139,7 +151,7 @@ type envelopeWriter struct {
 	age  io.WriteCloser
 }
 
-func openEnvelope(w io.Writer, rcp age.Recipient, spawn func(func())) (*envelopeWriter, error) {
+func openEnvelope(w io.Writer, rcp age.Recipient, version uint16, spawn func(func())) (*envelopeWriter, error) {
 	out := newOutput(w, spawn)
 	sink := &ageSink{out: out}
 	aw, err := age.Encrypt(sink, rcp)
@@ -149,7 +161,7 @@ func openEnvelope(w io.Writer, rcp age.Recipient, spawn func(func())) (*envelope
 	if len(sink.captured) == 0 || len(sink.captured) > maxAgeHdr {
 		return nil, fmt.Errorf("start encryption: age header is %d bytes, want 1..%d", len(sink.captured), maxAgeHdr)
 	}
-	hdr := envelopeHeader{version: FormatVersion, ageHdrLen: uint32(len(sink.captured)), ageHdrSum: sha256.Sum256(sink.captured)}
+	hdr := envelopeHeader{version: version, ageHdrLen: uint32(len(sink.captured)), ageHdrSum: sha256.Sum256(sink.captured)}
 	if _, err := out.Write(hdr.marshal()); err != nil {
 		return nil, fmt.Errorf("write backup header: %w", err)
 	}
@@ -211,7 +223,7 @@ func (w *Writer) WriteManifest(m *Manifest) error {
 	if w.manifestDone {
 		return errors.New("archive manifest already written")
 	}
-	b, err := encodeManifest(m, w.kind)
+	b, err := encodeManifest(m, w.kind, w.version)
 	if err != nil {
 		return err // caller error; the writer stays usable
 	}

@@ -193,7 +193,7 @@ func Backup(ctx context.Context, req BackupRequest, deps BackupDeps) (*BackupRes
 		if snap, err = takeSnapshot(deps.Config); err != nil {
 			return nil, fmt.Errorf("backup: %w", err)
 		}
-		if cfile, err = createConfigFile(req, finalPath); err != nil {
+		if cfile, err = createConfigFile(req, finalPath, false); err != nil {
 			return nil, fmt.Errorf("backup: %w", err)
 		}
 	}
@@ -262,6 +262,10 @@ func takeSnapshot(src ConfigSource) (*snapshot, error) {
 	return &snapshot{cfg: c, certs: certs}, nil
 }
 
+// configOnlyVersion is the archive format of a configuration backup
+// without a store backup: nothing in it needs a later one.
+const configOnlyVersion = 1
+
 // configFile is a configuration backup being written: its temporary file
 // in req.Dir and the archive writer on it, whose key is derived.
 type configFile struct {
@@ -272,7 +276,12 @@ type configFile struct {
 // createConfigFile creates the temporary file beside finalPath and starts
 // the archive on it (the scrypt key derivation, about a second at the
 // production work factor).
-func createConfigFile(req BackupRequest, finalPath string) (*configFile, error) {
+//
+// withStore tells whether a store backup goes with it: the configuration
+// backup then carries the store backup's key, which needs archive format
+// 2. A configuration-only backup is written in format 1, which every
+// mqsight reads.
+func createConfigFile(req BackupRequest, finalPath string, withStore bool) (*configFile, error) {
 	f, err := os.CreateTemp(req.Dir, "."+filepath.Base(finalPath)+".tmp-")
 	if err != nil {
 		return nil, fmt.Errorf("write configuration backup: %w", err)
@@ -282,7 +291,11 @@ func createConfigFile(req BackupRequest, finalPath string) (*configFile, error) 
 		c.discard()
 		return nil, fmt.Errorf("write configuration backup: %w", err)
 	}
-	if c.aw, err = archive.NewWriter(f, req.Password, archive.KindConfig, archive.WriterOptions{WorkFactor: req.WorkFactor}); err != nil {
+	opts := archive.WriterOptions{WorkFactor: req.WorkFactor}
+	if !withStore {
+		opts.Version = configOnlyVersion
+	}
+	if c.aw, err = archive.NewWriter(f, req.Password, archive.KindConfig, opts); err != nil {
 		c.discard()
 		return nil, fmt.Errorf("write configuration backup: %w", err)
 	}
@@ -309,7 +322,7 @@ func startConfigFile(req BackupRequest, finalPath string) func() (*configFile, e
 	}
 	ch := make(chan result, 1)
 	goBackground(func() {
-		c, err := createConfigFile(req, finalPath)
+		c, err := createConfigFile(req, finalPath, true)
 		ch <- result{c, err}
 	})
 	return func() (*configFile, error) {

@@ -1,6 +1,9 @@
 package backup
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // DefaultTrafficYield is how many times as long as it worked a store backup
 // pauses while the server has traffic: at 8 it works at most a ninth of
@@ -24,7 +27,7 @@ type pacer struct {
 	yield float64       // pause per unit of work while there is traffic
 	slice time.Duration // work between two looks at the store
 	now   func() time.Time
-	sleep func(time.Duration)
+	sleep func(time.Duration) // returns early when the backup is cancelled
 
 	last   uint64
 	began  time.Time // start of the current slice
@@ -36,8 +39,21 @@ type pacer struct {
 // nothing.
 const paceSlice = 2 * time.Millisecond
 
-func newPacer(lsn func() uint64, yield float64) *pacer {
-	p := &pacer{lsn: lsn, yield: yield, slice: paceSlice, now: time.Now, sleep: time.Sleep}
+// maxPause bounds one pause. A slice is measured in wall time, so on a slow
+// remote destination it includes waiting for the network, which costs the
+// broker nothing; the bound keeps such a backup from crawling (a 200 ms
+// chunk is followed by at most 100 ms of pause, not 1.6 s).
+const maxPause = 100 * time.Millisecond
+
+func newPacer(ctx context.Context, lsn func() uint64, yield float64) *pacer {
+	p := &pacer{lsn: lsn, yield: yield, slice: paceSlice, now: time.Now, sleep: func(d time.Duration) {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done(): // the copy loop reports the cancellation
+		case <-t.C:
+		}
+	}}
 	if lsn != nil {
 		p.last = lsn()
 	}
@@ -57,7 +73,7 @@ func (p *pacer) step() {
 	}
 	if cur := p.lsn(); cur != p.last {
 		p.last = cur
-		d := time.Duration(float64(worked) * p.yield)
+		d := min(time.Duration(float64(worked)*p.yield), maxPause)
 		p.sleep(d)
 		p.paused += d
 	}

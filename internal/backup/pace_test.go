@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -73,6 +74,16 @@ func TestPacer(t *testing.T) {
 			t.Fatalf("pauses: %d after the commit, %d in all; want 1 and 1", n, len(c.slept))
 		}
 	})
+	t.Run("long slices: pauses are bounded", func(t *testing.T) {
+		lsn := uint64(7)
+		p, c := newTestPacer(&lsn, 8)
+		lsn++
+		c.t = c.t.Add(200 * time.Millisecond) // waiting on a slow destination
+		p.step()
+		if len(c.slept) != 1 || c.slept[0] != maxPause {
+			t.Fatalf("slept %v after a 200 ms slice, want one pause of %v", c.slept, maxPause)
+		}
+	})
 	t.Run("disabled", func(t *testing.T) {
 		lsn := uint64(7)
 		p, c := newTestPacer(&lsn, -1)
@@ -87,4 +98,16 @@ func TestPacer(t *testing.T) {
 			t.Fatalf("slept %v with yield -1", c.slept)
 		}
 	})
+}
+
+// A pause ends when the backup is cancelled.
+func TestPacerSleepCancels(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := newPacer(ctx, func() uint64 { return 1 }, 8)
+	cancel()
+	t0 := time.Now()
+	p.sleep(time.Hour)
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Fatalf("a cancelled pause lasted %v", d)
+	}
 }

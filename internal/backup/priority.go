@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"os"
 	"runtime"
 	"sync"
 )
@@ -28,13 +27,22 @@ import (
 // goBackground runs fn on a goroutine locked to an OS thread of its own at
 // background priority. The thread is never unlocked: it ends with the
 // goroutine, and its lowered priority with it, so no other goroutine ever
-// runs on it.
+// runs on it. Changing GOMAXPROCS stops the world for a moment, so it is
+// done from ordinary threads: the caller's before, a fresh goroutine's
+// after — never from the lowered thread, which the kernel may run late.
 func goBackground(fn func()) {
+	extra := lowersPriority
+	if extra {
+		addProc()
+	}
 	go func() {
 		runtime.LockOSThread()
-		if lowerThreadPriority() {
-			addProc()
-			defer removeProc()
+		if extra && !lowerThreadPriority() {
+			extra = false
+			go removeProc()
+		}
+		if extra {
+			defer func() { go removeProc() }()
 		}
 		fn()
 	}()
@@ -69,14 +77,16 @@ func removeProc() {
 	procs.Lock()
 	defer procs.Unlock()
 	procs.n--
-	switch {
-	case procs.n > 0:
+	if procs.n > 0 {
 		runtime.GOMAXPROCS(procs.base + procs.n)
-	case os.Getenv("GOMAXPROCS") != "":
-		runtime.GOMAXPROCS(procs.base) // the operator's setting
-	default:
-		// Back to the runtime's default, which follows CPU and cgroup
-		// changes again (any explicit setting turns that off).
-		runtime.SetDefaultGOMAXPROCS()
+		return
+	}
+	// Back to the runtime's default, which follows CPU and cgroup changes
+	// again (any explicit setting turns that off) — unless the value
+	// before was another one (the GOMAXPROCS variable, a setting in
+	// code): then exactly that.
+	runtime.SetDefaultGOMAXPROCS()
+	if runtime.GOMAXPROCS(0) != procs.base {
+		runtime.GOMAXPROCS(procs.base)
 	}
 }

@@ -2,6 +2,9 @@ package backup
 
 import "golang.org/x/sys/unix"
 
+// lowersPriority: lowerThreadPriority works here.
+const lowersPriority = true
+
 // lowerThreadPriority sets the calling thread to nice 19 and to the idle
 // I/O scheduling class (ioprio_set; honoured by the BFQ and CFQ
 // schedulers, ignored by others). It reports whether the CPU priority was

@@ -94,7 +94,7 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 		if yield == 0 {
 			yield = DefaultTrafficYield
 		}
-		pace := newPacer(deps.Store.LastLSN, yield)
+		pace := newPacer(ctx, deps.Store.LastLSN, yield)
 		for i, f := range files {
 			deps.at("backup:entry")
 			if i+1 < len(files) {

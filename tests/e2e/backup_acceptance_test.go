@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqsight/mqsight/internal/backup"
 	"github.com/mqsight/mqsight/internal/config"
 	"github.com/mqsight/mqsight/internal/mqtt/mqtttest"
 )
@@ -70,13 +72,17 @@ func prepareSource(t *testing.T, dest storeDest) *sourceState {
 	if names := dest.list(); len(names) != 1 || names[0] != final {
 		t.Fatalf("destination holds %v", names)
 	}
-	if dest.Dir != "" {
-		if err := verifyArchive(filepath.Join(dest.Dir, final), e2eBackupPassword); err != nil {
-			t.Fatalf("store backup does not verify: %v", err)
-		}
-	}
-	if err := verifyArchive(filepath.Join(s.d.Path, "userfiles", s.cfgName), e2eBackupPassword); err != nil {
+	cfgPath := filepath.Join(s.d.Path, "userfiles", s.cfgName)
+	if err := verifyArchive(cfgPath, e2eBackupPassword); err != nil {
 		t.Fatalf("configuration backup does not verify: %v", err)
+	}
+	if dest.Dir != "" {
+		// The store backup is authenticated with the key its configuration
+		// backup carries.
+		if _, err := backup.Verify(context.Background(), backup.VerifyRequest{ConfigBackup: cfgPath,
+			Password: e2eBackupPassword, StoreFile: filepath.Join(dest.Dir, final)}); err != nil {
+			t.Fatalf("store backup does not verify with its configuration backup: %v", err)
+		}
 	}
 	return s
 }

@@ -53,27 +53,25 @@ func (u *upload) write(p []byte) (int, error) {
 			return 0, err
 		}
 	}
+	direct := u.direct
 	n, err := u.f.Write(p)
 	u.n += int64(n)
-	if err != nil && u.direct && errors.Is(err, syscall.EINVAL) {
+	if !direct {
+		u.wb.wrote(u.f, n)
+	}
+	if err != nil && direct && errors.Is(err, syscall.EINVAL) {
 		// A filesystem that accepted O_DIRECT at open but not for this
-		// write: go on buffered.
+		// write: go on buffered. The write-behind starts after the bytes
+		// already written.
 		if berr := u.buffered(); berr != nil {
 			return n, err
 		}
 		m, err := u.f.Write(p[n:])
 		u.n += int64(m)
-		n += m
-		if err != nil {
-			return n, err
-		}
-	} else if err != nil {
-		return n, err
+		u.wb.wrote(u.f, m)
+		return n + m, err
 	}
-	if !u.direct {
-		u.wb.wrote(u.f, n)
-	}
-	return n, nil
+	return n, err
 }
 
 // buffered switches the file from direct to buffered writes.

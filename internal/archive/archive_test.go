@@ -721,9 +721,10 @@ func TestWriterGoroutinesEnd(t *testing.T) {
 	}
 }
 
-// An archive written to a Key needs no passphrase and no scrypt; only that
-// key reads it, and the key's secret never shows in formatted output.
-func TestKeyArchive(t *testing.T) {
+// writeKeyArchive writes a store archive encrypted to a new Key, with one
+// entry of size pattern bytes when size > 0.
+func writeKeyArchive(t *testing.T, size int64) (*Key, *Writer, *bytes.Buffer) {
+	t.Helper()
 	key, err := NewKey()
 	if err != nil {
 		t.Fatal(err)
@@ -736,9 +737,25 @@ func TestKeyArchive(t *testing.T) {
 	if err := w.WriteManifest(testManifest(KindStore)); err != nil {
 		t.Fatal(err)
 	}
+	if size > 0 {
+		ew, err := w.CreateEntry("big", 0o600, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(ew, io.LimitReader(patternReader{}, size)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
+	return key, w, &buf
+}
+
+// An archive written to a Key needs no passphrase and no scrypt; only that
+// key reads it, and the key's secret never shows in formatted output.
+func TestKeyArchive(t *testing.T) {
+	key, _, buf := writeKeyArchive(t, 0)
 	if bytes.Contains(buf.Bytes(), []byte("scrypt")) {
 		t.Fatal("a key archive has a scrypt stanza")
 	}
@@ -768,28 +785,7 @@ func TestKeyArchive(t *testing.T) {
 
 // CheckComplete judges a file by its checksums alone, without a key.
 func TestCheckComplete(t *testing.T) {
-	key, err := NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	w, err := NewWriter(&buf, "", KindStore, WriterOptions{Key: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WriteManifest(testManifest(KindStore)); err != nil {
-		t.Fatal(err)
-	}
-	ew, err := w.CreateEntry("big", 0o600, 3<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(ew, io.LimitReader(patternReader{}, 3<<20)); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	_, w, buf := writeKeyArchive(t, 3<<20)
 	data := buf.Bytes()
 	size, sum, err := CheckComplete(bytes.NewReader(data))
 	if err != nil || size != w.Size() || !bytes.Equal(sum, w.SHA256()) {

@@ -31,7 +31,7 @@
 //	              changed / removed per type, store action, certificates
 //	Stage         decrypt and authenticate both archives to their ends into
 //	              <datadir>/.restore-staging/{config,store}; nothing live is
-//	              touched; restored messages get store.FlagFromBackup;
+//	              touched; restored messages are marked (store.MarkRestored);
 //	              DryRun removes the staging again
 //	Apply         with the Components stopped, a journal records the intent,
 //	              config/ and store/ are renamed aside and the staged ones in;

@@ -1,26 +1,23 @@
 package backup
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/mqsight/mqsight/internal/archive"
 	"github.com/mqsight/mqsight/internal/store"
 )
 
-// flagBatchBytes bounds one batch of the FlagFromBackup rewrite.
-const flagBatchBytes = 4 << 20
-
-// errBatchFull stops a scan when the current batch is full.
-var errBatchFull = errors.New("batch full")
-
 // markFromBackup opens the staged store in dir, checks that it is the
 // store uid at LSN lsn that the manifest describes (archive.ErrCorrupt
-// otherwise), and sets store.FlagFromBackup on every message that lacks it,
-// in batches of at most flagBatchBytes, so that the engine delivers each
-// restored message with DUP=1 the first time. It returns the number of
-// messages rewritten. Each batch takes an LSN, so the staged store's LSN
-// ends above the backup's.
+// otherwise), and marks every message in it as restored
+// (store.MarkRestored with the highest message ID), so that the engine
+// delivers each restored message with DUP=1 the first time, as if its
+// record had store.FlagFromBackup. It returns the number of messages so
+// marked. Marking takes one LSN, so the staged store's LSN ends above the
+// backup's.
+//
+// An earlier version rewrote every message record with the flag: with a
+// store of many messages that rewrite was most of a restore's time.
 func markFromBackup(dir, uid string, lsn uint64) (n int, err error) {
 	s, err := store.Open(dir, store.Options{})
 	if err != nil {
@@ -34,44 +31,24 @@ func markFromBackup(dir, uid string, lsn uint64) (n int, err error) {
 	if s.UID() != uid || s.LastLSN() != lsn {
 		return 0, fmt.Errorf("%w: staged store is %s at LSN %d, its manifest says %s at LSN %d", archive.ErrCorrupt, s.UID(), s.LastLSN(), uid, lsn)
 	}
-	prefix := store.KindPrefix(store.KindMessage)
-	lower, upper := prefix, store.PrefixEnd(prefix)
-	for {
-		b := s.NewBatch()
-		var last []byte
-		count := 0
-		err := s.ScanRange(lower, upper, func(key, value []byte) error {
-			m, err := store.DecodeMessage(value)
-			if err != nil {
-				return fmt.Errorf("message %x: %w", key, err)
-			}
-			last = append(last[:0], key...)
-			if m.Flags&store.FlagFromBackup == 0 {
-				m.Flags |= store.FlagFromBackup
-				b.Put(key, m.Encode())
-				count++
-			}
-			if b.Len() >= flagBatchBytes {
-				return errBatchFull
-			}
-			return nil
-		})
-		full := errors.Is(err, errBatchFull)
-		if err != nil && !full {
-			b.Discard()
-			return n, fmt.Errorf("mark restored messages: %w", err)
+	var maxID uint64
+	err = s.Scan(store.KindPrefix(store.KindMessage), func(key, _ []byte) error {
+		id, err := store.ParseMessageKey(key)
+		if err != nil {
+			return fmt.Errorf("message key %x: %w", key, err)
 		}
-		if count > 0 {
-			if _, err := s.Commit(b); err != nil {
-				return n, fmt.Errorf("mark restored messages: %w", err)
-			}
-			n += count
-		} else {
-			b.Discard()
-		}
-		if !full {
-			return n, nil
-		}
-		lower = append(last, 0) // the next key after last
+		maxID = max(maxID, id)
+		n++
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("mark restored messages: %w", err)
 	}
+	if n == 0 {
+		return 0, nil
+	}
+	if err := s.MarkRestored(maxID); err != nil {
+		return 0, err
+	}
+	return n, nil
 }

@@ -47,6 +47,7 @@ func TestInBackgroundRunsNiced(t *testing.T) {
 // Each background goroutine brings a processor of its own, so the broker's
 // goroutines keep as many as before; the count is restored afterwards.
 func TestBackgroundAddsAProcessor(t *testing.T) {
+	waitNoBackground(t) // earlier tests' processors are given back asynchronously
 	before := runtime.GOMAXPROCS(0)
 	release := make(chan struct{})
 	seen := make(chan int, 2)
@@ -65,11 +66,24 @@ func TestBackgroundAddsAProcessor(t *testing.T) {
 	}
 	close(release)
 	wg.Wait()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.GOMAXPROCS(0) != before && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond) // removeProc runs after fn returned
-	}
+	waitNoBackground(t) // removeProc runs after fn returned
 	if after := runtime.GOMAXPROCS(0); after != before {
 		t.Fatalf("GOMAXPROCS %d after the background work, %d before", after, before)
+	}
+}
+
+// waitNoBackground waits until no background goroutine holds a processor.
+func waitNoBackground(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		procs.Lock()
+		n := procs.n
+		procs.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d background processors still held", n)
+		}
 	}
 }

@@ -77,8 +77,8 @@ type Result struct {
 	// the store backup's (nil when the store is cleaned).
 	ConfigManifest *archive.Manifest
 	StoreManifest  *archive.Manifest
-	// FlaggedMessages is the number of restored messages marked
-	// store.FlagFromBackup.
+	// FlaggedMessages is the number of restored messages, all marked as
+	// from a backup (store.MarkRestored).
 	FlaggedMessages int
 	// Applied is false for a dry run.
 	Applied bool

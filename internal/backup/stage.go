@@ -63,7 +63,7 @@ func (r *Restorer) stagingDir() string { return filepath.Join(r.dataDir, staging
 //     is absent), stream the store backup into staging/store, reach its
 //     authenticated end, check its size and SHA-256 against the
 //     configuration manifest, check the staged store's UID and LSN, and
-//     set store.FlagFromBackup on every message in it; without one, create
+//     mark its messages as restored (store.MarkRestored); without one, create
 //     an empty store there;
 //  5. write the planned server.json and certificates into staging/config
 //     and fsync the staging tree.

@@ -21,8 +21,15 @@ func (e *Engine) recover() error {
 	cleanup := st.NewBatch()
 	msgs := make(map[uint64]*message)
 	var maxID uint64
+	// Messages up to restored came from a restored backup: their first
+	// delivery carries DUP=1, as if their records had FlagFromBackup; new
+	// messages get IDs above it.
+	restored, err := st.RestoredUpTo()
+	if err != nil {
+		return err
+	}
 
-	err := st.Scan(store.KindPrefix(store.KindMessage), func(k, v []byte) error {
+	err = st.Scan(store.KindPrefix(store.KindMessage), func(k, v []byte) error {
 		rec, err := store.DecodeMessage(v)
 		if err != nil {
 			return fmt.Errorf("message record: %w", err)
@@ -30,6 +37,9 @@ func (e *Engine) recover() error {
 		m, err := messageFromRecord(&rec)
 		if err != nil {
 			return err
+		}
+		if m.id <= restored {
+			m.fromBackup = true
 		}
 		msgs[m.id] = m
 		maxID = max(maxID, m.id)
@@ -205,7 +215,7 @@ func (e *Engine) recover() error {
 			cleanup.Delete(store.MessageKey(id))
 		}
 	}
-	e.mu.nextMsgID = maxID + 1
+	e.mu.nextMsgID = max(maxID, restored) + 1
 
 	for _, s := range e.mu.sessions {
 		if s.expiry == maxExpiry {

@@ -245,4 +245,7 @@ const (
 	metaFormatKey = "\x01format"
 	metaLSNKey    = "\x01lsn"
 	metaUIDKey    = "\x01uid"
+	// metaRestoredKey: message IDs up to its value came from a backup
+	// (see MarkRestored).
+	metaRestoredKey = "\x01restored"
 )

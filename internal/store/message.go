@@ -4,7 +4,9 @@ package store
 // engine use and preserved by the encoding.
 const (
 	// FlagFromBackup marks a message that came back from a restored store
-	// backup; the engine delivers it with DUP set.
+	// backup; the engine delivers it with DUP set. A restore marks its
+	// messages with MarkRestored instead; the engine sets this flag on
+	// records it writes for such messages.
 	FlagFromBackup uint32 = 1 << 0
 )
 

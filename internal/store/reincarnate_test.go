@@ -47,3 +47,49 @@ func TestReincarnateNewUIDAndLSNFloor(t *testing.T) {
 		t.Fatalf("next commit got LSN %d (%v), want 101", lsn, err)
 	}
 }
+
+// The restored mark survives a restart, a checkpoint and a reincarnation,
+// and a Clean drops it with the data.
+func TestMarkRestored(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "s")
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.RestoredUpTo(); err != nil || n != 0 {
+		t.Fatalf("new store: RestoredUpTo %d, %v", n, err)
+	}
+	before := s.LastLSN()
+	if err := s.MarkRestored(41); err != nil {
+		t.Fatal(err)
+	}
+	if s.LastLSN() != before+1 {
+		t.Fatalf("LSN %d after the mark, want %d", s.LastLSN(), before+1)
+	}
+	cp := filepath.Join(t.TempDir(), "cp")
+	if _, err := s.Checkpoint(cp); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, _, err := Reincarnate(cp, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{dir, cp} {
+		s, err := Open(d, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.RestoredUpTo(); err != nil || n != 41 {
+			t.Fatalf("%s: RestoredUpTo %d, %v; want 41", d, n, err)
+		}
+		if d == dir {
+			if err := s.Clean(); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := s.RestoredUpTo(); err != nil || n != 0 {
+				t.Fatalf("after Clean: RestoredUpTo %d, %v; want 0", n, err)
+			}
+		}
+		s.Close()
+	}
+}

@@ -116,6 +116,11 @@ func (s *sourceState) checkRestoredMessages(t *testing.T, addr, queueAddr string
 	if got, dup := payloads(drain(t, addr, "del", quiet)); !slices.Equal(got, []string{"d1", "d2"}) || !dup {
 		t.Errorf("messages delivered since the backup: %v allDup=%v; want d1 d2 again with DUP", got, dup)
 	}
+	// Published after the restore: not from the backup, so no DUP.
+	publish(t, addr, "acc/buf", false, "fresh")
+	if got := drain(t, addr, "buf", quiet); len(got) != 1 || got[0].Payload != "fresh" || got[0].Dup {
+		t.Errorf("message published after the restore: %+v; want fresh without DUP", got)
+	}
 	// Retained: unchanged stays, replaced comes back, published after is lost.
 	for topic, want := range map[string]string{"acc/ret/keep": "k1", "acc/ret/repl": "v1", "acc/ret/new": ""} {
 		if got := retained(t, addr, topic); got != want {

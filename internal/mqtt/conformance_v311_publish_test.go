@@ -213,6 +213,10 @@ func TestV311_4_4_0_1(t *testing.T) {
 	c.MustSend(mqtttest.AckPacket(packets.Pubrec, first[1].PacketID, 0))
 	rel := c.Expect(packets.Pubrel)
 	c.Close()
+	// Published once the server has seen the close: "fresh" is then never
+	// sent before the reconnect (a copy written to the dying connection
+	// would rightly be re-sent with DUP).
+	ts.waitOffline(id)
 	pub.MustPublish("retry/x", []byte("fresh"), 1, false)
 
 	c, ack := v311Persistent(t, ts, id)

@@ -98,3 +98,22 @@ func (ts *testServer) restart() {
 }
 
 const waitLong = 10 * time.Second
+
+// waitOffline waits until the server has seen the connection of clientID
+// close (its session has no connection), so that what is published next
+// is queued for the session instead of written to a dying connection.
+func (ts *testServer) waitOffline(clientID string) {
+	ts.t.Helper()
+	for deadline := time.Now().Add(waitLong); ; time.Sleep(time.Millisecond) {
+		ts.e.mu.Lock()
+		s := ts.e.mu.sessions[clientID]
+		offline := s != nil && s.conn == nil
+		ts.e.mu.Unlock()
+		if offline {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.t.Fatalf("%s never went offline", clientID)
+		}
+	}
+}

@@ -51,18 +51,7 @@ func TestDisconnectedClientNotification(t *testing.T) {
 	dev.MustConnect(mqtttest.ConnectOptions{ClientID: "dev1", Username: []byte("alice"), Password: []byte("secret-1")})
 	dev.MustSubscribe(mqtttest.Sub("alerts/#", 1), mqtttest.Sub("other/#", 1))
 	dev.Disconnect(0)
-	for deadline := time.Now().Add(waitLong); ; time.Sleep(5 * time.Millisecond) {
-		ts.e.mu.Lock()
-		s := ts.e.mu.sessions["dev1"]
-		offline := s != nil && s.conn == nil
-		ts.e.mu.Unlock()
-		if offline {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("dev1 never went offline")
-		}
-	}
+	ts.waitOffline("dev1")
 
 	pub := mqtttest.Dial(t, ts.addr, 4)
 	pub.MustConnect(mqtttest.ConnectOptions{ClientID: "pub", Clean: true})

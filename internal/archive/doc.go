@@ -5,7 +5,8 @@
 //
 // The package does I/O only: it knows nothing of configuration objects or the
 // store. Encryption and authentication are filippo.io/age with a scrypt
-// passphrase recipient; a thin cleartext envelope around the age stream lets
+// passphrase recipient, or (format 2, store backups) an X25519 Key that the
+// caller keeps elsewhere (see Key); a thin cleartext envelope around the age stream lets
 // a reader tell a wrong password, a truncated file and a modified byte apart,
 // which age alone cannot (a damaged scrypt stanza looks like a wrong
 // password; a cut inside the last chunk looks like tampering).
@@ -18,7 +19,8 @@
 // record and the trailer been checked. Any other error means: discard
 // everything read from this archive.
 //
-// # File layout (format version 1)
+// # File layout (format version 2; version 1 differs only in that its age
+// header always has a scrypt stanza)
 //
 // All integers are big-endian. Lengths are bounded and checked before any
 // allocation.
@@ -26,16 +28,17 @@
 //	+------------------------------------------------------------------+
 //	| envelope header, 52 bytes, cleartext                              |
 //	|   0  8  magic 89 4D 51 53 42 4B 0D 0A  ("\x89MQSBK\r\n")          |
-//	|   8  2  format version (1)                                        |
+//	|   8  2  format version (2; 1 is read too)                         |
 //	|  10  2  flags (0)                                                 |
 //	|  12  4  A = length of the age header incl. nonce, 1..1024        |
 //	|  16 32  SHA-256 of those A bytes                                  |
 //	|  48  4  CRC-32C (Castagnoli) of bytes 0..47                       |
 //	+------------------------------------------------------------------+
 //	| age stream (an ordinary age v1 file, `age -d` can decrypt it)     |
-//	|   A bytes   age header: "age-encryption.org/v1", one scrypt       |
-//	|             stanza (salt, work factor), "--- " header MAC,        |
-//	|             then the 16-byte payload nonce                        |
+//	|   A bytes   age header: "age-encryption.org/v1", one stanza:      |
+//	|             scrypt (salt, work factor) for a passphrase, or       |
+//	|             X25519 for a Key; "--- " header MAC, then the         |
+//	|             16-byte payload nonce                                 |
 //	|   ...       payload: ChaCha20-Poly1305 chunks of 64 KiB plaintext |
 //	|             + 16-byte tag each; the last chunk is flagged, so the |
 //	|             end of the plaintext is authenticated                 |
@@ -87,10 +90,11 @@
 //     the magic but equal to a prefix of it, including empty: ErrTruncated.
 //   - Header short: ErrTruncated; CRC mismatch: ErrTampered; version above
 //     FormatVersion: ErrNewerFormat ("backup format version 3 is newer than
-//     this server's 1"); other bad fields: ErrCorrupt.
+//     this server's 2"); other bad fields: ErrCorrupt.
 //   - Age header short: ErrTruncated; its SHA-256 mismatch: ErrTampered.
 //     Because it is intact, age failing to unwrap the key now means
-//     ErrWrongPassword — reported by NewReader before any payload is read.
+//     ErrWrongPassword (scrypt stanza) or ErrWrongKey (X25519 stanza) —
+//     reported by NewReader before any payload is read.
 //   - Payload: when age fails, the reader drains the rest of the input
 //     through the hash, then: no valid trailer at the end of the input →
 //     ErrTruncated; a valid trailer whose length or SHA-256 differs →

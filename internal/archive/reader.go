@@ -85,25 +85,9 @@ var keyStanza = []byte("\n-> X25519 ")
 // once the envelope header has been checked. Tests substitute a memoizing
 // identity.
 func newReader(r io.Reader, identities func() ([]age.Identity, error)) (*Reader, error) {
-	src := newSource(r)
-	b, err := src.readRaw(headerSize)
+	src, h, ageHdr, err := readHeaders(r)
 	if err != nil {
 		return nil, err
-	}
-	h, err := parseEnvelopeHeader(b)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := src.readRaw(int(h.ageHdrLen))
-	if err != nil {
-		return nil, err
-	}
-	if len(raw) < int(h.ageHdrLen) {
-		return nil, fmt.Errorf("%w: file ends after %d bytes, inside the encryption header", ErrTruncated, src.n.Load())
-	}
-	ageHdr := bytes.Clone(raw)
-	if sha256.Sum256(ageHdr) != h.ageHdrSum {
-		return nil, fmt.Errorf("%w: encryption header checksum mismatch", ErrTampered)
 	}
 
 	// The age header is intact, so a failure to unwrap the file key is the
@@ -138,6 +122,33 @@ func newReader(r io.Reader, identities func() ([]age.Identity, error)) (*Reader,
 	}
 	rd.manifest = m
 	return rd, nil
+}
+
+// readHeaders reads and checks the envelope header and the age header of
+// the archive in r, and returns the source positioned after them, the
+// envelope header and a copy of the age header.
+func readHeaders(r io.Reader) (*source, envelopeHeader, []byte, error) {
+	src := newSource(r)
+	b, err := src.readRaw(headerSize)
+	if err != nil {
+		return nil, envelopeHeader{}, nil, err
+	}
+	h, err := parseEnvelopeHeader(b)
+	if err != nil {
+		return nil, h, nil, err
+	}
+	raw, err := src.readRaw(int(h.ageHdrLen))
+	if err != nil {
+		return nil, h, nil, err
+	}
+	if len(raw) < int(h.ageHdrLen) {
+		return nil, h, nil, fmt.Errorf("%w: file ends after %d bytes, inside the encryption header", ErrTruncated, src.n.Load())
+	}
+	ageHdr := bytes.Clone(raw)
+	if sha256.Sum256(ageHdr) != h.ageHdrSum {
+		return nil, h, nil, fmt.Errorf("%w: encryption header checksum mismatch", ErrTampered)
+	}
+	return src, h, ageHdr, nil
 }
 
 // start reads the inner container header and the manifest entry.

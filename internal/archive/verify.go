@@ -1,7 +1,6 @@
 package archive
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
@@ -60,24 +59,9 @@ func VerifyFile(path, passphrase string) (*Summary, error) {
 // authenticate anything (Verify does): a forger can recompute checksums. On
 // success it returns the whole file's size and SHA-256.
 func CheckComplete(r io.Reader) (size int64, sum []byte, err error) {
-	src := newSource(r)
-	b, err := src.readRaw(headerSize)
+	src, _, _, err := readHeaders(r)
 	if err != nil {
 		return 0, nil, err
-	}
-	h, err := parseEnvelopeHeader(b)
-	if err != nil {
-		return 0, nil, err
-	}
-	raw, err := src.readRaw(int(h.ageHdrLen))
-	if err != nil {
-		return 0, nil, err
-	}
-	if len(raw) < int(h.ageHdrLen) {
-		return 0, nil, fmt.Errorf("%w: file ends after %d bytes, inside the encryption header", ErrTruncated, src.n.Load())
-	}
-	if sha256.Sum256(raw) != h.ageHdrSum {
-		return 0, nil, fmt.Errorf("%w: encryption header checksum mismatch", ErrTampered)
 	}
 	if err := src.drain(); err != nil {
 		return 0, nil, err

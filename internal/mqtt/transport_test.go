@@ -16,13 +16,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/mqsight/mqsight/internal/config"
+	"github.com/mqsight/mqsight/internal/mqtt/mqtttest"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 and its key into dir.
@@ -165,7 +165,7 @@ func TestMosquittoClients(t *testing.T) {
 	host, port, _ := net.SplitHostPort(ts.addr)
 	for _, v := range []string{"mqttv311", "mqttv5"} {
 		s := exec.Command(sub, "-h", host, "-p", port, "-V", v, "-t", "cli/#", "-q", "1", "-C", "3", "-W", "10", "-v")
-		out := &syncBuffer{}
+		out := &mqtttest.SyncBuffer{}
 		s.Stdout = out
 		if err := s.Start(); err != nil {
 			t.Fatal(err)
@@ -186,22 +186,4 @@ func TestMosquittoClients(t *testing.T) {
 			t.Fatalf("%s: mosquitto_sub printed %q", v, out.String())
 		}
 	}
-}
-
-// syncBuffer is a strings.Builder safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

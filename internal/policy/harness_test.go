@@ -1,12 +1,10 @@
 package policy_test
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,7 +24,7 @@ type server struct {
 	cfg    *config.Config
 	addr   string
 	dir    string
-	logBuf *syncBuffer
+	logBuf *mqtttest.SyncBuffer
 }
 
 const wait = 5 * time.Second
@@ -83,7 +81,7 @@ func start(t testing.TB, c *config.Config, setup ...func(dir string)) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logBuf := &syncBuffer{}
+	logBuf := &mqtttest.SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	p := policy.New(policy.Options{Logger: log})
 	e, err := mqtt.New(mqtt.Options{Store: st, Logger: log, Policy: p})
@@ -174,21 +172,3 @@ func creds(id, user string, password []byte) mqtttest.ConnectOptions {
 
 // versions are the protocol versions every outcome is checked for.
 var versions = []byte{4, 5}
-
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

@@ -1,13 +1,11 @@
 package server
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,29 +19,11 @@ const (
 	testStorePassword  = "store-secret-xyz"
 )
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // backupServer is a test server with a low scrypt work factor whose log
 // is captured (to check that no password reaches it).
-func backupServer(t *testing.T) (*testServer, *syncBuffer) {
+func backupServer(t *testing.T) (*testServer, *logBuffer) {
 	t.Setenv(WorkFactorEnv, "10")
-	logs := &syncBuffer{}
+	logs := &logBuffer{}
 	ts := startTestServer(t, func(o *Options) {
 		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

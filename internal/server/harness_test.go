@@ -12,13 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mqsight/mqsight/internal/admin"
 	"github.com/mqsight/mqsight/internal/config"
+	"github.com/mqsight/mqsight/internal/mqtt/mqtttest"
 )
 
 const testAdminPassword = "test-admin-password"
@@ -233,22 +232,7 @@ func (c *adminClient) restart(body map[string]any) reply {
 }
 
 // logBuffer collects a server's log lines; safe for concurrent use.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer struct{ mqtttest.SyncBuffer }
 
 // logger logs at debug level into l.
 func (l *logBuffer) logger() *slog.Logger {

@@ -68,19 +68,21 @@ func StartMosquittoWith(tb testing.TB, extra ...string) string {
 	return ""
 }
 
-// syncBuffer collects a child's output for failure messages.
-type syncBuffer struct {
+// SyncBuffer collects what several goroutines write (a child process's
+// output, a server's log) for assertions and failure messages; it is safe
+// for concurrent use.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
@@ -113,7 +115,7 @@ log_type warning
 	// readable for a re-read.
 	_ = os.Chmod(dir, 0o755)
 
-	out := &syncBuffer{}
+	out := &SyncBuffer{}
 	cmd := exec.Command(bin, "-c", conf)
 	cmd.Stdout = out
 	cmd.Stderr = out

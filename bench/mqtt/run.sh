@@ -23,14 +23,10 @@ fi
 # 10,000 idle connections need that many descriptors in the broker and in
 # the load generator: raise the soft limit as far as the hard limit allows.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-echo "date:      $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "cpus:      $(nproc) x $(lscpu | sed -n 's/^Model name: *//p')"
-echo "memory:    $(free -g | awk '/^Mem:/ {print $2 " GiB"}')"
-echo "kernel:    $(uname -r)"
-echo "load avg:  $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "go:        $(go version | cut -d' ' -f3)"
+. bench/machine.sh
+machine_facts "${TMPDIR:-/tmp}"
 echo "mosquitto: $("$mosquitto" -h 2>/dev/null | sed -n '1s/^mosquitto version //p')"
-echo "nofile:    $(ulimit -n)"
+echo "nofile:  $(ulimit -n)"
 echo
 bin="$(mktemp -d)"
 trap 'rm -rf "$bin"' EXIT

@@ -9,12 +9,8 @@ dir="${TMPDIR:-/tmp}"
 for ((i = 1; i <= $#; i++)); do
 	if [[ "${!i}" == "-dir" ]]; then j=$((i + 1)); dir="${!j}"; fi
 done
-echo "date:    $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "cpus:    $(nproc) x $(lscpu | sed -n 's/^Model name: *//p')"
-echo "memory:  $(free -g | awk '/^Mem:/ {print $2 " GiB"}')"
-echo "disk:    $(df -T "$dir" | awk 'NR==2 {print $1 " (" $2 ") for " "'"$dir"'"}')"
-echo "go:      $(go version | cut -d' ' -f3)"
-echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min, before the run)"
+. bench/machine.sh
+machine_facts "$dir"
 echo
 bin=$(mktemp /tmp/mqsight-bench-store.XXXXXX)
 trap 'rm -f "$bin"' EXIT

@@ -47,6 +47,7 @@ import (
 	"github.com/mqsight/mqsight/internal/config"
 	"github.com/mqsight/mqsight/internal/destination/destinationtest"
 	"github.com/mqsight/mqsight/internal/server"
+	"github.com/mqsight/mqsight/internal/testport"
 )
 
 const (
@@ -260,7 +261,10 @@ type bench struct {
 }
 
 func (b *bench) startServer() {
-	port := freePort()
+	port, err := testport.Pick()
+	if err != nil {
+		log.Fatal(err)
+	}
 	b.mqttAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	srv, err := server.New(server.Options{
 		DataDir: b.data, AdminPassword: adminPassword, Console: io.Discard, AdminAddr: "127.0.0.1:0", Version: "bench",
@@ -606,13 +610,4 @@ func dirSize(dir string) int64 {
 		return nil
 	})
 	return n
-}
-
-func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/mqsight/mqsight/internal/config"
 	"github.com/mqsight/mqsight/internal/server"
+	"github.com/mqsight/mqsight/internal/testport"
 )
 
 // broker is a broker child process listening on 127.0.0.1.
@@ -35,16 +36,6 @@ type broker struct {
 
 // startTimeout bounds the wait for a broker to listen.
 const startTimeout = 20 * time.Second
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
 
 // mosquittoConf is Mosquitto's configuration for the benchmark: loopback,
 // no persistence, and no per-client message limits (mqsight announces no
@@ -64,7 +55,7 @@ log_type warning
 
 // startMosquitto runs a private Mosquitto with its files in dir.
 func startMosquitto(bin, dir string) (*broker, error) {
-	port, err := freePort()
+	port, err := testport.Pick()
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +75,7 @@ func startMosquitto(bin, dir string) (*broker, error) {
 // on a free loopback port (so two servers can run at once), with an admin
 // user (the binary refuses to start without one).
 func prepareDataDir(dataDir string, port int) error {
-	adminPort, err := freePort()
+	adminPort, err := testport.Pick()
 	if err != nil {
 		return err
 	}
@@ -111,7 +102,7 @@ func prepareDataDir(dataDir string, port int) error {
 // startMqsightBinary runs the real mqsight binary on a fresh data
 // directory (used for RSS: what an operator runs).
 func startMqsightBinary(bin, dir string) (*broker, error) {
-	port, err := freePort()
+	port, err := testport.Pick()
 	if err != nil {
 		return nil, err
 	}
@@ -127,11 +118,11 @@ func startMqsightBinary(bin, dir string) (*broker, error) {
 // root as the mqsight binary (internal/server) plus a loopback pprof
 // endpoint, so the scenarios can be profiled.
 func startMqsightServe(self, dir string) (*broker, error) {
-	port, err := freePort()
+	port, err := testport.Pick()
 	if err != nil {
 		return nil, err
 	}
-	pport, err := freePort()
+	pport, err := testport.Pick()
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mqsight/mqsight/internal/config"
 	"github.com/mqsight/mqsight/internal/store"
+	"github.com/mqsight/mqsight/internal/testport"
 )
 
 // testServer is an engine on a real store and a loopback listener.
@@ -23,23 +24,13 @@ type testServer struct {
 	opts      Options
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t testing.TB) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // testConfig is the default configuration with DemoEndpoint on a free
 // loopback port.
 func testConfig(t testing.TB) *config.Config {
 	c := config.Default()
 	ep := c.Endpoints["DemoEndpoint"]
 	ep.Interface = "127.0.0.1"
-	ep.Port = freePort(t)
+	ep.Port = testport.Free(t)
 	return c
 }
 

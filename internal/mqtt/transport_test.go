@@ -23,6 +23,7 @@ import (
 
 	"github.com/mqsight/mqsight/internal/config"
 	"github.com/mqsight/mqsight/internal/mqtt/mqtttest"
+	"github.com/mqsight/mqsight/internal/testport"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 and its key into dir.
@@ -127,7 +128,7 @@ func TestWebSocketOnTheSamePort(t *testing.T) {
 func TestEndpointsFollowConfiguration(t *testing.T) {
 	ts := startServer(t)
 	c := ts.cfg
-	port2 := freePort(t)
+	port2 := testport.Free(t)
 	next := *c
 	next.Endpoints = map[string]*config.Endpoint{}
 	for k, v := range c.Endpoints {

@@ -13,6 +13,7 @@ import (
 	"github.com/mqsight/mqsight/internal/mqtt/mqtttest"
 	"github.com/mqsight/mqsight/internal/policy"
 	"github.com/mqsight/mqsight/internal/store"
+	"github.com/mqsight/mqsight/internal/testport"
 )
 
 // server is a real engine on a temporary store, listening on loopback,
@@ -29,16 +30,6 @@ type server struct {
 
 const wait = 5 * time.Second
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t testing.TB) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // set applies one REST-style object change to c, failing the test when
 // the object is refused.
 func set(t testing.TB, c *config.Config, typ, name string, props map[string]any) {
@@ -54,7 +45,7 @@ func baseConfig(t testing.TB) *config.Config {
 	c := config.Default()
 	ep := c.Endpoints["DemoEndpoint"]
 	ep.Interface = "127.0.0.1"
-	ep.Port = freePort(t)
+	ep.Port = testport.Free(t)
 	return c
 }
 

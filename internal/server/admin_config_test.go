@@ -11,6 +11,7 @@ import (
 
 	"github.com/mqsight/mqsight/internal/admin"
 	"github.com/mqsight/mqsight/internal/config"
+	"github.com/mqsight/mqsight/internal/testport"
 )
 
 // uploadCertificate uploads a fresh certificate and key as name.crt and
@@ -42,7 +43,7 @@ type crudCase struct {
 func TestAdminCRUDEveryObjectType(t *testing.T) {
 	ts := startTestServer(t)
 	c := ts.admin
-	epPort := freePort(t)
+	epPort := testport.Free(t)
 	cert, key := uploadCertificate(t, c, "server")
 	// Objects the named types below refer to.
 	c.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{
@@ -78,7 +79,7 @@ func TestAdminCRUDEveryObjectType(t *testing.T) {
 		"ServerName":       "renamed",
 		"LogLevel":         "MAX",
 		"TraceLevel":       "7",
-		"AdminEndpoint":    map[string]any{"Port": freePort(t)},
+		"AdminEndpoint":    map[string]any{"Port": testport.Free(t)},
 		"HighAvailability": map[string]any{"Group": "pair1"},
 	}
 
@@ -225,7 +226,7 @@ func TestAdminAtomicMultiObjectPost(t *testing.T) {
 	// A reference to an object created in the same POST is fine.
 	c.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{
 		"MessageHub": map[string]any{"NewHub": map[string]any{}},
-		"Endpoint": map[string]any{"E2": map[string]any{"Port": freePort(t), "Interface": "127.0.0.1", "MessageHub": "NewHub",
+		"Endpoint": map[string]any{"E2": map[string]any{"Port": testport.Free(t), "Interface": "127.0.0.1", "MessageHub": "NewHub",
 			"ConnectionPolicies": "DemoConnectionPolicy"}},
 	})
 }

@@ -10,12 +10,13 @@ import (
 
 	"github.com/mqsight/mqsight/internal/admin"
 	"github.com/mqsight/mqsight/internal/mqtt/mqtttest"
+	"github.com/mqsight/mqsight/internal/testport"
 )
 
 func TestAdminEndpointCreatedAcceptsMQTTAndDeleteClosesIt(t *testing.T) {
 	ts := startTestServer(t)
 	c := ts.admin
-	port := freePort(t)
+	port := testport.Free(t)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	c.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{"Endpoint": map[string]any{"Rest": map[string]any{
 		"Port": port, "Interface": "127.0.0.1", "MessageHub": "DemoHub",

@@ -18,20 +18,10 @@ import (
 	"github.com/mqsight/mqsight/internal/admin"
 	"github.com/mqsight/mqsight/internal/config"
 	"github.com/mqsight/mqsight/internal/mqtt/mqtttest"
+	"github.com/mqsight/mqsight/internal/testport"
 )
 
 const testAdminPassword = "test-admin-password"
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // testServer is a server on a temporary data directory with its MQTT
 // endpoint and admin endpoint on free loopback ports.
@@ -47,7 +37,7 @@ type testServer struct {
 func startTestServer(t testing.TB, setup ...func(*Options)) *testServer {
 	t.Helper()
 	ts := &testServer{t: t, dir: t.TempDir()}
-	mqttPort, adminPort := freePort(t), freePort(t)
+	mqttPort, adminPort := testport.Free(t), testport.Free(t)
 	ts.mqttAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(mqttPort))
 	ts.opts = Options{
 		DataDir:       ts.dir,

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mqsight/mqsight/internal/testport"
 )
 
 // cli runs the mqsight binary as an admin client of the server at addr,
@@ -75,7 +77,7 @@ func TestAdminCLIAgainstRealBinary(t *testing.T) {
 		t.Fatalf("wrong password: %v\n%s", err, out)
 	}
 
-	port := freePort(t)
+	port := testport.Free(t)
 	mqttAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	file := filepath.Join(t.TempDir(), "change.json")
 	os.WriteFile(file, []byte(`{"MessageHub":{"CLIHub":{"Description":"from the CLI"}},

@@ -15,6 +15,7 @@ import (
 	"github.com/mqsight/mqsight/internal/backup"
 	"github.com/mqsight/mqsight/internal/config"
 	"github.com/mqsight/mqsight/internal/mqtt/mqtttest"
+	"github.com/mqsight/mqsight/internal/testport"
 )
 
 const quiet = 300 * time.Millisecond
@@ -41,7 +42,7 @@ func prepareSource(t *testing.T, dest storeDest) *sourceState {
 	s.d = prepareDataDir(t, nil)
 	s.p = start(t, s.d.Path, []string{lowWorkFactor})
 	s.a = newAPI(t, s.d, s.p)
-	port := freePort(t)
+	port := testport.Free(t)
 	s.accAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	configureEveryType(t, s.a, port)
 

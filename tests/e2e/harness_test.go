@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mqsight/mqsight/internal/config"
+	"github.com/mqsight/mqsight/internal/testport"
 )
 
 // binary is the mqsight binary built once by TestMain.
@@ -40,17 +41,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // dataDir is a prepared data directory whose endpoints listen on free
 // loopback ports.
 type dataDir struct {
@@ -67,7 +57,7 @@ type dataDir struct {
 func prepareDataDir(t testing.TB, mutate func(*config.Config)) *dataDir {
 	t.Helper()
 	d := &dataDir{Path: t.TempDir(), AdminUser: "admin", AdminPass: "e2e-admin-password"}
-	mqttPort, adminPort := freePort(t), freePort(t)
+	mqttPort, adminPort := testport.Free(t), testport.Free(t)
 	m, _, err := config.Open(filepath.Join(d.Path, "config"), func() (*config.Config, error) {
 		c := config.Default()
 		ep := c.Endpoints["DemoEndpoint"]

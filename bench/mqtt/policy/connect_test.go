@@ -16,6 +16,7 @@ import (
 	"github.com/mqsight/mqsight/internal/mqtt/mqtttest"
 	"github.com/mqsight/mqsight/internal/policy"
 	"github.com/mqsight/mqsight/internal/store"
+	"github.com/mqsight/mqsight/internal/testport"
 )
 
 // users is how many messaging users the benchmark configuration holds.
@@ -32,12 +33,7 @@ func benchConfig(b *testing.B, auth bool) *config.Config {
 	c := config.Default()
 	ep := c.Endpoints["DemoEndpoint"]
 	ep.Interface = "127.0.0.1"
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ep.Port = ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	ep.Port = testport.Free(b)
 	if !auth {
 		return c
 	}

@@ -16,16 +16,12 @@ import (
 	"github.com/mqsight/mqsight/internal/mqtt"
 	"github.com/mqsight/mqsight/internal/mqtt/mqtttest"
 	"github.com/mqsight/mqsight/internal/store"
+	"github.com/mqsight/mqsight/internal/testport"
 )
 
 // startEngine runs an engine with queue "Work" on a loopback port.
 func startEngine(b *testing.B) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := testport.Free(b)
 	c := config.Default()
 	ep := c.Endpoints["DemoEndpoint"]
 	ep.Interface, ep.Port = "127.0.0.1", port

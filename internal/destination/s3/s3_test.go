@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/mqsight/mqsight/internal/destination"
 	"github.com/mqsight/mqsight/internal/destination/destinationtest"
+	"github.com/mqsight/mqsight/internal/testport"
 )
 
 const (
@@ -221,12 +223,7 @@ func TestMissingBucket(t *testing.T) {
 }
 
 func TestUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testport.Free(t)))
 	loc, _ := destination.Parse("s3://" + addr + "/bucket/store.age?insecure=true")
 	d, err := New(loc, goodCred, Options{MaxRetries: 1})
 	if err != nil {

@@ -8,12 +8,14 @@ import (
 	"net"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mqsight/mqsight/internal/destination"
 	"github.com/mqsight/mqsight/internal/destination/destinationtest"
+	"github.com/mqsight/mqsight/internal/testport"
 )
 
 // defaultSSHDEnv is where tests/sshd/start.sh writes its env file.
@@ -145,12 +147,7 @@ func TestOpenSSHRefusals(t *testing.T) {
 		t.Errorf("error quotes a password: %v", err)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	ln.Close()
+	closed := net.JoinHostPort("127.0.0.1", strconv.Itoa(testport.Free(t)))
 	loc, _ := destination.Parse("sftp://" + closed + e.dir + "/x")
 	start := time.Now()
 	if _, err := Dial(context.Background(), loc, destination.Credentials{UserID: e.user, Password: e.password, HostKey: e.hostKey}, Options{}); !errors.Is(err, destination.ErrUnreachable) {

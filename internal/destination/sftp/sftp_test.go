@@ -6,12 +6,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mqsight/mqsight/internal/destination"
 	"github.com/mqsight/mqsight/internal/destination/destinationtest"
+	"github.com/mqsight/mqsight/internal/testport"
 )
 
 func dialTest(t *testing.T, srv *destinationtest.SFTPServer, url string, cred destination.Credentials, opts Options) (*Destination, error) {
@@ -166,14 +168,9 @@ func TestWrongPassword(t *testing.T) {
 
 func TestUnreachable(t *testing.T) {
 	// A port that was just free: nothing listens there.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testport.Free(t)))
 	start := time.Now()
-	_, err = dialTest(t, nil, "sftp://"+addr+"/tmp/x", destination.Credentials{UserID: "u", Password: "p", HostKey: "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"}, Options{})
+	_, err := dialTest(t, nil, "sftp://"+addr+"/tmp/x", destination.Credentials{UserID: "u", Password: "p", HostKey: "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"}, Options{})
 	if !errors.Is(err, destination.ErrUnreachable) {
 		t.Errorf("closed port: %v, want ErrUnreachable", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/mqsight/mqsight/internal/testport"
 )
 
 // TestWill: a raw client's will (with credentials in the CONNECT) is
@@ -139,7 +140,7 @@ func TestSubscriptionIdentifier(t *testing.T) {
 }
 
 func TestDialRefused(t *testing.T) {
-	port, err := freePort() // free, so nothing listens there
+	port, err := testport.Pick() // free, so nothing listens there
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mqsight/mqsight/internal/testport"
 )
 
 // mosquittoPaths are tried when mosquitto is not on PATH (Debian installs
@@ -89,7 +91,7 @@ func (b *SyncBuffer) String() string {
 }
 
 func startMosquitto(tb testing.TB, bin string, extra []string) (string, error) {
-	port, err := freePort()
+	port, err := testport.Pick()
 	if err != nil {
 		return "", err
 	}
@@ -153,14 +155,4 @@ log_type warning
 	}
 	stop()
 	return "", fmt.Errorf("mosquitto did not listen on %s within %v; output:\n%s", addr, DefaultTimeout, out.String())
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

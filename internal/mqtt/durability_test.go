@@ -11,6 +11,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/mqsight/mqsight/internal/mqtt/mqtttest"
+	"github.com/mqsight/mqsight/internal/store"
 )
 
 // persistentV5 connects a v5 client with a long session expiry.
@@ -35,10 +36,10 @@ func TestPubackNeverBeforeCommit(t *testing.T) {
 		return nil
 	}
 	ts.open()
-	ts.store.SetCommitHook(func(_ uint64, repr []byte) {
+	ts.store.SetCommitHook(func(e store.CommitEvent) {
 		for i := range 50 {
 			p := fmt.Appendf(nil, "payload-%03d", i)
-			if bytes.Contains(repr, p) {
+			if bytes.Contains(e.Repr, p) {
 				seen.Store(string(p), struct{}{})
 			}
 		}

@@ -19,7 +19,8 @@ const deletingSuffix = ".deleting"
 // goroutine between groups: a Commit queued before it completes on the old
 // store (and its data is then deleted), one queued after it commits on the
 // new store; none is lost or half-applied. Reads and checkpoints in progress
-// finish first. Only the store directory is touched.
+// finish first. Only the store directory is touched. The commit hook sees
+// the Clean (CommitEvent.Clean) before Clean returns.
 //
 // Crash safety: the directory is first renamed to <dir>.deleting; the new
 // store is created and synced; then the old one is removed. Open finishes a

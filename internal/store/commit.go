@@ -14,28 +14,48 @@ import (
 // discarded.
 var errBatchSpent = errors.New("store: batch already committed or discarded")
 
-// CommitHook observes committed batches; see Store.SetCommitHook.
-type CommitHook func(lsn uint64, repr []byte)
+// CommitEvent is one entry of the commit stream (see Store.SetCommitHook):
+// a committed batch, or a Clean.
+type CommitEvent struct {
+	// LSN is the batch's LSN. For a Clean it is the LSN of the last batch
+	// before it: the empty store continues from there, and the next batch
+	// gets LSN+1.
+	LSN uint64
+	// UID is the store's UID at this point; (UID, LSN) names one state of
+	// the store. A Clean changes it.
+	UID string
+	// Repr is the Pebble batch representation of the logical batch,
+	// including the store's meta LSN record; nil for a Clean. It is valid
+	// only during the call and must not be modified; copy it to keep it.
+	Repr []byte
+	// Clean reports that Clean emptied the store: a consumer discards
+	// everything it applied so far; the batches that follow apply to an
+	// empty database.
+	Clean bool
+}
+
+// CommitHook observes the commit stream; see Store.SetCommitHook.
+type CommitHook func(CommitEvent)
 
 // SetCommitHook installs fn (nil removes it). From the next group on, fn is
-// called once per committed logical batch:
+// called once per committed logical batch and once per Clean:
 //
-//   - in strictly increasing, gap-free LSN order (a batch that failed never
-//     reaches fn and consumes no LSN);
+//   - in queue order: batches in strictly increasing, gap-free LSN order (a
+//     batch that failed never reaches fn and consumes no LSN), a Clean
+//     between the batches queued before it and those queued after it (a
+//     Clean that failed is not reported);
 //   - after the batch is durable (its group's fsync has returned) and visible
-//     to reads, and before that batch's Commit returns or its CommitAsync
-//     callback runs;
+//     to reads, or the Clean is complete, and before that batch's Commit
+//     returns, its CommitAsync callback runs or Clean returns;
 //   - on the single commit goroutine, so fn delays every commit behind it and
 //     must not call Commit, Clean or Close (that would deadlock); it may call
-//     Get, Scan, LastLSN and Checkpoint;
-//   - with repr, the Pebble batch representation of the logical batch,
-//     including the store's meta LSN record. Applying the reprs in LSN order
-//     to an empty Pebble database (Batch.SetRepr + Commit) reproduces the
-//     store's contents, apart from the format and UID meta records that Open
-//     writes. repr is valid only during the call and must not be modified;
-//     copy it to keep it.
+//     Get, Scan, LastLSN and Checkpoint.
 //
-// Clean is not a batch and is not reported to fn.
+// Applying the batch events' Repr in order to an empty Pebble database
+// (Batch.SetRepr + Commit), and emptying it at each Clean event, reproduces
+// the store's contents, apart from the format and UID meta records that Open
+// and Clean write. HA replication and continuous backup are built on this
+// stream.
 func (s *Store) SetCommitHook(fn CommitHook) {
 	if fn == nil {
 		s.hook.Store(nil)
@@ -212,6 +232,9 @@ func (s *Store) commitLoop() {
 				reqs[0].err = s.clean()
 				if reqs[0].err == nil {
 					failed = nil
+					if hook := s.hook.Load(); hook != nil {
+						(*hook)(CommitEvent{LSN: s.lastLSN.Load(), UID: s.UID(), Clean: true})
+					}
 				}
 				reqs[0].complete()
 				reqs = reqs[1:]
@@ -283,8 +306,9 @@ func (s *Store) commitGroup(group []*commitRequest, size int) error {
 	s.lastLSN.Store(lsn)
 	s.stats.observeGroup(len(group))
 	if hook := s.hook.Load(); hook != nil {
+		uid := s.UID()
 		for _, r := range group {
-			(*hook)(r.lsn, r.batch.pb.Repr())
+			(*hook)(CommitEvent{LSN: r.lsn, UID: uid, Repr: r.batch.pb.Repr()})
 		}
 	}
 	for _, r := range group {

@@ -24,11 +24,11 @@ func TestLSNsGapFreeUnderConcurrency(t *testing.T) {
 	var mu sync.Mutex
 	var hookLSNs []uint64
 	seen := map[uint64]bool{}
-	s.SetCommitHook(func(lsn uint64, repr []byte) {
+	s.SetCommitHook(func(e CommitEvent) {
 		mu.Lock()
 		defer mu.Unlock()
-		hookLSNs = append(hookLSNs, lsn)
-		seen[lsn] = true
+		hookLSNs = append(hookLSNs, e.LSN)
+		seen[e.LSN] = true
 	})
 
 	lsns := make(chan uint64, committers*perCommitter)
@@ -188,58 +188,93 @@ func TestBeforeSyncErrorFailsGroupWithoutConsumingLSN(t *testing.T) {
 	}
 }
 
-// TestHookReprsReproduceStore applies every repr the hook saw, in LSN order,
-// to an empty Pebble database and compares it with the store.
+// TestHookReprsReproduceStore applies every event the hook saw, in order,
+// to an empty Pebble database (emptying it at the Clean between two rounds
+// of concurrent commits) and compares it with the store.
 func TestHookReprsReproduceStore(t *testing.T) {
 	s := openTestStore(t, Options{})
 	var mu sync.Mutex
-	reprs := map[uint64][]byte{}
-	s.SetCommitHook(func(lsn uint64, repr []byte) {
+	var events []CommitEvent
+	s.SetCommitHook(func(e CommitEvent) {
 		mu.Lock()
-		reprs[lsn] = bytes.Clone(repr)
+		e.Repr = bytes.Clone(e.Repr)
+		events = append(events, e)
 		mu.Unlock()
 	})
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 60 {
-				b := s.NewBatch()
-				b.Put(QueueEntryKey(fmt.Sprint("q", g), uint64(i)), fmt.Appendf(nil, "v%d", i))
-				b.Put(RetainedKey(fmt.Sprint("topic", i%5)), fmt.Appendf(nil, "g%d", g))
-				switch {
-				case i%7 == 3:
-					b.DeleteSized(QueueEntryKey(fmt.Sprint("q", g), uint64(i-1)), 2)
-				case i%11 == 10:
-					b.DeleteRange(QueueEntryKey(fmt.Sprint("q", g), 0), QueueEntryKey(fmt.Sprint("q", g), 4))
-				case i%13 == 12:
-					b.Delete(RetainedKey("topic0"))
+	round := func(prefix string) {
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				q := fmt.Sprint(prefix, g)
+				for i := range 60 {
+					b := s.NewBatch()
+					b.Put(QueueEntryKey(q, uint64(i)), fmt.Appendf(nil, "v%d", i))
+					b.Put(RetainedKey(fmt.Sprint(prefix, "topic", i%5)), fmt.Appendf(nil, "g%d", g))
+					switch {
+					case i%7 == 3:
+						b.DeleteSized(QueueEntryKey(q, uint64(i-1)), 2)
+					case i%11 == 10:
+						b.DeleteRange(QueueEntryKey(q, 0), QueueEntryKey(q, 4))
+					case i%13 == 12:
+						b.Delete(RetainedKey(prefix + "topic0"))
+					}
+					if _, err := s.Commit(b); err != nil {
+						t.Error(err)
+						return
+					}
 				}
-				if _, err := s.Commit(b); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}()
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
+	round("before")
+	uidBefore, lsnBefore := s.UID(), s.LastLSN()
+	if err := s.Clean(); err != nil {
+		t.Fatal(err)
+	}
+	round("after")
 	s.SetCommitHook(nil)
 	commitPut(t, s, "after-hook-removed", "x")
+
+	// The stream: batches 1..last in order with the UID they were
+	// committed under, and one Clean event in its place.
+	last := s.LastLSN() - 1
+	if want := int(last) + 1; len(events) != want {
+		t.Fatalf("hook saw %d events, want %d batches and one Clean", len(events), want)
+	}
+	lsn := uint64(0)
+	for _, e := range events {
+		switch {
+		case e.Clean:
+			if e.LSN != lsnBefore || e.UID != s.UID() || e.UID == uidBefore || e.Repr != nil {
+				t.Fatalf("Clean event %+v, want LSN %d and the new UID %s", e, lsnBefore, s.UID())
+			}
+		case e.LSN != lsn+1:
+			t.Fatalf("batch LSN %d after %d", e.LSN, lsn)
+		case e.LSN <= lsnBefore && e.UID != uidBefore, e.LSN > lsnBefore && e.UID != s.UID():
+			t.Fatalf("batch %d reported with UID %s (before Clean %s, after %s)", e.LSN, e.UID, uidBefore, s.UID())
+		default:
+			lsn = e.LSN
+		}
+	}
 
 	replica, err := pebble.Open(filepath.Join(t.TempDir(), "replica"), Options{}.withDefaults().pebbleOptions(false))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer replica.Close()
-	last := s.LastLSN() - 1
-	if uint64(len(reprs)) != last {
-		t.Fatalf("hook saw %d batches, want %d", len(reprs), last)
-	}
-	for lsn := uint64(1); lsn <= last; lsn++ {
+	for _, e := range events {
+		if e.Clean {
+			if err := replica.DeleteRange([]byte{0}, []byte{0xff, 0xff}, pebble.NoSync); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
 		b := replica.NewBatch()
-		if err := b.SetRepr(reprs[lsn]); err != nil {
-			t.Fatalf("repr of LSN %d: %v", lsn, err)
+		if err := b.SetRepr(e.Repr); err != nil {
+			t.Fatalf("repr of LSN %d: %v", e.LSN, err)
 		}
 		if err := b.Commit(pebble.NoSync); err != nil {
 			t.Fatal(err)

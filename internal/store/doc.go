@@ -20,9 +20,11 @@
 //
 // After a group is durable, the commit hook (see [Store.SetCommitHook])
 // sees each logical batch's Pebble representation and LSN, in LSN order,
-// before the corresponding Commit returns or CommitAsync callback runs. That representation re-applied to
-// an empty Pebble database (in LSN order) reproduces the store; HA
-// replication and continuous backup are built on it.
+// before the corresponding Commit returns or CommitAsync callback runs; it
+// also sees each Clean, in its place between the batches. Re-applying the
+// representations in order to an empty Pebble database, and emptying it at
+// each Clean, reproduces the store; HA replication and continuous backup
+// are built on this commit stream.
 //
 // # Keyspace
 //

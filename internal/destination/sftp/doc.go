@@ -24,7 +24,7 @@
 // Upload protocol:
 //
 //	open    <dir>/.<name>.partial-<16 hex>   CREATE|EXCL, chmod 0600
-//	write   1 MiB buffered, pipelined SFTP writes
+//	write   pipelined SFTP writes, up to 64 × 32 KiB outstanding
 //	fsync   fsync@openssh.com when the server offers it (CommitInfo.Synced)
 //	link    hardlink@openssh.com temp → <name>: fails if <name> exists;
 //	        then remove temp. Without the extension: SSH_FXP_RENAME, which

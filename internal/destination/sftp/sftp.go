@@ -1,7 +1,6 @@
 package sftp
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -16,10 +15,6 @@ import (
 
 	"github.com/mqsight/mqsight/internal/destination"
 )
-
-// writeBuffer is the size of the buffer in front of each remote file: big
-// enough for pkg/sftp to pipeline many 32 KiB write requests per flush.
-const writeBuffer = 1 << 20
 
 // Destination is a directory on an SFTP server reached over one SSH
 // connection. It is safe for concurrent use (pkg/sftp multiplexes
@@ -78,9 +73,7 @@ func (d *Destination) Create(ctx context.Context, name string) (destination.Uplo
 	// Best effort: the backup is encrypted, but nobody else needs to read
 	// even its temporary form. Some servers refuse setstat.
 	_ = f.Chmod(0o600)
-	u := &upload{ctx: ctx, d: d, final: final, tmp: tmp, f: f}
-	u.w = bufio.NewWriterSize(f, writeBuffer)
-	return u, nil
+	return startUpload(ctx, d, final, tmp, f), nil
 }
 
 // Open implements destination.Destination.

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -76,11 +77,12 @@ func TestTemporaryName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := runtime.NumGoroutine()
 	up, err := d.Create(context.Background(), "store.age")
 	if err != nil {
 		t.Fatal(err)
 	}
-	up.Write(make([]byte, 3<<20)) // more than the buffer: data reaches the server
+	up.Write(make([]byte, 3<<20))
 	entries, _ := os.ReadDir(root)
 	if len(entries) != 1 {
 		t.Fatalf("server directory holds %v during an upload", entries)
@@ -96,6 +98,20 @@ func TestTemporaryName(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(root); len(entries) != 0 {
 		t.Errorf("after Abort the server directory holds %v", entries)
+	}
+	waitGoroutines(t, before)
+}
+
+// waitGoroutines fails t unless the number of goroutines falls to at most
+// n within a few seconds: an upload's goroutines end with it.
+func waitGoroutines(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after the upload ended, %d before it began", runtime.NumGoroutine(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -228,6 +244,7 @@ func TestConnectionLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := runtime.NumGoroutine()
 	up, err := d.Create(context.Background(), "store.age")
 	if err != nil {
 		t.Fatal(err)
@@ -245,6 +262,7 @@ func TestConnectionLost(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "store.age")); !os.IsNotExist(err) {
 		t.Errorf("final file exists after a dropped upload: %v", err)
 	}
+	waitGoroutines(t, before)
 }
 
 func TestDialRefusesBadInput(t *testing.T) {

@@ -1,10 +1,11 @@
 package sftp
 
 import (
-	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 
 	pkgsftp "github.com/pkg/sftp"
@@ -12,18 +13,47 @@ import (
 	"github.com/mqsight/mqsight/internal/destination"
 )
 
-// upload streams into a temporary remote file through a 1 MiB buffer. It is
-// owned by one goroutine.
+// upload streams into a temporary remote file. It is owned by one
+// goroutine.
+//
+// Writes go through a pipe to pkg/sftp's ReadFrom, running on a goroutine
+// of its own, which keeps up to maxInFlight write requests outstanding for
+// the whole file. pkg/sftp's File.Write instead waits for every request of
+// each call to be answered, so the pipeline drained once per call.
 type upload struct {
 	ctx   context.Context
 	d     *Destination
 	final string
 	tmp   string
 	f     *pkgsftp.File
-	w     *bufio.Writer
+	pw    *io.PipeWriter
+	sent  chan sent // the ReadFrom goroutine's outcome, once
 	n     int64
 	done  bool
 	err   error // first write error; Commit refuses after one
+}
+
+// sent is what the ReadFrom goroutine wrote, and its error.
+type sent struct {
+	n   int64
+	err error
+}
+
+// maxInFlight bounds the outstanding SFTP write requests of one upload
+// (32 KiB each: 2 MiB, OpenSSH's channel window).
+const maxInFlight = 64
+
+// startUpload starts the ReadFrom goroutine for f.
+func startUpload(ctx context.Context, d *Destination, final, tmp string, f *pkgsftp.File) *upload {
+	pr, pw := io.Pipe()
+	u := &upload{ctx: ctx, d: d, final: final, tmp: tmp, f: f, pw: pw, sent: make(chan sent, 1)}
+	go func() {
+		n, err := f.ReadFromWithConcurrency(pr, maxInFlight)
+		// A failed request ends the writer's next Write with the error.
+		pr.CloseWithError(cmp.Or(err, io.ErrClosedPipe))
+		u.sent <- sent{n, err}
+	}()
+	return u
 }
 
 func (u *upload) Write(p []byte) (int, error) {
@@ -37,13 +67,31 @@ func (u *upload) Write(p []byte) (int, error) {
 		u.err = fmt.Errorf("sftp %s: write %s: %w", u.d.host, u.final, err)
 		return 0, u.err
 	}
-	n, err := u.w.Write(p)
+	n, err := u.pw.Write(p)
 	u.n += int64(n)
 	if err != nil {
 		u.err = fmt.Errorf("sftp %s: write %s: %w", u.d.host, u.tmp, mapErr(err))
 		return n, u.err
 	}
 	return n, nil
+}
+
+// finish ends the stream and waits for the ReadFrom goroutine: the error
+// of the first failed write request, if any.
+func (u *upload) finish(cause error) error {
+	if cause != nil {
+		u.pw.CloseWithError(cause)
+	} else {
+		u.pw.Close()
+	}
+	r := <-u.sent
+	if r.err != nil {
+		return r.err
+	}
+	if cause == nil && r.n != u.n {
+		return fmt.Errorf("sent %d bytes of %d", r.n, u.n)
+	}
+	return nil
 }
 
 // Commit implements destination.Upload (see the package doc for the steps).
@@ -59,12 +107,14 @@ func (u *upload) Commit() (destination.CommitInfo, error) {
 		return destination.CommitInfo{}, fmt.Errorf("sftp %s: commit %s: %w", u.d.host, u.final, err)
 	}
 	if u.err != nil {
+		_ = u.finish(u.err)
 		return fail(fmt.Errorf("after failed write: %w", u.err))
 	}
 	if err := u.ctx.Err(); err != nil {
+		_ = u.finish(err)
 		return fail(err)
 	}
-	if err := u.w.Flush(); err != nil {
+	if err := u.finish(nil); err != nil {
 		return fail(mapErr(err))
 	}
 	synced := false
@@ -125,6 +175,7 @@ func (u *upload) Abort() error {
 		return nil
 	}
 	u.done = true
+	_ = u.finish(destination.ErrClosed)
 	u.f.Close()
 	if err := u.d.client.Remove(u.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("sftp %s: abort %s: %w", u.d.host, u.final, mapErr(err))

@@ -8,7 +8,10 @@
 //     references;
 //   - store backup over the REST API (202, polled to completion) to
 //     file:// and to sftp:// on loopback (the OpenSSH server of
-//     tests/sshd/start.sh when it is set up);
+//     tests/sshd/start.sh when it is set up), the latter also against
+//     OpenSSH's own `scp -r` of the store directory (with sshpass), and
+//     with -ops sftp-rtt both again through a proxy that makes the server
+//     look -rtt away;
 //   - QoS 1 publish throughput (8 publishers, 1 KiB messages, persisted
 //     for an offline durable subscriber) without a backup, then while a
 //     store backup runs;
@@ -63,7 +66,8 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds of every copy and backup measurement (the tables show medians)")
 	loadRounds := flag.Int("load-rounds", 5, "rounds of the throughput measurement")
 	cold := flag.Bool("cold", false, "drop the page cache (sync; echo 3 > /proc/sys/vm/drop_caches; root) before each timed copy or backup")
-	ops := flag.String("ops", "copy,backup,sftp,load,restore", "measurements to run")
+	ops := flag.String("ops", "copy,backup,sftp,load,restore", "measurements to run (also sftp-rtt: sftp and scp through a proxy adding -rtt)")
+	rtt := flag.Duration("rtt", 20*time.Millisecond, "round-trip time the sftp-rtt proxy adds")
 	series := flag.Bool("series", false, "print the publish rate per 250 ms during each backup under load")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the first store backup to file:// to this file (go tool pprof)")
 	flag.Parse()
@@ -101,6 +105,7 @@ func main() {
 	}
 	os.MkdirAll(fileDest, 0o700)
 	openssh, sshErr := destinationtest.ReadOpenSSH()
+	_, scpErr := exec.LookPath("sshpass")
 
 	// Copies and backups, alternated within each round.
 	var times = map[string][]time.Duration{}
@@ -118,10 +123,14 @@ func main() {
 		opCfg     = "mqsight configuration-only backup (one scrypt, N=2^18)"
 		opFile    = "mqsight store backup to `file://`"
 		opSFTP    = "mqsight store backup to `sftp://` (OpenSSH on 127.0.0.1)"
+		opSCP     = "`scp -r` of the store directory to the same OpenSSH server, then `sync -f`"
+		opSFTPRTT = "mqsight store backup to `sftp://`, %v round trip away"
+		opSCPRTT  = "`scp -r` of the store directory, %v round trip away, then `sync -f`"
 		opRestore = "mqsight restore of a `file://` store backup (stop, decrypt + stage, switch, start)"
 	)
 	var fileCfg, fileStore string
 	var lastRes map[string]any
+	var far string // the latency proxy's address, once started
 	for r := range *rounds {
 		if want["copy"] {
 			cpDir := filepath.Join(tmp, "cp")
@@ -158,6 +167,24 @@ func main() {
 				"StoreDestinationHostKey": openssh.HostKey})
 			add(opSFTP, d)
 			os.Remove(filepath.Join(openssh.Dir, name))
+			if scpErr == nil {
+				add(opSCP, b.scp(openssh, openssh.Addr))
+			}
+		}
+		if want["sftp-rtt"] && sshErr == nil {
+			if far == "" {
+				far = latencyProxy(openssh.Addr, *rtt)
+			}
+			name := fmt.Sprintf("bench-%d.bak", time.Now().UnixNano())
+			d, _ := b.backup(map[string]any{
+				"StoreDestinationURL":    "sftp://" + far + openssh.Dir + "/" + name,
+				"StoreDestinationUserID": openssh.User, "StoreDestinationPassword": openssh.Password,
+				"StoreDestinationHostKey": openssh.HostKey})
+			add(fmt.Sprintf(opSFTPRTT, *rtt), d)
+			os.Remove(filepath.Join(openssh.Dir, name))
+			if scpErr == nil {
+				add(fmt.Sprintf(opSCPRTT, *rtt), b.scp(openssh, far))
+			}
 		}
 	}
 	if want["load"] {
@@ -230,6 +257,15 @@ func main() {
 		}
 		if lastRes != nil {
 			fmt.Printf("\n(store backup: LSN %v, %.2f GiB written and fsynced; OpenSSH: %v)\n", lastRes["LSN"], lastRes["StoreSize"].(float64)/(1<<30), sshStatus(sshErr))
+		}
+		if sftp, scp := median(times[opSFTP]), median(times[opSCP]); sftp > 0 && scp > 0 {
+			fmt.Printf("(store backup to `sftp://` vs `scp -r` + `sync -f` to the same server: %.2fx)\n", sftp.Seconds()/scp.Seconds())
+		}
+		if sftp, scp := median(times[fmt.Sprintf(opSFTPRTT, *rtt)]), median(times[fmt.Sprintf(opSCPRTT, *rtt)]); sftp > 0 && scp > 0 {
+			fmt.Printf("(%v round trip away: store backup to `sftp://` vs `scp -r` + `sync -f`: %.2fx)\n", *rtt, sftp.Seconds()/scp.Seconds())
+		}
+		if (want["sftp"] || want["sftp-rtt"]) && sshErr == nil && scpErr != nil {
+			fmt.Println("(`scp -r` skipped: sshpass not found; apt-get install -y sshpass)")
 		}
 		fmt.Println()
 	}
@@ -557,6 +593,30 @@ func (b *bench) tarAge() time.Duration {
 	out := filepath.Join(b.tmp, "tar-age")
 	return b.timeCopy("mkdir "+out+" && tar c -C "+b.data+" store 2>/dev/null | age -r "+recipient+" > "+out+"/store.tar.age"+
 		" && sync -f "+out+"/store.tar.age", out)
+}
+
+// scp times OpenSSH's `scp -r` of the store directory to the OpenSSH test
+// server with its default cipher, then `sync -f` of the copy (the server
+// is this machine, and scp does not fsync): the transport's own cost, for
+// the store backup to sftp:// to be read against. The password goes to
+// sshpass through the environment.
+//
+// addr is the server's address or a proxy's in front of it; the host key
+// is checked against the server's own known_hosts entry either way.
+func (b *bench) scp(o destinationtest.OpenSSH, addr string) time.Duration {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	sshHost, sshPort, err := net.SplitHostPort(o.Addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	dir := filepath.Join(o.Dir, fmt.Sprintf("scp-%d", time.Now().UnixNano()))
+	os.Setenv("SSHPASS", o.Password)
+	defer os.Unsetenv("SSHPASS")
+	return b.timeCopy("sshpass -e scp -q -r -P "+port+" -o UserKnownHostsFile="+o.KnownHosts+" -o StrictHostKeyChecking=yes -o HostKeyAlias=["+sshHost+"]:"+sshPort+" "+
+		filepath.Join(b.data, "store")+" "+o.User+"@"+host+":"+dir+" && sync -f "+dir, dir)
 }
 
 func run(name string, args ...string) {

@@ -4,12 +4,15 @@
 # backup vs without; restore vs `cp -r`. Prints the machine and Markdown
 # tables for bench/RESULTS.md. Bounded: a few minutes on a 2-core VM
 # (timeout 9 minutes). Needs `age` (apt-get install -y age); uses the
-# OpenSSH server of tests/sshd/start.sh when it is set up. Every
+# OpenSSH server of tests/sshd/start.sh when it is set up, and sshpass
+# (apt-get install -y sshpass) to time OpenSSH's scp against it. Every
 # measurement runs -rounds times (3), alternated; the tables show medians
 # and every round. -cold drops the page cache before each timed copy or
-# backup (root); -series prints the publish rate during each backup.
+# backup (root); -series prints the publish rate during each backup;
+# -ops sftp-rtt times sftp and scp through a proxy adding -rtt (20ms).
 # Usage: bench/backup/run.sh [-dir DIR] [-size-mb 1024] [-load 8s] [-rounds 3]
-#        [-cold] [-series] [-ops copy,backup,sftp,load,restore] [-cpuprofile F]
+#        [-cold] [-series] [-ops copy,backup,sftp,sftp-rtt,load,restore]
+#        [-rtt 20ms] [-cpuprofile F]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir="${TMPDIR:-/tmp}"

@@ -25,8 +25,11 @@ machine_facts "$dir"
 echo "age:     $(age --version)"
 echo
 bin=$(mktemp /tmp/mqsight-bench-backup.XXXXXX)
-trap 'rm -f "$bin"' EXIT
+# The run's store and copies (over a GiB) go into a directory of this
+# script's, removed even when the timeout kills the benchmark.
+work=$(mktemp -d "$dir/mqsight-bench-backup.XXXXXX")
+trap 'rm -rf "$bin" "$work"' EXIT
 go build -o "$bin" ./bench/backup
-timeout 540 "$bin" "$@"
+timeout 540 "$bin" "$@" -dir "$work"
 echo
 echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (after the run)"

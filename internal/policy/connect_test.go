@@ -11,6 +11,7 @@ import (
 
 	"github.com/mqsight/mqsight/internal/config"
 	"github.com/mqsight/mqsight/internal/mqtt/mqtttest"
+	"github.com/mqsight/mqsight/internal/testport"
 )
 
 // userHashes are the argon2id hashes of alice's and bob's passwords,
@@ -285,14 +286,11 @@ func TestConnectionPolicyProperties(t *testing.T) {
 // TestClientAddressIPv6: ClientAddress matches IPv6 clients (bracketed or
 // bare, ranges) and keeps the families apart.
 func TestClientAddressIPv6(t *testing.T) {
-	freePort6 := func() int {
-		ln, err := net.Listen("tcp", "[::1]:0")
-		if err != nil {
-			t.Skipf("no IPv6 loopback: %v", err)
-		}
-		defer ln.Close()
-		return ln.Addr().(*net.TCPAddr).Port
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
 	}
+	ln.Close()
 	for _, tc := range []struct {
 		addresses string
 		v6, v4    bool // allowed over ::1, over 127.0.0.1
@@ -304,7 +302,9 @@ func TestClientAddressIPv6(t *testing.T) {
 		{"0.0.0.0-255.255.255.255", false, true},
 		{"[fe80::1]-[fe80::ff]", false, false},
 	} {
-		port := freePort6()
+		// testport's ports lie below the ephemeral range, where nothing
+		// on ::1 takes them either.
+		port := testport.Free(t)
 		c := baseConfig(t)
 		set(t, c, "ConnectionPolicy", "CP", map[string]any{"ClientAddress": tc.addresses})
 		endpoint(t, c, "CP", "DemoTopicPolicy", "")

@@ -54,8 +54,13 @@ type CommitHook func(CommitEvent)
 // Applying the batch events' Repr in order to an empty Pebble database
 // (Batch.SetRepr + Commit), and emptying it at each Clean event, reproduces
 // the store's contents, apart from the format and UID meta records that Open
-// and Clean write. HA replication and continuous backup are built on this
-// stream.
+// and Clean write, and the LSN record between a Clean and the next batch.
+// HA replication and continuous backup are built on this stream.
+//
+// The stream covers one open Store. A Clean that fails after it renamed
+// the old store away is not reported, and the next Open finishes it; a
+// restore replaces the store while it is closed. A consumer therefore
+// compares the UID and LSN it holds with the store's after every Open.
 func (s *Store) SetCommitHook(fn CommitHook) {
 	if fn == nil {
 		s.hook.Store(nil)

@@ -67,11 +67,12 @@ func Free(t testing.TB) int {
 	return port
 }
 
-// ephemeralLow is the lowest port of the kernel's ephemeral range, or the
-// IANA default (49152) where the range cannot be read or leaves too little
-// room below it.
+// ephemeralLow is the lowest port of the kernel's ephemeral range, or
+// Linux's default (32768) where the range cannot be read or leaves too
+// little room below it (then Pick may draw ephemeral ports, and only its
+// promise not to repeat itself holds).
 func ephemeralLow() int {
-	const fallback = 49152
+	const fallback = 32768
 	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
 	if err != nil {
 		return fallback

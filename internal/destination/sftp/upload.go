@@ -33,9 +33,8 @@ type upload struct {
 	err   error // first write error; Commit refuses after one
 }
 
-// sent is what the ReadFrom goroutine wrote, and its error.
+// sent is the ReadFrom goroutine's outcome.
 type sent struct {
-	n   int64
 	err error
 }
 
@@ -48,10 +47,10 @@ func startUpload(ctx context.Context, d *Destination, final, tmp string, f *pkgs
 	pr, pw := io.Pipe()
 	u := &upload{ctx: ctx, d: d, final: final, tmp: tmp, f: f, pw: pw, sent: make(chan sent, 1)}
 	go func() {
-		n, err := f.ReadFromWithConcurrency(pr, maxInFlight)
+		_, err := f.ReadFromWithConcurrency(pr, maxInFlight)
 		// A failed request ends the writer's next Write with the error.
 		pr.CloseWithError(cmp.Or(err, io.ErrClosedPipe))
-		u.sent <- sent{n, err}
+		u.sent <- sent{err}
 	}()
 	return u
 }
@@ -84,14 +83,7 @@ func (u *upload) finish(cause error) error {
 	} else {
 		u.pw.Close()
 	}
-	r := <-u.sent
-	if r.err != nil {
-		return r.err
-	}
-	if cause == nil && r.n != u.n {
-		return fmt.Errorf("sent %d bytes of %d", r.n, u.n)
-	}
-	return nil
+	return (<-u.sent).err
 }
 
 // Commit implements destination.Upload (see the package doc for the steps).
@@ -116,6 +108,13 @@ func (u *upload) Commit() (destination.CommitInfo, error) {
 	}
 	if err := u.finish(nil); err != nil {
 		return fail(mapErr(err))
+	}
+	// Every request was answered with success; the size the server reports
+	// confirms that nothing was lost on its side.
+	if fi, err := u.f.Stat(); err != nil {
+		return fail(fmt.Errorf("stat: %w", mapErr(err)))
+	} else if fi.Size() != u.n {
+		return fail(fmt.Errorf("the server holds %d bytes of %d written", fi.Size(), u.n))
 	}
 	synced := false
 	if u.d.hasFsync {

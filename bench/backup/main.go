@@ -88,8 +88,9 @@ func main() {
 	began := time.Now()
 	n := b.fill(*sizeMB)
 	storeBytes := dirSize(filepath.Join(b.data, "store"))
-	fmt.Printf("store: %d messages of 4 KiB buffered for one offline durable subscriber, built in %.1f s; store directory %.2f GiB\n",
-		n, time.Since(began).Seconds(), float64(storeBytes)/(1<<30))
+	storeFiles, _ := os.ReadDir(filepath.Join(b.data, "store"))
+	fmt.Printf("store: %d messages of 4 KiB buffered for one offline durable subscriber, built in %.1f s; store directory %.2f GiB in %d files\n",
+		n, time.Since(began).Seconds(), float64(storeBytes)/(1<<30), len(storeFiles))
 	cache := "warm: the store was just written and sits in the page cache"
 	if *cold {
 		cache = "cold: page cache dropped before each timed operation"
@@ -124,8 +125,10 @@ func main() {
 		opFile    = "mqsight store backup to `file://`"
 		opSFTP    = "mqsight store backup to `sftp://` (OpenSSH on 127.0.0.1)"
 		opSCP     = "`scp -r` of the store directory to the same OpenSSH server, then `sync -f`"
+		opSCP1    = "`scp` of the store backup file itself to the same OpenSSH server, then `sync -f`"
 		opSFTPRTT = "mqsight store backup to `sftp://`, %v round trip away"
 		opSCPRTT  = "`scp -r` of the store directory, %v round trip away, then `sync -f`"
+		opSCP1RTT = "`scp` of the store backup file itself, %v round trip away, then `sync -f`"
 		opRestore = "mqsight restore of a `file://` store backup (stop, decrypt + stage, switch, start)"
 	)
 	var fileCfg, fileStore string
@@ -166,10 +169,11 @@ func main() {
 				"StoreDestinationUserID": openssh.User, "StoreDestinationPassword": openssh.Password,
 				"StoreDestinationHostKey": openssh.HostKey})
 			add(opSFTP, d)
-			os.Remove(filepath.Join(openssh.Dir, name))
 			if scpErr == nil {
-				add(opSCP, b.scp(openssh, openssh.Addr))
+				add(opSCP1, b.scp(openssh, openssh.Addr, filepath.Join(openssh.Dir, name)))
+				add(opSCP, b.scp(openssh, openssh.Addr, filepath.Join(b.data, "store")))
 			}
+			os.Remove(filepath.Join(openssh.Dir, name))
 		}
 		if want["sftp-rtt"] && sshErr == nil {
 			if far == "" {
@@ -181,10 +185,11 @@ func main() {
 				"StoreDestinationUserID": openssh.User, "StoreDestinationPassword": openssh.Password,
 				"StoreDestinationHostKey": openssh.HostKey})
 			add(fmt.Sprintf(opSFTPRTT, *rtt), d)
-			os.Remove(filepath.Join(openssh.Dir, name))
 			if scpErr == nil {
-				add(fmt.Sprintf(opSCPRTT, *rtt), b.scp(openssh, far))
+				add(fmt.Sprintf(opSCP1RTT, *rtt), b.scp(openssh, far, filepath.Join(openssh.Dir, name)))
+				add(fmt.Sprintf(opSCPRTT, *rtt), b.scp(openssh, far, filepath.Join(b.data, "store")))
 			}
+			os.Remove(filepath.Join(openssh.Dir, name))
 		}
 	}
 	if want["load"] {
@@ -235,7 +240,7 @@ func main() {
 
 	if len(order) > 0 {
 		cp, cpSync := median(times[opCp]), median(times[opCpSync])
-		fmt.Println("| operation | median time | vs `cp -r` | vs `cp -r` + `sync -f` | throughput | every round |")
+		fmt.Println("| operation | median time | vs `cp -r` | vs `cp -r` + `sync -f` | store directory size / time | every round |")
 		fmt.Println("|---|---:|---:|---:|---:|---|")
 		for _, op := range order {
 			m := median(times[op])
@@ -258,11 +263,15 @@ func main() {
 		if lastRes != nil {
 			fmt.Printf("\n(store backup: LSN %v, %.2f GiB written and fsynced; OpenSSH: %v)\n", lastRes["LSN"], lastRes["StoreSize"].(float64)/(1<<30), sshStatus(sshErr))
 		}
-		if sftp, scp := median(times[opSFTP]), median(times[opSCP]); sftp > 0 && scp > 0 {
-			fmt.Printf("(store backup to `sftp://` vs `scp -r` + `sync -f` to the same server: %.2fx)\n", sftp.Seconds()/scp.Seconds())
-		}
-		if sftp, scp := median(times[fmt.Sprintf(opSFTPRTT, *rtt)]), median(times[fmt.Sprintf(opSCPRTT, *rtt)]); sftp > 0 && scp > 0 {
-			fmt.Printf("(%v round trip away: store backup to `sftp://` vs `scp -r` + `sync -f`: %.2fx)\n", *rtt, sftp.Seconds()/scp.Seconds())
+		for _, c := range []struct{ where, sftp, scp1, scp string }{
+			{"on loopback", opSFTP, opSCP1, opSCP},
+			{fmt.Sprint(*rtt, " round trip away"), fmt.Sprintf(opSFTPRTT, *rtt), fmt.Sprintf(opSCP1RTT, *rtt), fmt.Sprintf(opSCPRTT, *rtt)},
+		} {
+			sftp, scp1, scp := median(times[c.sftp]), median(times[c.scp1]), median(times[c.scp])
+			if sftp > 0 && scp1 > 0 && scp > 0 {
+				fmt.Printf("(%s: store backup to `sftp://` vs `scp` of its file: %.2fx; vs `scp -r` of the store: %.2fx)\n",
+					c.where, sftp.Seconds()/scp1.Seconds(), sftp.Seconds()/scp.Seconds())
+			}
 		}
 		if (want["sftp"] || want["sftp-rtt"]) && sshErr == nil && scpErr != nil {
 			fmt.Println("(`scp -r` skipped: sshpass not found; apt-get install -y sshpass)")
@@ -595,7 +604,7 @@ func (b *bench) tarAge() time.Duration {
 		" && sync -f "+out+"/store.tar.age", out)
 }
 
-// scp times OpenSSH's `scp -r` of the store directory to the OpenSSH test
+// scp times OpenSSH's scp of src (-r for a directory) to the OpenSSH test
 // server with its default cipher, then `sync -f` of the copy (the server
 // is this machine, and scp does not fsync): the transport's own cost, for
 // the store backup to sftp:// to be read against. The password goes to
@@ -603,7 +612,7 @@ func (b *bench) tarAge() time.Duration {
 //
 // addr is the server's address or a proxy's in front of it; the host key
 // is checked against the server's own known_hosts entry either way.
-func (b *bench) scp(o destinationtest.OpenSSH, addr string) time.Duration {
+func (b *bench) scp(o destinationtest.OpenSSH, addr, src string) time.Duration {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		log.Fatal(err)
@@ -615,8 +624,11 @@ func (b *bench) scp(o destinationtest.OpenSSH, addr string) time.Duration {
 	dir := filepath.Join(o.Dir, fmt.Sprintf("scp-%d", time.Now().UnixNano()))
 	os.Setenv("SSHPASS", o.Password)
 	defer os.Unsetenv("SSHPASS")
-	return b.timeCopy("sshpass -e scp -q -r -P "+port+" -o UserKnownHostsFile="+o.KnownHosts+" -o StrictHostKeyChecking=yes -o HostKeyAlias=["+sshHost+"]:"+sshPort+" "+
-		filepath.Join(b.data, "store")+" "+o.User+"@"+host+":"+dir+" && sync -f "+dir, dir)
+	q := strconv.Quote
+	cmd := "sshpass -e scp -q -r -P " + port + " -o " + q("UserKnownHostsFile="+o.KnownHosts) +
+		" -o StrictHostKeyChecking=yes -o " + q("HostKeyAlias=["+sshHost+"]:"+sshPort) + " " + q(src) + " " + q(o.User+"@"+host+":"+dir) +
+		" && sync -f " + q(dir)
+	return b.timeCommand(cmd, dir, false)
 }
 
 func run(name string, args ...string) {
@@ -636,8 +648,15 @@ func run(name string, args ...string) {
 // gets the page cache pages the untimed one freed, as on a machine that
 // has been running for a while.
 func (b *bench) timeCopy(command, dir string) time.Duration {
+	return b.timeCommand(command, dir, !b.cold)
+}
+
+// timeCommand is timeCopy with the untimed first run only when warmUp is
+// set; network copies (scp) skip it: they read the store the local copies
+// have already warmed, and are long.
+func (b *bench) timeCommand(command, dir string, warmUp bool) time.Duration {
 	defer os.RemoveAll(dir)
-	if !b.cold {
+	if warmUp {
 		os.RemoveAll(dir)
 		exec.Command("bash", "-o", "pipefail", "-c", command).Run()
 	}

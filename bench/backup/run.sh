@@ -17,7 +17,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir="${TMPDIR:-/tmp}"
 for ((i = 1; i <= $#; i++)); do
-	if [[ "${!i}" == "-dir" ]]; then j=$((i + 1)); dir="${!j}"; fi
+	case "${!i}" in
+	-dir | --dir) j=$((i + 1)); dir="${!j}" ;;
+	-dir=* | --dir=*) dir="${!i#*=}" ;;
+	esac
 done
 command -v age >/dev/null || { echo "bench/backup: age not found (apt-get install -y age)" >&2; exit 1; }
 . bench/machine.sh
@@ -28,7 +31,9 @@ bin=$(mktemp /tmp/mqsight-bench-backup.XXXXXX)
 # The run's store and copies (over a GiB) go into a directory of this
 # script's, removed even when the timeout kills the benchmark.
 work=$(mktemp -d "$dir/mqsight-bench-backup.XXXXXX")
-trap 'rm -rf "$bin" "$work"' EXIT
+# What the sftp and scp rows leave on the OpenSSH test server when killed.
+sshd_dir=$( (. "${MQSIGHT_SSHD_ENV:-/tmp/mqsight-sshd/env}" 2>/dev/null && echo "${MQSIGHT_SSHD_PATH:-}") || true)
+trap 'rm -rf "$bin" "$work"; [ -z "$sshd_dir" ] || rm -rf "$sshd_dir"/scp-* "$sshd_dir"/bench-*.bak "$sshd_dir"/.bench-*.bak.partial-*' EXIT
 go build -o "$bin" ./bench/backup
 timeout 540 "$bin" "$@" -dir "$work"
 echo

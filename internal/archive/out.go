@@ -154,11 +154,11 @@ func (o *output) writeOut(b []byte) {
 // afterwards the hash covers every byte written.
 func (o *output) flush() error {
 	if o.started {
-		if o.cur != nil && len(o.cur) > 0 {
+		if len(o.cur) > 0 {
 			o.dispatch()
 		}
 		o.pending.Wait()
-	} else if o.cur != nil && len(o.cur) > 0 && o.failed() == nil {
+	} else if len(o.cur) > 0 && o.failed() == nil {
 		o.hash.Write(o.cur)
 		o.writeOut(o.cur)
 		o.cur = o.cur[:0]
@@ -175,7 +175,7 @@ func (o *output) written() int64 { return o.n.Load() }
 // stop ends the goroutines, dropping any block not yet written. It may be
 // called more than once.
 func (o *output) stop() {
-	if !o.started || o.toHash == nil {
+	if o.toHash == nil { // never started, or stopped already
 		return
 	}
 	err := error(errStopped)

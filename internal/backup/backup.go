@@ -94,8 +94,6 @@ type StoreResult struct {
 	// Synced reports whether the destination flushed the file to stable
 	// storage (see destination.CommitInfo).
 	Synced bool
-
-	key *archive.Key // the store backup is encrypted to it
 }
 
 // checkpointPrefix names the temporary checkpoint directories in ScratchDir.
@@ -158,10 +156,11 @@ func Backup(ctx context.Context, req BackupRequest, deps BackupDeps) (*BackupRes
 	}
 	res := &BackupResult{Name: name, Path: finalPath}
 	var (
-		snap  *snapshot
-		store *archive.StoreBackup
-		dest  destination.Destination
-		cfile *configFile
+		snap     *snapshot
+		store    *archive.StoreBackup
+		storeKey *archive.Key
+		dest     destination.Destination
+		cfile    *configFile
 	)
 	if loc != nil {
 		if deps.Store == nil {
@@ -173,8 +172,14 @@ func Backup(ctx context.Context, req BackupRequest, deps BackupDeps) (*BackupRes
 		}
 		defer closeDest()
 		dest = d
+		// The store backup is encrypted to a key of its own, which the
+		// configuration backup carries (archive.Key): one scrypt
+		// derivation per backup, not two.
+		if storeKey, err = archive.NewKey(); err != nil {
+			return nil, fmt.Errorf("backup: %w", err)
+		}
 		configFile := startConfigFile(req, finalPath)
-		sr, sn, sb, err := backupStore(ctx, req, deps, dest, loc, id)
+		sr, sn, sb, err := backupStore(ctx, req, deps, dest, loc, id, storeKey)
 		c, cerr := configFile()
 		if err != nil {
 			if cerr == nil {
@@ -206,10 +211,6 @@ func Backup(ctx context.Context, req BackupRequest, deps BackupDeps) (*BackupRes
 		ConfigGeneration: snap.cfg.Generation,
 		ObjectCounts:     ObjectCounts(snap.cfg),
 		StoreBackup:      store,
-	}
-	var storeKey *archive.Key
-	if res.Store != nil {
-		storeKey = res.Store.key
 	}
 	if err := writeConfigBackup(ctx, deps, cfile, snap, m, finalPath, storeKey); err != nil {
 		if dest != nil {

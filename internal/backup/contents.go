@@ -160,15 +160,6 @@ func validCertName(name string) bool {
 	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\\\x00")
 }
 
-// writeConfigArchive writes a configuration backup to w.
-func writeConfigArchive(w io.Writer, password string, workFactor int, m *archive.Manifest, doc []byte, certs []Certificate, storeKey *archive.Key) (*archive.Writer, error) {
-	aw, err := archive.NewWriter(w, password, archive.KindConfig, archive.WriterOptions{WorkFactor: workFactor})
-	if err != nil {
-		return nil, err
-	}
-	return aw, fillConfigArchive(aw, m, doc, certs, storeKey)
-}
-
 // fillConfigArchive writes the manifest, the configuration document, the
 // certificates and the store backup's key (if any) into aw and closes it;
 // on error aw is aborted.

@@ -3,6 +3,7 @@ package backup
 import (
 	"bytes"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -130,4 +131,13 @@ func FuzzCheckBinding(f *testing.F) {
 			t.Fatalf("error %v does not wrap ErrTruncated", err)
 		}
 	})
+}
+
+// writeConfigArchive writes a configuration backup to w.
+func writeConfigArchive(w io.Writer, password string, workFactor int, m *archive.Manifest, doc []byte, certs []Certificate, storeKey *archive.Key) (*archive.Writer, error) {
+	aw, err := archive.NewWriter(w, password, archive.KindConfig, archive.WriterOptions{WorkFactor: workFactor})
+	if err != nil {
+		return nil, err
+	}
+	return aw, fillConfigArchive(aw, m, doc, certs, storeKey)
 }

@@ -45,7 +45,12 @@ const paceSlice = 2 * time.Millisecond
 // chunk is followed by at most 100 ms of pause, not 1.6 s).
 const maxPause = 100 * time.Millisecond
 
+// newPacer paces against lsn; yield 0 means DefaultTrafficYield, and a
+// negative yield never pauses.
 func newPacer(ctx context.Context, lsn func() uint64, yield float64) *pacer {
+	if yield == 0 {
+		yield = DefaultTrafficYield
+	}
 	p := &pacer{lsn: lsn, yield: yield, slice: paceSlice, now: time.Now, sleep: func(d time.Duration) {
 		t := time.NewTimer(d)
 		defer t.Stop()

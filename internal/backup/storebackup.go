@@ -21,7 +21,7 @@ const copyBufferSize = 1 << 20
 
 // backupStore takes the checkpoint and streams it to dest. It returns the
 // configuration snapshot that was in force at the checkpoint.
-func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest destination.Destination, loc *destination.Location, id string) (*StoreResult, *snapshot, *archive.StoreBackup, error) {
+func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest destination.Destination, loc *destination.Location, id string, key *archive.Key) (*StoreResult, *snapshot, *archive.StoreBackup, error) {
 	if _, err := dest.Stat(ctx, loc.Name); err == nil {
 		return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc.Name, ErrNameTaken)
 	} else if !errors.Is(err, destination.ErrNotFound) {
@@ -63,13 +63,6 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 		return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc, err)
 	}
 	defer up.Abort() // no-op after Commit
-	// The store backup is encrypted to a key of its own, which the
-	// configuration backup carries (archive.Key): no second scrypt
-	// derivation here.
-	key, err := archive.NewKey()
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("store backup: %w", err)
-	}
 	var aw *archive.Writer
 	defer func() {
 		if aw != nil {
@@ -90,11 +83,7 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 		buf := make([]byte, copyBufferSize)
 		var done int64
 		req.Progress.report(PhaseUpload, 0, total)
-		yield := req.TrafficYield
-		if yield == 0 {
-			yield = DefaultTrafficYield
-		}
-		pace := newPacer(ctx, deps.Store.LastLSN, yield)
+		pace := newPacer(ctx, deps.Store.LastLSN, req.TrafficYield)
 		for i, f := range files {
 			deps.at("backup:entry")
 			if i+1 < len(files) {
@@ -129,7 +118,7 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 	}
 	sum := hex.EncodeToString(aw.SHA256())
 	sb := &archive.StoreBackup{Name: loc.Name, Size: aw.Size(), SHA256: sum, LSN: lsn, StoreUID: uid}
-	return &StoreResult{Name: loc.Name, URL: loc.String(), LSN: lsn, Size: aw.Size(), SHA256: sum, Synced: info.Synced, key: key}, snap, sb, nil
+	return &StoreResult{Name: loc.Name, URL: loc.String(), LSN: lsn, Size: aw.Size(), SHA256: sum, Synced: info.Synced}, snap, sb, nil
 }
 
 // checkpoint takes the store checkpoint under scratch and returns its

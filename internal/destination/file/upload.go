@@ -53,22 +53,20 @@ func (u *upload) write(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	direct := u.direct
 	n, err := u.f.Write(p)
 	u.n += int64(n)
-	if !direct {
-		u.wb.wrote(u.f, n)
+	if !u.direct {
+		u.wb.wrote(u.f, u.n)
+		return n, err
 	}
-	if err != nil && direct && errors.Is(err, syscall.EINVAL) {
+	if err != nil && errors.Is(err, syscall.EINVAL) {
 		// A filesystem that accepted O_DIRECT at open but not for this
 		// write: go on buffered. The write-behind starts after the bytes
 		// already written.
 		if berr := u.buffered(); berr != nil {
 			return n, err
 		}
-		m, err := u.f.Write(p[n:])
-		u.n += int64(m)
-		u.wb.wrote(u.f, m)
+		m, err := u.write(p[n:])
 		return n + m, err
 	}
 	return n, err

@@ -17,7 +17,6 @@ import (
 // file. It is an optimisation only: errors are ignored (Commit's fsync is
 // what makes the file durable and reports failures).
 type writeBehind struct {
-	written int64 // bytes written to the file
 	started int64 // writeback started up to here
 }
 
@@ -25,10 +24,9 @@ type writeBehind struct {
 // writes, small enough to keep the dirty set bounded.
 const writeBehindChunk = 8 << 20
 
-// wrote records n more bytes written to f.
-func (w *writeBehind) wrote(f *os.File, n int) {
-	w.written += int64(n)
-	for w.written-w.started >= writeBehindChunk {
+// wrote records that f has been written up to offset end.
+func (w *writeBehind) wrote(f *os.File, end int64) {
+	for end-w.started >= writeBehindChunk {
 		fd := int(f.Fd())
 		_ = unix.SyncFileRange(fd, w.started, writeBehindChunk, unix.SYNC_FILE_RANGE_WRITE)
 		if prev := w.started - writeBehindChunk; prev >= 0 {
@@ -39,8 +37,6 @@ func (w *writeBehind) wrote(f *os.File, n int) {
 	}
 }
 
-// startAt starts counting at offset off: the bytes before it are not this
-// writeBehind's (they were written directly, see direct_linux.go).
-func (w *writeBehind) startAt(off int64) {
-	w.written, w.started = off, off
-}
+// startAt starts the writeback at offset off: the bytes before it are not
+// this writeBehind's (they were written directly, see direct_linux.go).
+func (w *writeBehind) startAt(off int64) { w.started = off }

@@ -17,13 +17,15 @@ func TestWriteBehindAdvancesByChunks(t *testing.T) {
 	}
 	defer f.Close()
 	var w writeBehind
+	var end int64
 	block := bytes.Repeat([]byte{7}, 1<<20)
 	for i := range 3*writeBehindChunk/len(block) + 1 {
 		n, err := f.Write(block)
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.wrote(f, n)
+		end += int64(n)
+		w.wrote(f, end)
 		if want := int64(i+1) * int64(len(block)) / writeBehindChunk * writeBehindChunk; w.started != want {
 			t.Fatalf("after %d MiB: writeback started up to %d, want %d", i+1, w.started, want)
 		}

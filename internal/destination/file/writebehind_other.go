@@ -7,6 +7,6 @@ import "os"
 // writeBehind is a no-op where sync_file_range does not exist.
 type writeBehind struct{}
 
-func (*writeBehind) wrote(*os.File, int) {}
+func (*writeBehind) wrote(*os.File, int64) {}
 
 func (*writeBehind) startAt(int64) {}

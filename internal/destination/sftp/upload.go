@@ -27,15 +27,10 @@ type upload struct {
 	tmp   string
 	f     *pkgsftp.File
 	pw    *io.PipeWriter
-	sent  chan sent // the ReadFrom goroutine's outcome, once
+	sent  chan error // the ReadFrom goroutine's outcome, once
 	n     int64
 	done  bool
 	err   error // first write error; Commit refuses after one
-}
-
-// sent is the ReadFrom goroutine's outcome.
-type sent struct {
-	err error
 }
 
 // maxInFlight bounds the outstanding SFTP write requests of one upload
@@ -45,12 +40,12 @@ const maxInFlight = 64
 // startUpload starts the ReadFrom goroutine for f.
 func startUpload(ctx context.Context, d *Destination, final, tmp string, f *pkgsftp.File) *upload {
 	pr, pw := io.Pipe()
-	u := &upload{ctx: ctx, d: d, final: final, tmp: tmp, f: f, pw: pw, sent: make(chan sent, 1)}
+	u := &upload{ctx: ctx, d: d, final: final, tmp: tmp, f: f, pw: pw, sent: make(chan error, 1)}
 	go func() {
 		_, err := f.ReadFromWithConcurrency(pr, maxInFlight)
 		// A failed request ends the writer's next Write with the error.
 		pr.CloseWithError(cmp.Or(err, io.ErrClosedPipe))
-		u.sent <- sent{err}
+		u.sent <- err
 	}()
 	return u
 }
@@ -78,12 +73,8 @@ func (u *upload) Write(p []byte) (int, error) {
 // finish ends the stream and waits for the ReadFrom goroutine: the error
 // of the first failed write request, if any.
 func (u *upload) finish(cause error) error {
-	if cause != nil {
-		u.pw.CloseWithError(cause)
-	} else {
-		u.pw.Close()
-	}
-	return (<-u.sent).err
+	u.pw.CloseWithError(cause) // a nil cause: EOF
+	return <-u.sent
 }
 
 // Commit implements destination.Upload (see the package doc for the steps).

@@ -375,7 +375,7 @@ func (b *backupRoutes) postExport(w http.ResponseWriter, r *http.Request, _ *cal
 	if _, err := os.Lstat(final); err == nil {
 		return apiError(CodeNameTaken, name)
 	}
-	tmp, err := os.MkdirTemp(a.opts.UserFilesDir, ".export-")
+	tmp, err := os.MkdirTemp(a.opts.UserFilesDir, exportTempPrefix)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}

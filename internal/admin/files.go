@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -144,7 +145,7 @@ func (a *API) fileList(w http.ResponseWriter, r *http.Request, _ *caller) error 
 // writeFileAtomic writes r to dir/name with the durability protocol: a
 // temporary file in dir, fsync, rename over name, fsync of dir.
 func writeFileAtomic(dir, name string, r io.Reader, mode os.FileMode) (err error) {
-	tmp, err := os.CreateTemp(dir, ".upload-*")
+	tmp, err := os.CreateTemp(dir, uploadTempPrefix+"*")
 	if err != nil {
 		return fmt.Errorf("create temporary file: %w", err)
 	}
@@ -170,6 +171,41 @@ func writeFileAtomic(dir, name string, r io.Reader, mode os.FileMode) (err error
 		return fmt.Errorf("rename %s: %w", name, err)
 	}
 	return syncDir(dir)
+}
+
+// Temporaries the API creates: uploads are written to uploadTempPrefix*
+// files beside their final name, exports into exportTempPrefix*
+// directories in the user files directory.
+const (
+	uploadTempPrefix = ".upload-"
+	exportTempPrefix = ".export-"
+)
+
+// RemoveTemporaries removes what uploads and exports killed mid-way left
+// in dirs (the user files and certificates directories): the temporary
+// files and directories named above. None of them is ever listed, read
+// or backed up, but they take space. Call it at server start, before the
+// API serves; a missing directory is skipped.
+func RemoveTemporaries(dirs ...string) error {
+	for _, dir := range dirs {
+		ents, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("remove temporary files: %w", err)
+		}
+		for _, e := range ents {
+			n := e.Name()
+			if strings.HasPrefix(n, uploadTempPrefix) && e.Type().IsRegular() ||
+				strings.HasPrefix(n, exportTempPrefix) && e.IsDir() {
+				if err := os.RemoveAll(filepath.Join(dir, n)); err != nil {
+					return fmt.Errorf("remove temporary files: %w", err)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // syncDir fsyncs a directory so that a rename in it is durable.

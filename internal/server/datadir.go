@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
+
+	"github.com/mqsight/mqsight/internal/admin"
+	"github.com/mqsight/mqsight/internal/backup"
 )
 
 // ErrDataDirLocked is returned when another process holds the data directory.
@@ -45,6 +49,33 @@ func (d *dataDir) storeDir() string  { return filepath.Join(d.path, "store") }
 
 // userFilesDir holds files uploaded through the admin API.
 func (d *dataDir) userFilesDir() string { return filepath.Join(d.path, "userfiles") }
+
+// removeTemporaries removes what writers killed mid-way left behind:
+// temporaries of backups and exports, of uploads to the user files and
+// certificates directories, and of the maintenance marker. None of them
+// is ever read, but a killed store backup's configuration temporary or an
+// export directory can be large. Called at start, before anything can
+// write.
+func (d *dataDir) removeTemporaries(certDir string) error {
+	if err := backup.RemoveTemporaries(d.userFilesDir()); err != nil {
+		return err
+	}
+	if err := admin.RemoveTemporaries(d.userFilesDir(), certDir); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(d.path)
+	if err != nil {
+		return fmt.Errorf("remove temporary files: %w", err)
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), maintenanceTempPrefix) && e.Type().IsRegular() {
+			if err := os.Remove(filepath.Join(d.path, e.Name())); err != nil {
+				return fmt.Errorf("remove temporary files: %w", err)
+			}
+		}
+	}
+	return nil
+}
 
 // close releases the lock.
 func (d *dataDir) close() error { return d.lock.Close() }

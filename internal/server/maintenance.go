@@ -14,6 +14,9 @@ import (
 // and process starts, until a restart with Maintenance "stop" removes it.
 const maintenanceFile = "maintenance"
 
+// maintenanceTempPrefix names the temporary file the marker is written to.
+const maintenanceTempPrefix = ".maintenance-"
+
 // inMaintenance reports whether the data directory is in maintenance mode.
 func (d *dataDir) inMaintenance() (bool, error) {
 	_, err := os.Stat(filepath.Join(d.path, maintenanceFile))
@@ -37,7 +40,7 @@ func (d *dataDir) setMaintenance(on bool, now time.Time) error {
 		}
 		return d.sync()
 	}
-	tmp, err := os.CreateTemp(d.path, ".maintenance-*")
+	tmp, err := os.CreateTemp(d.path, maintenanceTempPrefix+"*")
 	if err != nil {
 		return fmt.Errorf("enter maintenance mode: %w", err)
 	}

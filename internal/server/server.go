@@ -120,6 +120,9 @@ func New(opts Options) (s *Server, err error) {
 		return nil, err
 	}
 	srv.cfg.Store(m)
+	if err = srv.dir.removeTemporaries(m.CertificateDir()); err != nil {
+		return nil, err
+	}
 	cur := m.Current()
 	srv.log.Info("opened configuration", "path", srv.dir.configDir(), "created", created,
 		"generation", cur.Generation, "serverName", cur.ServerName, "serverUID", cur.ServerUID)

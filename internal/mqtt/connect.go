@@ -88,7 +88,7 @@ func (c *conn) handleConnect(pk *packets.Packet, r *packet.Reader) bool {
 			c.refuseConnect(0x90) // Topic Name invalid
 			return false
 		}
-		will = newWill(pk, clientID, e.now())
+		will = newWill(pk, clientID)
 	}
 
 	cfg := e.Config()

@@ -80,9 +80,6 @@ func (e *Engine) startExpiryLocked(s *session, d time.Duration) {
 			return
 		}
 		b := e.store.NewBatch()
-		if s.will != nil { // the session ends before the will delay elapsed
-			e.publishWillLocked(s)
-		}
 		e.destroySessionLocked(s, b)
 		e.commit(b, e.logCommitError("session expiry"))
 	})
@@ -93,6 +90,10 @@ func (e *Engine) startExpiryLocked(s *session, d time.Duration) {
 func (e *Engine) destroySessionLocked(s *session, b *store.Batch) {
 	if s.destroyed {
 		return
+	}
+	if s.will != nil && s.conn == nil {
+		// The session ends before the will delay elapsed ([MQTT-3.1.3-9]).
+		e.publishWillLocked(s, true)
 	}
 	s.destroyed = true
 	if s.expiryTimer != nil {

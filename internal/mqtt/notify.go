@@ -73,7 +73,7 @@ func (e *Engine) publishNotificationsLocked() {
 			continue
 		}
 		m := &message{topic: NotificationTopic, payload: body, qos: 1, created: now}
-		e.publishServerMessageLocked(m)
+		e.publishServerMessageLocked(m, nil)
 	}
 }
 

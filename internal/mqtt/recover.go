@@ -66,6 +66,13 @@ func (e *Engine) recover() error {
 		}
 		if cs.Disconnected != 0 {
 			s.disconnected = time.Unix(0, cs.Disconnected)
+			if len(cs.Will) > 0 {
+				w, err := decodeWill(cs.Will, cs.ClientID)
+				if err != nil {
+					return err
+				}
+				s.will = w
+			}
 		} else {
 			s.disconnected = now // it was connected when the server stopped
 		}
@@ -218,15 +225,23 @@ func (e *Engine) recover() error {
 	e.mu.nextMsgID = max(maxID, restored) + 1
 
 	for _, s := range e.mu.sessions {
-		if s.expiry == maxExpiry {
-			continue
+		if s.expiry != maxExpiry {
+			left := s.disconnected.Add(time.Duration(s.expiry) * time.Second).Sub(now)
+			if left <= 0 && s.will != nil {
+				// The will is owed: the expiry timer publishes it and ends
+				// the session once the engine runs.
+				e.startExpiryLocked(s, 0)
+				continue
+			}
+			if left <= 0 {
+				e.destroySessionLocked(s, cleanup)
+				continue
+			}
+			e.startExpiryLocked(s, left)
 		}
-		left := s.disconnected.Add(time.Duration(s.expiry) * time.Second).Sub(now)
-		if left <= 0 {
-			e.destroySessionLocked(s, cleanup)
-			continue
+		if s.will != nil { // a pending delayed will: due now or later
+			e.armWillLocked(s, max(s.will.due.Sub(now), 0))
 		}
-		e.startExpiryLocked(s, left)
 	}
 	if cleanup.Count() > 0 {
 		if _, err := st.Commit(cleanup); err != nil {

@@ -91,13 +91,17 @@ func (s *session) allocPID() uint16 {
 }
 
 // putState writes the session's client state record into b: protocol
-// version, expiry, the disconnect time while offline, and the inbound QoS 2
-// packet identifiers awaiting PUBREL (so that a PUBLISH resent after a
-// server restart is not routed twice, [MQTT-4.3.3-10]).
+// version, expiry, the disconnect time and a pending delayed will while
+// offline, and the inbound QoS 2 packet identifiers awaiting PUBREL (so
+// that a PUBLISH resent after a server restart is not routed twice,
+// [MQTT-4.3.3-10]).
 func (s *session) putState(b *store.Batch) {
 	cs := store.ClientState{ClientID: s.clientID, ProtocolVersion: s.version, SessionExpiry: s.expiry}
 	if s.conn == nil && !s.disconnected.IsZero() {
 		cs.Disconnected = s.disconnected.UnixNano()
+		if s.will != nil && !s.will.due.IsZero() {
+			cs.Will = encodeWill(s.will)
+		}
 	}
 	for id := range s.inQoS2 {
 		cs.InboundQoS2 = append(cs.InboundQoS2, id)

@@ -435,12 +435,24 @@ func (e *Engine) handleAck(c *conn, pid uint16, typ byte, reason byte) {
 		e.removeEntryLocked(ent, b)
 	case typ == packets.Pubrec && ent.qos == 2 && ent.state == stateSent:
 		ent.state = statePubrecd
-		if ent.durable {
-			b.Put(ent.buf.refKey(ent.seq), (&store.Reference{
-				MessageID: ent.msg.id, State: byte(statePubrecd), PacketID: pid,
-			}).Encode())
+		pubrel := &packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: pid}
+		if !ent.durable {
+			c.send(pubrel)
+			break
 		}
-		c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: pid})
+		// PUBREL only once the new state is on disk: once the client has
+		// it, the PUBLISH must never be sent again ([MQTT-4.3.3-6]), which
+		// a restart to the older state would do.
+		b.Put(ent.buf.refKey(ent.seq), (&store.Reference{
+			MessageID: ent.msg.id, State: byte(statePubrecd), PacketID: pid,
+		}).Encode())
+		e.commitThen(b, func(err error) {
+			if err != nil {
+				e.log.Error("store commit of PUBREC failed", "clientID", s.clientID, "err", err)
+			}
+			c.send(pubrel)
+		})
+		return
 	default:
 		return // an ack of the wrong kind for this packet id: ignore
 	}

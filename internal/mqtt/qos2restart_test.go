@@ -7,6 +7,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/mqsight/mqsight/internal/mqtt/mqtttest"
+	"github.com/mqsight/mqsight/internal/store"
 )
 
 // A QoS 2 PUBLISH that got its PUBREC is received for good: when the client
@@ -73,5 +74,48 @@ func TestInboundQoS2SurvivesRestart(t *testing.T) {
 	}
 	if len(got) != 2 || got[0] != "once" || got[1] != "second" {
 		t.Fatalf("subscriber got %q; want [once second], each exactly once", got)
+	}
+}
+
+// An outbound QoS 2 delivery's PUBREL leaves only once the PUBREC state is
+// on disk: a client that got the PUBREL has released the identifier, and a
+// server restarting to the older state would send the PUBLISH again
+// ([MQTT-4.3.3-6]).
+func TestOutboundPubrelWaitsForDisk(t *testing.T) {
+	ts := startServer(t)
+	sub := mqtttest.Dial(t, ts.addr, 4)
+	sub.MustConnect(mqtttest.ConnectOptions{ClientID: "q2out"})
+	sub.MustSubscribe(mqtttest.Sub("q2/#", 2))
+	pub := mqtttest.Dial(t, ts.addr, 4)
+	pub.MustConnect(mqtttest.ConnectOptions{ClientID: "q2outpub", Clean: true})
+	pub.MustPublish("q2/x", []byte("once"), 2, false)
+	m, err := sub.AwaitType(packets.Publish, waitLong)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Hold every commit's completion until released.
+	hold, held := make(chan struct{}), make(chan struct{}, 1)
+	ts.store.SetCommitHook(func(store.CommitEvent) {
+		select {
+		case held <- struct{}{}:
+		default:
+		}
+		<-hold
+	})
+	sub.MustSend(mqtttest.AckPacket(packets.Pubrec, m.PacketID, 0))
+	select {
+	case <-held:
+	case <-time.After(waitLong):
+		t.Fatal("the PUBREC state was never committed")
+	}
+	if f, err := sub.NextFrame(300 * time.Millisecond); err == nil {
+		close(hold)
+		t.Fatalf("got %s before the PUBREC state was on disk", f)
+	}
+	close(hold)
+	ts.store.SetCommitHook(nil)
+	if _, err := sub.AwaitAck(packets.Pubrel, m.PacketID, waitLong); err != nil {
+		t.Fatal(err)
 	}
 }

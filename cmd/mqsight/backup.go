@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -303,6 +304,75 @@ func (c *adminClient) download(cmd *cobra.Command, name, dir string) (string, er
 	return final, nil
 }
 
+// place makes the local file at path available as the user file name on
+// the server without replacing anything there: it uploads it when the
+// server has no such file, uses the server's when it has the same bytes,
+// and refuses when it has different ones (overwriting could destroy the
+// only copy of another backup, and with it the key to its store backup).
+// uploaded tells whether the file was uploaded.
+func (c *adminClient) place(cmd *cobra.Command, path, name string) (uploaded bool, err error) {
+	local, err := fileSHA256(path)
+	if err != nil {
+		return false, err
+	}
+	remote, found, err := c.userFileSHA256(name)
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case !found:
+		return true, c.upload(cmd, path, name)
+	case bytes.Equal(local, remote):
+		return false, nil
+	}
+	return false, fmt.Errorf("the server already has a different user file named %s; rename %s, or delete the server's file first (DELETE /ima/v1/service/file/%s)", name, path, name)
+}
+
+// fileSHA256 is the SHA-256 of the local file at path.
+func fileSHA256(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return h.Sum(nil), nil
+}
+
+// userFileSHA256 is the SHA-256 of the server's user file name; found is
+// false when the server has none.
+func (c *adminClient) userFileSHA256(name string) (sum []byte, found bool, err error) {
+	req, err := http.NewRequest("GET", c.base+"/ima/v1/service/file/"+url.PathEscape(name), nil)
+	if err != nil {
+		return nil, false, err
+	}
+	req.SetBasicAuth(c.user, c.pass)
+	hc := *c.http
+	hc.Timeout = 0 // the body may take longer than one request timeout
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, false, err
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusNotFound:
+		return nil, false, nil
+	case http.StatusOK:
+		h := sha256.New()
+		if _, err := io.Copy(h, resp.Body); err != nil {
+			return nil, false, fmt.Errorf("read the server's %s: %w", name, err)
+		}
+		return h.Sum(nil), true, nil
+	}
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var r apiReply
+	json.Unmarshal(data, &r)
+	return nil, false, fmt.Errorf("look up %s on the server: HTTP %d %s: %s", name, resp.StatusCode, r.Code, r.Message)
+}
+
 // upload streams a local file to the server's user files.
 func (c *adminClient) upload(cmd *cobra.Command, path, name string) error {
 	f, err := os.Open(path)
@@ -352,7 +422,9 @@ func newRestoreCommand() *cobra.Command {
 		Use:   "restore FILE",
 		Short: "Upload a configuration backup to a running server and restore it (and, with --store-url, its store backup)",
 		Long: "Restore a configuration backup on a running server over the REST admin API: the file is uploaded to\n" +
-			"the server's user files, then restored. Without --include-server-config the server keeps its own name,\n" +
+			"the server's user files (unless the server has the same file already; a different file of the same name\n" +
+			"is never replaced), then restored. After a dry run or a failed restore the upload is removed again.\n" +
+			"Without --include-server-config the server keeps its own name,\n" +
 			"UID, admin endpoint, admin users and HA configuration. Without --store-url the store is cleaned.\n" +
 			"--dry-run reports what would change and changes nothing.",
 		Args: cobra.ExactArgs(1),
@@ -370,8 +442,22 @@ func newRestoreCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := c.upload(cmd, args[0], name); err != nil {
+			uploaded, err := c.place(cmd, args[0], name)
+			if err != nil {
 				return err
+			}
+			restored := false
+			if uploaded {
+				// What this command put on the server goes again unless it
+				// was restored: a dry run or a failed restore leaves the
+				// user files as they were.
+				defer func() {
+					if dryRun || !restored {
+						if _, err := c.do("DELETE", "/ima/v1/service/file/"+url.PathEscape(name), nil); err != nil {
+							fmt.Fprintf(cmd.ErrOrStderr(), "mqsight: could not remove the uploaded %s from the server: %v\n", name, err)
+						}
+					}
+				}()
 			}
 			raw, _ := json.Marshal(body)
 			data, err := c.do("POST", "/ima/v1/service/restore", raw)
@@ -386,6 +472,7 @@ func newRestoreCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			restored = true
 			enc, _ := json.Marshal(st.Result)
 			return printJSON(cmd.OutOrStdout(), enc)
 		},

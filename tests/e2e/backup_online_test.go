@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"os"
@@ -178,16 +179,72 @@ func TestBackupCLI(t *testing.T) {
 	publish(t, d.MQTTAddr, "cli/ret", true, "after")
 	a = newAPI(t, d, p)
 	benv := append(env, "MQSIGHT_BACKUP_PASSWORD="+e2eBackupPassword)
+	name := filepath.Base(local)
+	serverFile := func() []byte { // the server's user file name; nil if it has none
+		t.Helper()
+		r, err := a.do("GET", "/ima/v1/service/file/"+name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status == http.StatusNotFound {
+			return nil
+		}
+		if r.Status != http.StatusOK {
+			t.Fatalf("GET file %s: status %d", name, r.Status)
+		}
+		return r.Raw
+	}
+	original := serverFile()
+
+	// The server already has the file the backup wrote: nothing is
+	// uploaded, and the dry run leaves it there.
 	out, err = runCLI(t, benv, append([]string{"restore", local, "--store-url", storeURL, "--dry-run"}, conn...)...)
-	if err != nil || !strings.Contains(out, `"Applied": false`) || !strings.Contains(out, "upload imaBackup") {
-		t.Fatalf("restore --dry-run: %v\n%s", err, out)
+	if err != nil || !strings.Contains(out, `"Applied": false`) || strings.Contains(out, "upload imaBackup") {
+		t.Fatalf("restore --dry-run of a file the server has: %v\n%s", err, out)
+	}
+	if got := serverFile(); !bytes.Equal(got, original) {
+		t.Fatal("the dry run changed the server's copy of the backup")
 	}
 	if got := retained(t, d.MQTTAddr, "cli/ret"); got != "after" {
 		t.Fatalf("dry run changed the store: %q", got)
 	}
+
+	// A different local file of the same name never replaces the server's.
+	otherDir := t.TempDir()
+	other := filepath.Join(otherDir, name)
+	os.WriteFile(other, []byte("another backup of the same name"), 0o600)
+	out, err = runCLI(t, benv, append([]string{"restore", other, "--dry-run"}, conn...)...)
+	if err == nil || !strings.Contains(out, "already has a different user file named "+name) {
+		t.Fatalf("restore of a different file with a taken name: %v\n%s", err, out)
+	}
+	if got := serverFile(); !bytes.Equal(got, original) {
+		t.Fatal("a different file of the same name replaced the server's backup")
+	}
+
+	// Uploaded for a dry run, or for a restore that fails: removed again.
+	a.must(http.StatusOK, "DELETE", "/ima/v1/service/file/"+name, nil)
+	out, err = runCLI(t, benv, append([]string{"restore", local, "--store-url", storeURL, "--dry-run"}, conn...)...)
+	if err != nil || !strings.Contains(out, `"Applied": false`) || !strings.Contains(out, "upload imaBackup") {
+		t.Fatalf("restore --dry-run: %v\n%s", err, out)
+	}
+	if serverFile() != nil {
+		t.Fatal("the dry run left its upload on the server")
+	}
+	wrong := append(append([]string{}, env...), "MQSIGHT_BACKUP_PASSWORD=wrong-password")
+	out, err = runCLI(t, wrong, append([]string{"restore", local}, conn...)...)
+	if err == nil || !strings.Contains(out, "upload imaBackup") {
+		t.Fatalf("restore with a wrong password: %v\n%s", err, out)
+	}
+	if serverFile() != nil {
+		t.Fatal("the failed restore left its upload on the server")
+	}
+
 	out, err = runCLI(t, benv, append([]string{"restore", local, "--store-url", storeURL, "--include-server-config"}, conn...)...)
 	if err != nil || !strings.Contains(out, `"Applied": true`) {
 		t.Fatalf("restore: %v\n%s", err, out)
+	}
+	if got := serverFile(); !bytes.Equal(got, original) {
+		t.Fatal("the restored backup is not kept in the server's user files")
 	}
 	if got := retained(t, d.MQTTAddr, "cli/ret"); got != "before" {
 		t.Fatalf("after the CLI restore: retained %q", got)

@@ -317,9 +317,10 @@ func (e *Engine) writePublishLocked(s *session, ent *entry) writeResult {
 			Type:   packets.Publish,
 			Qos:    ent.qos,
 			Retain: ent.retainFlag,
-			// [MQTT-3.3.1-1]: DUP only on a re-delivery; a message restored
-			// from a store backup may have been delivered before.
-			Dup: ent.qos > 0 && (ent.dup || m.fromBackup),
+			// [MQTT-3.3.1-1]: DUP only on a re-delivery, which includes the
+			// first send of an entry restored from a store backup; never on
+			// QoS 0 ([MQTT-3.3.1-2]).
+			Dup: ent.qos > 0 && ent.dup,
 		},
 		TopicName: m.topic,
 		Payload:   m.payload,

@@ -25,8 +25,10 @@ type message struct {
 	expiry  time.Time // zero: never expires
 	origin  string    // publishing client ID ("" for wills of unknown origin)
 
-	// fromBackup marks a message restored from a store backup: its first
-	// delivery carries DUP=1 because it may have been delivered before.
+	// fromBackup marks a message restored from a store backup: the first
+	// send of each buffered entry of it carries DUP=1, because it may have
+	// been delivered since the backup. A retained message is sent to a new
+	// subscription as a new delivery (RETAIN=1, DUP=0), restored or not.
 	fromBackup bool
 
 	// Guarded by Engine.mu.

@@ -140,9 +140,9 @@ func (e *Engine) recover() error {
 		m.refs++
 		ent := &entry{seq: seq, msg: m, ready: true, durable: true, pid: ref.PacketID}
 		ent.state = entryState(ref.State)
-		if ent.state != stateQueued {
-			ent.dup = true
-		}
+		// Sent before, or restored from a store backup (it may have been
+		// delivered since the backup): the next send carries DUP=1.
+		ent.dup = ent.state != stateQueued || m.fromBackup
 		if g := buf.group; g != nil {
 			ent.qos = min(m.qos, maxSubQoS(g.members))
 			ent.state, ent.pid = stateQueued, 0 // in-flight shared entries return to the group
@@ -186,9 +186,10 @@ func (e *Engine) recover() error {
 		}
 		m.refs++
 		q := e.ensureQueueLocked(name)
-		// In-flight entries go back to the queue, marked as sent before.
+		// In-flight entries go back to the queue, marked as sent before;
+		// restored ones are marked too (see the subscription references).
 		q.buf.appendRecovered(&entry{seq: seq, msg: m, qos: m.qos, ready: true, durable: true,
-			dup: ref.State != store.RefQueued})
+			dup: ref.State != store.RefQueued || m.fromBackup})
 		return nil
 	})
 	if err != nil {

@@ -11,8 +11,10 @@ import (
 
 // A restore marks the restored store's messages (store.MarkRestored)
 // instead of rewriting each record: after the engine starts on it, a
-// message up to the mark is delivered first with DUP=1, and messages
-// published afterwards get IDs above the mark and no DUP.
+// buffered message up to the mark is delivered first with DUP=1, and
+// messages published afterwards get IDs above the mark and no DUP. A
+// restored retained message goes to each new subscription as a new
+// delivery: DUP=0, every time.
 func TestRestoredMarkGivesDupAndNewIDsAboveIt(t *testing.T) {
 	ts := startServer(t)
 	sub := mqtttest.Dial(t, ts.addr, 4)
@@ -22,6 +24,7 @@ func TestRestoredMarkGivesDupAndNewIDsAboveIt(t *testing.T) {
 	pub := mqtttest.Dial(t, ts.addr, 4)
 	pub.MustConnect(mqtttest.ConnectOptions{ClientID: "pub", Clean: true})
 	pub.MustPublish("r/old", []byte("old"), 1, false)
+	pub.MustPublish("retained/old", []byte("kept"), 1, true)
 	pub.Disconnect(0)
 
 	const mark = 1000 // above every ID the engine has used
@@ -62,5 +65,21 @@ func TestRestoredMarkGivesDupAndNewIDsAboveIt(t *testing.T) {
 		if string(pk.Payload) != want.payload || pk.FixedHeader.Dup != want.dup {
 			t.Fatalf("got %q DUP=%v, want %q DUP=%v", pk.Payload, pk.FixedHeader.Dup, want.payload, want.dup)
 		}
+	}
+
+	for i := range 2 {
+		c := mqtttest.Dial(t, ts.addr, 4)
+		c.MustConnect(mqtttest.ConnectOptions{ClientID: "late", Clean: true})
+		c.MustSubscribe(mqtttest.Sub("retained/#", 1))
+		pk, err := c.AwaitType(packets.Publish, waitLong)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.MustAcknowledge(pk)
+		if string(pk.Payload) != "kept" || !pk.FixedHeader.Retain || pk.FixedHeader.Dup {
+			t.Fatalf("subscription %d: retained got %q RETAIN=%v DUP=%v, want \"kept\" RETAIN=1 DUP=0",
+				i+1, pk.Payload, pk.FixedHeader.Retain, pk.FixedHeader.Dup)
+		}
+		c.Disconnect(0)
 	}
 }

@@ -120,15 +120,28 @@ func checkBackupPassword(name, pw string) error {
 
 // storeParams checks the store parameters of a request (all or none for
 // sftp, scp and s3; ftp refused with its reason) before any job starts.
-func storeParams(p backup.StoreParams) (backup.StoreParams, error) {
+// prefix is the request's name for them ("StoreDestination" or
+// "StoreSource"): errors name the request's fields, not the generic ones.
+func storeParams(prefix string, p backup.StoreParams) (backup.StoreParams, error) {
 	if p.IsZero() {
 		return p, nil
 	}
 	_, err := destination.ParseParams(p.URL, destination.Credentials{UserID: p.UserID, Password: p.Password, HostKey: p.HostKey})
-	if err != nil {
-		return p, backupError(err)
+	var missing *destination.MissingError
+	switch {
+	case err == nil:
+		return p, nil
+	case errors.As(err, &missing):
+		names := make([]string, len(missing.Missing))
+		for i, m := range missing.Missing {
+			names[i] = prefix + m
+		}
+		return p, apiError(CodeStoreParams, strings.Join(names, ", "))
+	case errors.Is(err, destination.ErrCredentials): // only the host key is left to be wrong
+		return p, apiError(CodeBadValue, fmt.Sprintf("%sHostKey: %s", prefix,
+			strings.TrimPrefix(err.Error(), destination.ErrCredentials.Error()+": ")))
 	}
-	return p, nil
+	return p, backupError(err)
 }
 
 // parseBackup validates a POST /ima/v1/service/backup body.
@@ -145,7 +158,7 @@ func parseBackup(body map[string]any) (backup.BackupRequest, error) {
 		return req, err
 	}
 	req.Password = f.str["Password"]
-	req.Store, err = storeParams(backup.StoreParams{
+	req.Store, err = storeParams("StoreDestination", backup.StoreParams{
 		URL: f.str["StoreDestinationURL"], UserID: f.str["StoreDestinationUserID"],
 		Password: f.str["StoreDestinationPassword"], HostKey: f.str["StoreDestinationHostKey"],
 	})
@@ -176,7 +189,7 @@ func parseRestore(body map[string]any) (name string, req backup.RestoreRequest, 
 	req.Password = f.str["Password"]
 	req.IncludeServerConfig = f.boolean["IncludeServerConfig"]
 	req.DryRun = f.boolean["DryRun"]
-	req.Store, err = storeParams(backup.StoreParams{
+	req.Store, err = storeParams("StoreSource", backup.StoreParams{
 		URL: f.str["StoreSourceURL"], UserID: f.str["StoreSourceUserID"],
 		Password: f.str["StoreSourcePassword"], HostKey: f.str["StoreSourceHostKey"],
 	})

@@ -83,25 +83,41 @@ func TestParseBackupAndRestore(t *testing.T) {
 	bad := []struct {
 		body map[string]any
 		code Code
+		says string // the message ends with this
 	}{
-		{map[string]any{}, CodeRequired},
-		{map[string]any{"Password": "seven77"}, CodeBadValue},
-		{map[string]any{"Password": 12345678}, CodeBadValue},
-		{map[string]any{"Password": "long-enough", "Other": "x"}, CodeBadArgument},
-		{map[string]any{"Password": "long-enough", "StoreDestinationURL": "s3://h/b/k"}, CodeStoreParams},
-		{map[string]any{"Password": "long-enough", "StoreDestinationURL": "ftp://h/x", "StoreDestinationUserID": "u", "StoreDestinationPassword": "p"}, CodeBadDestination},
+		{map[string]any{}, CodeRequired, ": Password."},
+		{map[string]any{"Password": "seven77"}, CodeBadValue, "Password must be at least 8 characters."},
+		{map[string]any{"Password": 12345678}, CodeBadValue, ""},
+		{map[string]any{"Password": "long-enough", "Other": "x"}, CodeBadArgument, ""},
+		{map[string]any{"Password": "long-enough", "StoreDestinationURL": "s3://h/b/k"}, CodeStoreParams,
+			"missing: StoreDestinationUserID, StoreDestinationPassword."},
+		{map[string]any{"Password": "long-enough", "StoreDestinationURL": "sftp://h/b/k", "StoreDestinationUserID": "u"}, CodeStoreParams,
+			"missing: StoreDestinationPassword."},
+		{map[string]any{"Password": "long-enough", "StoreDestinationUserID": "u"}, CodeStoreParams,
+			"missing: StoreDestinationURL, StoreDestinationPassword."},
+		{map[string]any{"Password": "long-enough", "StoreDestinationURL": "ftp://h/x", "StoreDestinationUserID": "u", "StoreDestinationPassword": "p"}, CodeBadDestination, ""},
 		{map[string]any{"Password": "long-enough", "StoreDestinationURL": "sftp://h/x", "StoreDestinationUserID": "u",
-			"StoreDestinationPassword": "p", "StoreDestinationHostKey": "not-a-fingerprint"}, CodeStoreParams},
+			"StoreDestinationPassword": "p", "StoreDestinationHostKey": "not-a-fingerprint"}, CodeBadValue,
+			`StoreDestinationHostKey: host key fingerprint must start with "SHA256:" (as ssh-keygen -lf prints it).`},
+		{map[string]any{"Password": "long-enough", "StoreDestinationURL": "s3://h/b/k", "StoreDestinationUserID": "u",
+			"StoreDestinationPassword": "p", "StoreDestinationHostKey": "SHA256:" + strings.Repeat("A", 43)}, CodeBadValue,
+			"StoreDestinationHostKey: a host key applies only to sftp and scp."},
 	}
 	for _, tc := range bad {
 		_, err := parseBackup(tc.body)
 		var e *Error
 		if !errors.As(err, &e) || e.Code != tc.code {
 			t.Errorf("%v: %v, want %s", tc.body, err, tc.code)
+		} else if !strings.HasSuffix(e.Error(), tc.says) {
+			t.Errorf("%v: message %q, want it to end with %q", tc.body, e.Error(), tc.says)
 		}
 		if err != nil && strings.Contains(err.Error(), "long-enough") {
 			t.Errorf("%v: error quotes the password", tc.body)
 		}
+	}
+	_, _, err := parseRestore(map[string]any{"Name": "b", "Password": "long-enough", "StoreSourceURL": "sftp://h/x", "StoreSourcePassword": "p"})
+	if e := (*Error)(nil); !errors.As(err, &e) || e.Code != CodeStoreParams || !strings.HasSuffix(e.Error(), "missing: StoreSourceUserID.") {
+		t.Errorf("restore with partial store parameters: %v", err)
 	}
 	req, err := parseBackup(map[string]any{"Password": "long-enough", "StoreDestinationURL": "file:///tmp/x.bak",
 		"StoreDestinationUserID": "ignored"})

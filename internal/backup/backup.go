@@ -54,6 +54,8 @@ type BackupDeps struct {
 	// ScratchDir holds the temporary store checkpoint; it must be on the
 	// store's filesystem so the checkpoint is hard links (the server passes
 	// the data directory). Recover removes checkpoints a crash left there.
+	// ScratchDir also holds the marker of a store backup committed before
+	// its configuration backup (RecoverPending).
 	ScratchDir string
 	// Open connects to store destinations.
 	Open Opener
@@ -179,9 +181,15 @@ func Backup(ctx context.Context, req BackupRequest, deps BackupDeps) (*BackupRes
 			return nil, fmt.Errorf("backup: %w", err)
 		}
 		configFile := startConfigFile(req, finalPath)
-		sr, sn, sb, err := backupStore(ctx, req, deps, dest, loc, id, storeKey)
+		beforeCommit := func() error {
+			return markPending(deps.ScratchDir, pending{ConfigBackup: name, StoreURL: loc.String()})
+		}
+		sr, sn, sb, err := backupStore(ctx, req, deps, dest, loc, id, storeKey, beforeCommit)
 		c, cerr := configFile()
 		if err != nil {
+			// Not committed (a commit that failed half-way at a remote
+			// destination is the one case that may leave the store backup).
+			clearPending(deps.ScratchDir)
 			if cerr == nil {
 				c.discard()
 			}
@@ -190,7 +198,7 @@ func Backup(ctx context.Context, req BackupRequest, deps BackupDeps) (*BackupRes
 		res.Store, snap, store = sr, sn, sb
 		deps.at("backup:store-committed")
 		if cerr != nil {
-			_ = dest.Remove(context.WithoutCancel(ctx), loc.Name)
+			removeStore(ctx, deps, dest, loc)
 			return nil, fmt.Errorf("backup: %w", cerr)
 		}
 		cfile = c
@@ -214,14 +222,25 @@ func Backup(ctx context.Context, req BackupRequest, deps BackupDeps) (*BackupRes
 	}
 	if err := writeConfigBackup(ctx, deps, cfile, snap, m, finalPath, storeKey); err != nil {
 		if dest != nil {
-			// The store backup is useless without its configuration backup
-			// and must not be mistaken for a finished pair.
-			_ = dest.Remove(context.WithoutCancel(ctx), loc.Name)
+			removeStore(ctx, deps, dest, loc)
 		}
 		return nil, fmt.Errorf("backup: %w", err)
 	}
+	if dest != nil {
+		clearPending(deps.ScratchDir)
+	}
 	res.Manifest = m
 	return res, nil
+}
+
+// removeStore removes a committed store backup whose configuration backup
+// could not be written: it is useless without it and must not be mistaken
+// for a finished pair. If that fails too, the pending marker stays, for the
+// next start to report (RecoverPending).
+func removeStore(ctx context.Context, deps BackupDeps, dest destination.Destination, loc *destination.Location) {
+	if dest.Remove(context.WithoutCancel(ctx), loc.Name) == nil {
+		clearPending(deps.ScratchDir)
+	}
 }
 
 // RemoveTemporaries removes the temporary files that backups killed

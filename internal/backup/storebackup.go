@@ -21,7 +21,7 @@ const copyBufferSize = 1 << 20
 
 // backupStore takes the checkpoint and streams it to dest. It returns the
 // configuration snapshot that was in force at the checkpoint.
-func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest destination.Destination, loc *destination.Location, id string, key *archive.Key) (*StoreResult, *snapshot, *archive.StoreBackup, error) {
+func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest destination.Destination, loc *destination.Location, id string, key *archive.Key, beforeCommit func() error) (*StoreResult, *snapshot, *archive.StoreBackup, error) {
 	if _, err := dest.Stat(ctx, loc.Name); err == nil {
 		return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc.Name, ErrNameTaken)
 	} else if !errors.Is(err, destination.ErrNotFound) {
@@ -107,6 +107,9 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 	}
 	deps.at("backup:store-written")
 	if err := deps.Failpoints.Eval(failpoint.BackupBeforeCommit); err != nil {
+		return nil, nil, nil, fmt.Errorf("store backup: %w", err)
+	}
+	if err := beforeCommit(); err != nil {
 		return nil, nil, nil, fmt.Errorf("store backup: %w", err)
 	}
 	info, err := up.Commit()

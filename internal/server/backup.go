@@ -171,7 +171,9 @@ func (rc *restoreComponents) release(err error) {
 }
 
 // recoverRestore finishes or rolls back a restore that a crash
-// interrupted, before the configuration and the store are opened.
+// interrupted, and settles a store backup that a crash left without its
+// configuration backup, before the configuration and the store are
+// opened.
 func (s *Server) recoverRestore() error {
 	out, err := backup.Recover(s.dir.path)
 	if err != nil {
@@ -179,6 +181,18 @@ func (s *Server) recoverRestore() error {
 	}
 	if out != backup.RecoverNothing {
 		s.log.Warn("interrupted restore recovered", "outcome", string(out))
+	}
+	pend, err := backup.RecoverPending(s.dir.path, s.dir.userFilesDir())
+	if err != nil {
+		return err
+	}
+	switch {
+	case pend.Removed:
+		s.log.Warn("removed the store backup of an interrupted backup: its configuration backup was never written",
+			"storeURL", pend.Orphan)
+	case pend.Orphan != "":
+		s.log.Warn("an interrupted backup may have left a store backup without its configuration backup; "+
+			"it cannot be restored, delete it", "storeURL", pend.Orphan)
 	}
 	return nil
 }

@@ -98,11 +98,72 @@ func (s *sourceState) changeAfterBackup(t *testing.T) {
 	publish(t, addr, "acc/ret/repl", true, "v2")
 	publish(t, addr, "acc/ret/new", true, "n1")
 	publish(t, s.accAddr, "$queue/AccQ", false, "q3")
+	s.changeConfig(t, "renamed-after")
+}
+
+// changeConfig changes messaging objects (a user deleted, a hub changed, a
+// policy added) and server configuration (ServerName, LogLevel, an admin
+// user's password) after the backup.
+func (s *sourceState) changeConfig(t *testing.T, serverName string) {
 	s.a.must(http.StatusOK, "DELETE", "/ima/v1/configuration/User/accuser", nil)
 	s.a.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{
 		"MessageHub":       map[string]any{"AccHub": map[string]any{"Description": "changed after the backup"}},
 		"ConnectionPolicy": map[string]any{"AfterConn": map[string]any{"ClientID": "after*", "Protocol": "MQTT"}},
+		"ServerName":       serverName,
+		"LogLevel":         "MIN",
+		"AdminUser":        map[string]any{"accadmin": map[string]any{"Password": "acc-admin-changed", "Role": "User"}},
 	})
+}
+
+// changeAgain makes the changes of changeAfterBackup once more after a
+// first restore (the messages buffered at the backup are back, and one
+// round of them was delivered by checkRestoredMessages).
+func (s *sourceState) changeAgain(t *testing.T) {
+	addr := s.d.MQTTAddr
+	publish(t, addr, "acc/buf", false, "b4")
+	if got, _ := payloads(drain(t, addr, "del", quiet)); len(got) != 0 {
+		t.Fatalf("del after the first restore's check: %v", got)
+	}
+	publish(t, addr, "acc/ret/repl", true, "v2")
+	publish(t, addr, "acc/ret/new", true, "n1")
+	publish(t, s.accAddr, "$queue/AccQ", false, "q3")
+	s.changeConfig(t, "renamed-again")
+}
+
+// checkCredentials checks that password hashes came back from the backup:
+// the messaging user deleted after the backup authenticates over MQTT
+// with its password (and not with another), and the admin user accadmin
+// authenticates with the password of wantAdminPass.
+func (s *sourceState) checkCredentials(t *testing.T, wantAdminPass, otherAdminPass string) {
+	t.Helper()
+	// AccEndpoint authenticates nobody; its profile AccSP, attached for the
+	// check, requires passwords.
+	s.a.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{
+		"Endpoint": map[string]any{"AccEndpoint": map[string]any{"SecurityProfile": "AccSP"}}})
+	defer s.a.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{
+		"Endpoint": map[string]any{"AccEndpoint": map[string]any{"SecurityProfile": ""}}})
+	for _, tc := range []struct {
+		pass string
+		ok   bool
+	}{{"acc-user-password", true}, {"not-the-password", false}} {
+		c := mqtttest.Dial(t, s.accAddr, 4)
+		ack, err := c.Connect(mqtttest.ConnectOptions{ClientID: "cred-check", Clean: true,
+			Username: []byte("accuser"), Password: []byte(tc.pass)})
+		c.Close()
+		if got := err == nil && ack.ReasonCode == 0; got != tc.ok {
+			t.Errorf("MQTT as accuser with password %q: accepted %v, want %v (%v)", tc.pass, got, tc.ok, err)
+		}
+	}
+	as := *s.a
+	for _, tc := range []struct {
+		pass string
+		want int
+	}{{wantAdminPass, http.StatusOK}, {otherAdminPass, http.StatusUnauthorized}} {
+		as.user, as.pass = "accadmin", tc.pass
+		if r, err := as.do("GET", "/ima/v1/configuration/MessageHub", nil); err != nil || r.Status != tc.want {
+			t.Errorf("admin API as accadmin with password %q: %v %v, want status %d", tc.pass, r.Status, err, tc.want)
+		}
+	}
 }
 
 // checkRestoredMessages checks the four consequences of a store restore
@@ -149,8 +210,11 @@ func (s *sourceState) checkRestoredMessages(t *testing.T, addr, queueAddr string
 // TestBackupRestoreAcceptance is the backup issue's acceptance, once per
 // destination: every object type and every kind of message, a store backup
 // to the destination, changes, a restore with server configuration and
-// store, and a check of every object, every message and each of the four
-// consequences of restoring an older store.
+// store, and a check of every object (password hashes by authenticating),
+// every message and each of the four consequences of restoring an older
+// store; then changes again and a restore of the same backup without
+// server configuration, which keeps this server's name, log level and
+// admin users.
 func TestBackupRestoreAcceptance(t *testing.T) {
 	dests := map[string]func(t *testing.T) (storeDest, bool){
 		"sftp":    func(t *testing.T) (storeDest, bool) { return sftpDest(t), true },
@@ -180,6 +244,25 @@ func TestBackupRestoreAcceptance(t *testing.T) {
 				t.Errorf("configuration after restore differs from the backup's:\nbefore %v\nafter  %v", s.before, after)
 			}
 			s.checkRestoredMessages(t, s.d.MQTTAddr, s.accAddr)
+			s.checkCredentials(t, "acc-admin-password", "acc-admin-changed")
+
+			// The other mode, same backup, same server.
+			s.changeAgain(t)
+			body["IncludeServerConfig"] = false
+			j = s.a.job("restore", body)
+			if j.Body["Status"] != "succeeded" {
+				t.Fatalf("restore without server configuration: %s", j.Raw)
+			}
+			want := map[string]any{}
+			for k, v := range s.before {
+				want[k] = v
+			}
+			want["ServerName"], want["LogLevel"] = "renamed-again", "MIN" // this server's, kept
+			if after := s.a.config(); !jsonEqual(after, want) {
+				t.Errorf("configuration after a restore without server configuration:\nwant  %v\nafter %v", want, after)
+			}
+			s.checkRestoredMessages(t, s.d.MQTTAddr, s.accAddr)
+			s.checkCredentials(t, "acc-admin-changed", "acc-admin-password")
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,7 +15,7 @@ import (
 
 // TestBackupBadInputs: every bad input gets its own clear error code and
 // leaves the server as it was (configuration, retained message, buffered
-// messages).
+// messages, user files, the store destinations).
 func TestBackupBadInputs(t *testing.T) {
 	bin, err := failpointBinary()
 	if err != nil {
@@ -90,6 +91,7 @@ func TestBackupBadInputs(t *testing.T) {
 		put(name, flipped)
 		cases = append(cases, jobCase{"flipped byte at " + strconv.Itoa(pos), "restore", restoreBody(map[string]any{"Name": name}), "CWLNA9303", "modified or damaged"})
 	}
+	userfilesBefore, destBefore := dirLister(userfiles)(), dest.list()
 	for _, tc := range cases {
 		if tc.op == "backup" {
 			time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second))) // backups are named by the second
@@ -130,6 +132,41 @@ func TestBackupBadInputs(t *testing.T) {
 	}
 	if got := retained(t, s.d.MQTTAddr, "acc/ret/keep"); got != "k1" {
 		t.Errorf("a bad input changed the store: retained %q", got)
+	}
+	if got, dup := payloads(drain(t, s.d.MQTTAddr, "buf", quiet)); !slices.Equal(got, []string{"b1", "b2", "b3"}) || dup {
+		t.Errorf("a bad input changed the buffered messages: %v dup=%v, want b1 b2 b3 without DUP", got, dup)
+	}
+	if got := dirLister(userfiles)(); !slices.Equal(got, userfilesBefore) {
+		t.Errorf("bad inputs changed the user files: %v, before %v", got, userfilesBefore)
+	}
+	if got := dest.list(); !slices.Equal(got, destBefore) {
+		t.Errorf("bad inputs changed the store destination: %v, before %v", got, destBefore)
+	}
+	if got := dirLister(sftpRoot)(); len(got) != 0 {
+		t.Errorf("failed backups left %v on the SFTP server", got)
+	}
+
+	// Two backups in the same second: the second is refused, the first
+	// stays as written.
+	for try := 0; ; try++ {
+		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+		sec := time.Now().Unix()
+		first := a.must(http.StatusOK, "POST", "/ima/v1/service/backup", map[string]any{"Password": e2eBackupPassword})
+		r, err := a.do("POST", "/ima/v1/service/backup", map[string]any{"Password": e2eBackupPassword})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().Unix() != sec && try < 3 {
+			continue // the two did not fall into one second
+		}
+		name, _ := first.Body["FileName"].(string)
+		if r.Status != http.StatusConflict || r.code() != "CWLNA9313" || !strings.Contains(r.Body["Message"].(string), name) {
+			t.Errorf("second backup in the same second: %s (first %s)", r.Raw, first.Raw)
+		}
+		if err := verifyArchive(filepath.Join(userfiles, name), e2eBackupPassword); err != nil {
+			t.Errorf("the first backup of the second: %v", err)
+		}
+		break
 	}
 
 	// Restore while another restore runs: the second is refused; the

@@ -609,6 +609,8 @@ func backupError(err error) error {
 		return apiError(CodeBusy, msg)
 	case errors.Is(err, backup.ErrInvalidRestore):
 		return apiError(CodeInvalidRestore, msg)
+	case errors.Is(err, backup.ErrNoSpace):
+		return apiError(CodeNoSpace, msg)
 	case errors.As(err, &missing):
 		return apiError(CodeStoreParams, strings.Join(missing.Missing, ", "))
 	case errors.Is(err, destination.ErrCredentials):

@@ -43,6 +43,7 @@ func TestBackupErrorCodes(t *testing.T) {
 		{backup.ErrBusy, CodeBusy},
 		{job.ErrBusy, CodeBusy},
 		{backup.ErrInvalidRestore, CodeInvalidRestore},
+		{backup.ErrNoSpace, CodeNoSpace},
 		{ErrNotRunning, CodeUnavailable},
 	}
 	seen := map[Code]bool{}
@@ -58,7 +59,7 @@ func TestBackupErrorCodes(t *testing.T) {
 	// The backup codes are all reachable.
 	for _, c := range []Code{CodeBackupPassword, CodeBackupTruncated, CodeBackupTampered, CodeNotBackup, CodeBackupNewer,
 		CodeStoreMismatch, CodeStoreMissing, CodeUnreachable, CodeHostKey, CodeDestinationAuth, CodeBadDestination,
-		CodeStoreParams, CodeNameTaken, CodeBackupKind, CodeBackupCorrupt, CodeInvalidRestore} {
+		CodeStoreParams, CodeNameTaken, CodeBackupKind, CodeBackupCorrupt, CodeInvalidRestore, CodeNoSpace} {
 		if !seen[c] {
 			t.Errorf("no failure maps to %s", c)
 		}

@@ -60,6 +60,7 @@ const (
 	CodeBackupKind      Code = "CWLNA9314"
 	CodeBackupCorrupt   Code = "CWLNA9315"
 	CodeInvalidRestore  Code = "CWLNA9316"
+	CodeNoSpace         Code = "CWLNA9317"
 )
 
 // codeInfo is one row of the error table: the HTTP status sent with the
@@ -117,6 +118,7 @@ func codeTable() map[Code]codeInfo {
 		CodeBackupKind:      {http.StatusBadRequest, "The file is the wrong kind of backup: %s.", "mqsight", "A store backup given as configuration backup, or the other way round."},
 		CodeBackupCorrupt:   {http.StatusBadRequest, "The backup is authentic but its content is not valid: %s.", "mqsight", "An authenticated backup whose content breaks the format rules."},
 		CodeInvalidRestore:  {http.StatusBadRequest, "The restored configuration would not be valid on this server: %s.", "mqsight", "The configuration a restore or import would produce fails validation here; nothing changed."},
+		CodeNoSpace:         {http.StatusInsufficientStorage, "There is not enough free space to restore: %s.", "mqsight", "The data directory's filesystem cannot hold the staged store backup and a reserve for the live store; nothing changed."},
 	}
 }
 

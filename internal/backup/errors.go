@@ -31,6 +31,10 @@ var (
 	// does not validate on this server (e.g. a restored endpoint clashes with
 	// the port of the kept admin endpoint). Nothing was changed.
 	ErrInvalidRestore = errors.New("restored configuration would not be valid")
+	// ErrNoSpace: the data directory's filesystem has no room to stage the
+	// store backup (its size plus a reserve for the live store). Nothing
+	// was changed or written.
+	ErrNoSpace = errors.New("not enough free space in the data directory")
 	// ErrBusy: another restore is staging or applying in this data
 	// directory.
 	ErrBusy = errors.New("another restore is in progress")

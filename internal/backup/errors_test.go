@@ -171,6 +171,38 @@ func TestDryRunHasNoSideEffect(t *testing.T) {
 	}
 }
 
+// TestRestoreRefusedWithoutSpace: a restore (dry run or not) whose store
+// backup would not fit beside the live data with the reserve to spare is
+// refused before anything is written; with enough space it runs.
+func TestRestoreRefusedWithoutSpace(t *testing.T) {
+	ctx := context.Background()
+	src := sourceServer(t)
+	storeURL := "file://" + t.TempDir() + "/s.bak"
+	b, err := Backup(ctx, BackupRequest{Password: testPassword, Dir: src.userfiles(), Store: StoreParams{URL: storeURL}, WorkFactor: testWF}, src.deps(testOpener("")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := newTestServer(t, "target", nil)
+	before := treeHash(t, dst.dir)
+	var avail uint64
+	defer func(f func(string) (uint64, bool)) { freeSpace = f }(freeSpace)
+	freeSpace = func(string) (uint64, bool) { return avail, true }
+	req := RestoreRequest{ConfigBackup: b.Path, Password: testPassword, Store: StoreParams{URL: storeURL}}
+	for _, dry := range []bool{true, false} {
+		avail = uint64(b.Store.Size) + restoreSpaceReserve - 1
+		req.DryRun = dry
+		_, err := dst.restorer(testOpener("")).Restore(ctx, req, dst.cfg.Current(), dst)
+		mustErr(t, err, ErrNoSpace)
+		if after := treeHash(t, dst.dir); after != before {
+			t.Fatalf("dry run %v: a refused restore changed the data directory", dry)
+		}
+	}
+	avail = uint64(b.Store.Size) + restoreSpaceReserve
+	if _, err := dst.restorer(testOpener("")).Restore(ctx, req, dst.cfg.Current(), dst); err != nil {
+		t.Fatalf("restore with just enough space: %v", err)
+	}
+}
+
 // TestRestoreBusy: one restore at a time per data directory.
 func TestRestoreBusy(t *testing.T) {
 	ctx := context.Background()

@@ -146,6 +146,9 @@ func (r *Restorer) stage(ctx context.Context, req RestoreRequest, current *confi
 	s.res.Plan = plan
 	stagedStore := filepath.Join(r.stagingDir(), storeDirName)
 	if loc != nil {
+		if err := checkSpace(r.dataDir, cb.Manifest.StoreBackup.Size); err != nil {
+			return err
+		}
 		sm, err := r.stageStore(ctx, req, loc, cred, cb, stagedStore)
 		if err != nil {
 			return err
@@ -174,6 +177,30 @@ func (r *Restorer) stage(ctx context.Context, req RestoreRequest, current *confi
 		return err
 	}
 	return syncDir(r.dataDir)
+}
+
+// restoreSpaceReserve is the space a restore leaves free beside the staged
+// store, so that the live store, which keeps running while a restore
+// stages, can go on committing.
+const restoreSpaceReserve = 256 << 20
+
+// freeSpace is availableSpace; tests replace it.
+var freeSpace = availableSpace
+
+// checkSpace refuses to stage a store backup of size bytes (its files take
+// a little less) in dir unless restoreSpaceReserve stays free beside it. A
+// dry run stages too, so that it rehearses the restore in full; it is
+// refused the same way.
+func checkSpace(dir string, size int64) error {
+	avail, ok := freeSpace(dir)
+	if !ok {
+		return nil
+	}
+	if need := uint64(max(size, 0)) + restoreSpaceReserve; avail < need {
+		return fmt.Errorf("%w: staging the store backup needs %d bytes (its %d bytes and %d to spare for the live store), %d are available",
+			ErrNoSpace, need, size, restoreSpaceReserve, avail)
+	}
+	return nil
 }
 
 // readConfigFile reads and authenticates the configuration backup at path.

@@ -119,3 +119,73 @@ func TestOutboundPubrelWaitsForDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A shared subscription's QoS 2 delivery in flight stays with its member
+// across a server restart ([MQTT-4.8.2-4]): after the PUBLISH, the member
+// gets it again (DUP) when it comes back; after its PUBREC, the PUBREL.
+// The other member never gets it. If the member's session ended while the
+// server was down, nobody gets it ([MQTT-4.8.2-5]).
+func TestSharedQoS2InFlightSurvivesRestart(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		pubrec      bool // the member acknowledged with PUBREC before the restart
+		sessionEnds bool
+	}{
+		{name: "after PUBLISH"},
+		{name: "after PUBREC", pubrec: true},
+		{name: "member session ended", sessionEnds: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := &willClock{}
+			ts := startServer(t, withClock(clock))
+			a, _ := v5Open(t, ts, "a", v5Persistent)
+			a.MustSubscribe(mqtttest.Sub("$share/g/t", 2))
+			// b's session never expires; a's expires after an hour.
+			b, _ := v5Open(t, ts, "b", v5Resume, v5Expiry(maxExpiry))
+			b.MustSubscribe(mqtttest.Sub("$share/g/t", 2))
+			v5Offline(t, ts, b) // a is the only member online: it gets the message
+			pub, _ := v5Open(t, ts, "pub")
+			pub.MustPublish("t", []byte("x"), 2, false)
+			first := a.ExpectPublish()
+			if tc.pubrec {
+				a.MustSend(mqtttest.AckPacket(packets.Pubrec, first.PacketID, 0))
+				if _, err := a.AwaitAck(packets.Pubrel, first.PacketID, waitLong); err != nil {
+					t.Fatal(err)
+				}
+			}
+			v5Offline(t, ts, a)
+			ts.close()
+			if tc.sessionEnds {
+				clock.advance(2 * time.Hour) // past a's one-hour session expiry
+			}
+			ts.open()
+
+			b, ack := v5Open(t, ts, "b", v5Resume, v5Expiry(maxExpiry))
+			if !ack.SessionPresent {
+				t.Fatal("b's session was lost")
+			}
+			b.ExpectNothing(v5Quiet) // never handed to the other member
+			a, ack = v5Open(t, ts, "a", v5Persistent)
+			switch {
+			case tc.sessionEnds:
+				if ack.SessionPresent {
+					t.Fatal("a's session outlived its expiry")
+				}
+				a.ExpectNothing(v5Quiet)
+			case tc.pubrec:
+				if _, err := a.AwaitAck(packets.Pubrel, first.PacketID, waitLong); err != nil {
+					t.Fatalf("PUBREL not resent after the restart: %v", err)
+				}
+				a.MustSend(mqtttest.AckPacket(packets.Pubcomp, first.PacketID, 0))
+				a.ExpectNothing(v5Quiet)
+			default:
+				again := a.ExpectPublish()
+				if again.PacketID != first.PacketID || string(again.Payload) != "x" || !again.FixedHeader.Dup {
+					t.Fatalf("got %s, want the QoS 2 delivery resent", mqtttest.Describe(again))
+				}
+				a.MustAcknowledge(again)
+			}
+			b.ExpectNothing(v5Quiet)
+		})
+	}
+}

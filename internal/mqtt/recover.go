@@ -137,6 +137,15 @@ func (e *Engine) recover() error {
 			cleanup.Delete(k)
 			return nil
 		}
+		var consumer *session // of a shared QoS 2 delivery in flight
+		if ref.Consumer != "" && entryState(ref.State) != stateQueued {
+			if consumer = e.mu.sessions[ref.Consumer]; consumer == nil {
+				// Its session ended: never handed to another member
+				// ([MQTT-4.8.2-5]).
+				cleanup.Delete(k)
+				return nil
+			}
+		}
 		m.refs++
 		ent := &entry{seq: seq, msg: m, ready: true, durable: true, pid: ref.PacketID}
 		ent.state = entryState(ref.State)
@@ -144,8 +153,17 @@ func (e *Engine) recover() error {
 		// delivered since the backup): the next send carries DUP=1.
 		ent.dup = ent.state != stateQueued || m.fromBackup
 		if g := buf.group; g != nil {
+			if consumer != nil && ent.pid != 0 && consumer.inflight[ent.pid] == nil {
+				// A QoS 2 delivery stays with its member ([MQTT-4.8.2-4]).
+				ent.qos, ent.consumer = 2, consumer
+				consumer.sendSeq++
+				ent.sendSeq = consumer.sendSeq
+				consumer.inflight[ent.pid] = ent
+				buf.appendRecovered(ent)
+				return nil
+			}
 			ent.qos = min(m.qos, maxSubQoS(g.members))
-			ent.state, ent.pid = stateQueued, 0 // in-flight shared entries return to the group
+			ent.state, ent.pid = stateQueued, 0 // other in-flight shared entries return to the group
 			buf.appendRecovered(ent)
 			return nil
 		}

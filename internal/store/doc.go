@@ -77,9 +77,11 @@
 // Version 2 layouts:
 //
 //	ClientState  02 | (the version 1 fields) | n u16 (>= 1) | n × inboundQoS2 packetID u16
+//	Reference    02 | (the version 1 fields) | consumer str (not empty)
 //
 // ClientState is written as version 1 when it has no inbound QoS 2 packet
-// identifiers, so stores without them keep their version 1 bytes.
+// identifiers, and Reference when it has no consumer, so stores without
+// them keep their version 1 bytes.
 //
 // Decoders reject an unknown version, a truncated record, a length longer
 // than the remaining input (before allocating), a non-minimal varint, an

@@ -46,7 +46,10 @@ func recordCases() map[string]encodable {
 		},
 		"reference/queued": &Reference{MessageID: 7},
 		"reference/sent":   &Reference{MessageID: 1 << 63, State: RefPubrecRecvd, PacketID: 513},
-		"retained":         &Retained{MessageID: 99},
+		"reference/shared-consumer": &Reference{
+			MessageID: 12, State: RefSent, PacketID: 7, Consumer: "member-1",
+		},
+		"retained": &Retained{MessageID: 99},
 	}
 }
 
@@ -107,7 +110,7 @@ func TestRecordGolden(t *testing.T) {
 		}
 		sort.Strings(names)
 		var buf bytes.Buffer
-		buf.WriteString("# name hex(encoding): version-1 store records; never change an existing line\n")
+		buf.WriteString("# name hex(encoding): store records (version byte first); never change an existing line\n")
 		for _, name := range names {
 			fmt.Fprintf(&buf, "%s %x\n", name, cases[name].Encode())
 		}
@@ -178,6 +181,7 @@ func TestRecordDecodeRejectsCorruption(t *testing.T) {
 		"v2 without inbound":   {&ClientState{}, "02" + "00" + "00000000" + "0000000000000000" + "0000" + "00" + "00" + "0000"},
 		"unknown option bits":  {&Subscription{}, "01" + "00" + "04" + "00" + "00000000" + "00000000" + "00" + "000000"},
 		"reference too short":  {&Reference{}, "01000000000000000700"},
+		"v2 without consumer":  {&Reference{}, "02" + "0000000000000007" + "01" + "0007" + "00"},
 		"retained with suffix": {&Retained{}, "01000000000000006300"},
 	}
 	for name, c := range cases {

@@ -146,11 +146,7 @@ func TestRestoreRefusals(t *testing.T) {
 func TestDryRunHasNoSideEffect(t *testing.T) {
 	ctx := context.Background()
 	src := sourceServer(t)
-	storeURL := "file://" + t.TempDir() + "/s.bak"
-	b, err := Backup(ctx, BackupRequest{Password: testPassword, Dir: src.userfiles(), Store: StoreParams{URL: storeURL}, WorkFactor: testWF}, src.deps(testOpener("")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, storeURL := src.backupWithStore(t)
 	dst := newTestServer(t, "target", nil)
 	putMessage(t, dst.st, 9, "keep/me", "target data", true)
 	before := treeHash(t, dst.dir)
@@ -177,11 +173,7 @@ func TestDryRunHasNoSideEffect(t *testing.T) {
 func TestRestoreRefusedWithoutSpace(t *testing.T) {
 	ctx := context.Background()
 	src := sourceServer(t)
-	storeURL := "file://" + t.TempDir() + "/s.bak"
-	b, err := Backup(ctx, BackupRequest{Password: testPassword, Dir: src.userfiles(), Store: StoreParams{URL: storeURL}, WorkFactor: testWF}, src.deps(testOpener("")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, storeURL := src.backupWithStore(t)
 	dst := newTestServer(t, "target", nil)
 	before := treeHash(t, dst.dir)
 	var avail uint64
@@ -397,16 +389,12 @@ func TestRestoreCancelled(t *testing.T) {
 	if _, err := src.st.Commit(b); err != nil {
 		t.Fatal(err)
 	}
-	storeURL := "file://" + t.TempDir() + "/s.bak"
-	res, err := Backup(context.Background(), BackupRequest{Password: testPassword, Dir: src.userfiles(), Store: StoreParams{URL: storeURL}, WorkFactor: testWF}, src.deps(testOpener("")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, storeURL := src.backupWithStore(t)
 	dst := newTestServer(t, "target", nil)
 	before := treeHash(t, dst.dir)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, err = dst.restorer(testOpener("")).Restore(ctx, RestoreRequest{
+	_, err := dst.restorer(testOpener("")).Restore(ctx, RestoreRequest{
 		ConfigBackup: res.Path, Password: testPassword, Store: StoreParams{URL: storeURL},
 		Progress: func(p Progress) {
 			if p.Phase == PhaseDownload {

@@ -18,11 +18,7 @@ import (
 func TestRestoreFailpoints(t *testing.T) {
 	ctx := context.Background()
 	src := sourceServer(t)
-	storeURL := "file://" + t.TempDir() + "/s.bak"
-	b, err := Backup(ctx, BackupRequest{Password: testPassword, Dir: src.userfiles(), Store: StoreParams{URL: storeURL}, WorkFactor: testWF}, src.deps(testOpener("")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, storeURL := src.backupWithStore(t)
 	for _, fp := range []string{failpoint.RestoreBeforeSwap, failpoint.RestoreAfterSwap} {
 		t.Run(fp, func(t *testing.T) {
 			set, err := failpoint.Parse(fp + "=error")

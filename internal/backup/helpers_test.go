@@ -110,6 +110,18 @@ func (s *testServer) deps(open Opener) BackupDeps {
 	return BackupDeps{Config: s.cfg, Store: s.st, ScratchDir: s.dir, Open: open}
 }
 
+// backupWithStore backs s up with its store to a file:// destination of
+// its own and returns the result and the store URL.
+func (s *testServer) backupWithStore(t *testing.T) (*BackupResult, string) {
+	t.Helper()
+	storeURL := "file://" + t.TempDir() + "/s.bak"
+	b, err := Backup(context.Background(), BackupRequest{Password: testPassword, Dir: s.userfiles(), Store: StoreParams{URL: storeURL}, WorkFactor: testWF}, s.deps(testOpener("")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, storeURL
+}
+
 func (s *testServer) restorer(open Opener) *Restorer {
 	return NewRestorer(s.dir, RestorerOptions{Open: open})
 }

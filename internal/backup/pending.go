@@ -27,32 +27,21 @@ type pending struct {
 	StoreURL     string
 }
 
-// markPending writes the marker durably.
+// markPending writes the marker durably (replacing one that a failed
+// removal left).
 func markPending(dataDir string, p pending) error {
 	data, err := json.Marshal(p)
 	if err != nil {
 		return err
 	}
 	path := filepath.Join(dataDir, pendingName)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("mark store backup pending: %w", err)
 	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = syncDir(dataDir)
-	}
-	if err != nil {
-		os.Remove(path)
+	if err := writeFileSync(path, data, 0o600); err != nil {
 		return fmt.Errorf("mark store backup pending: %w", err)
 	}
-	return nil
+	return syncDir(dataDir)
 }
 
 // clearPending removes the marker. Not syncing the directory is safe: a

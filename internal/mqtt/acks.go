@@ -7,8 +7,10 @@ import (
 )
 
 // ackQueue keeps a connection's acknowledgements of inbound QoS>0 publishes
-// in the order the publishes arrived ([MQTT-4.6.0-2], [MQTT-4.6.0-3]):
-// a PUBACK whose store commit finished early waits for the earlier ones.
+// in the order the publishes arrived ([MQTT-4.6.0-2], [MQTT-4.6.0-3]),
+// and its PUBRELs in the order their PUBRECs arrived ([MQTT-4.6.0-4]): an
+// acknowledgement whose store commit finished early waits for the earlier
+// ones.
 type ackQueue struct {
 	c  *conn
 	mu sync.Mutex
@@ -25,6 +27,9 @@ type ackSlot struct {
 // reserve appends a slot for an acknowledgement of type typ.
 func (a *ackQueue) reserve(typ byte, pid uint16) *ackSlot {
 	s := &ackSlot{pk: packets.Packet{FixedHeader: packets.FixedHeader{Type: typ}, PacketID: pid}}
+	if typ == packets.Pubrel {
+		s.pk.FixedHeader.Qos = 1 // PUBREL's fixed header flags are 0010
+	}
 	a.mu.Lock()
 	a.q = append(a.q, s)
 	a.mu.Unlock()

@@ -35,6 +35,9 @@ type entry struct {
 	pid      uint16   // packet identifier while sent or pubrecd
 	consumer *session // session the entry is in flight to (sent, pubrecd)
 	sendSeq  uint64   // order of first send within the consumer session
+	// unsent: in the consumer's unsent list, not yet resent on its
+	// current connection (session.unsent).
+	unsent bool
 }
 
 // buffer is an ordered list of entries: one per subscription, or one per

@@ -158,6 +158,7 @@ func (e *Engine) removeEntryLocked(ent *entry, b *store.Batch) {
 	}
 	if ent.consumer != nil && ent.state != stateQueued {
 		delete(ent.consumer.inflight, ent.pid)
+		ent.consumer.takeUnsent(ent)
 	}
 	if ent.durable {
 		e.dropRefLocked(ent, b)
@@ -188,6 +189,9 @@ func (e *Engine) derefLocked(m *message, b *store.Batch) {
 func (e *Engine) pumpLocked(s *session) {
 	c := s.conn
 	if c == nil || !c.connacked || c.out.isClosing() {
+		return
+	}
+	if !e.sendUnsentLocked(s) {
 		return
 	}
 	now := e.now()
@@ -428,15 +432,16 @@ func (e *Engine) handleAck(c *conn, pid uint16, typ byte, reason byte) {
 	ent := s.inflight[pid]
 	if ent == nil {
 		if typ == packets.Pubrec {
-			// [MQTT-4.3.3-?] answer so the client can finish; v5: not found.
-			pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: pid}
+			// Answer so the client can finish; v5: not found.
+			rc := byte(0)
 			if c.version == 5 {
-				pk.ReasonCode = 0x92
+				rc = 0x92
 			}
-			c.send(&pk)
+			c.acks.complete(c.acks.reserve(packets.Pubrel, pid), rc)
 		}
 		return
 	}
+	s.takeUnsent(ent) // the client has it from an earlier connection
 	b := e.store.NewBatch()
 	switch {
 	case typ == packets.Puback && ent.qos == 1 && ent.state == stateSent,
@@ -446,9 +451,11 @@ func (e *Engine) handleAck(c *conn, pid uint16, typ byte, reason byte) {
 		e.removeEntryLocked(ent, b)
 	case typ == packets.Pubrec && ent.qos == 2 && ent.state == stateSent:
 		ent.state = statePubrecd
-		pubrel := &packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: pid}
+		// PUBRELs leave in PUBREC order ([MQTT-4.6.0-4]) through the
+		// connection's ordered acknowledgements.
+		slot := c.acks.reserve(packets.Pubrel, pid)
 		if !ent.durable {
-			c.send(pubrel)
+			c.acks.complete(slot, 0)
 			break
 		}
 		// PUBREL only once the new state is on disk: once the client has
@@ -459,7 +466,7 @@ func (e *Engine) handleAck(c *conn, pid uint16, typ byte, reason byte) {
 			if err != nil {
 				e.log.Error("store commit of PUBREC failed", "clientID", s.clientID, "err", err)
 			}
-			c.send(pubrel)
+			c.acks.complete(slot, 0)
 		})
 		return
 	default:

@@ -32,6 +32,7 @@ func (e *Engine) detachLocked(c *conn, normal bool) {
 		return
 	}
 	s.conn = nil
+	s.resetUnsent() // still in flight: resendInflightLocked sorts them again
 	s.disconnected = e.now()
 	b := e.store.NewBatch()
 
@@ -100,6 +101,7 @@ func (e *Engine) destroySessionLocked(s *session, b *store.Batch) {
 		s.expiryTimer.Stop()
 		s.expiryTimer = nil
 	}
+	s.resetUnsent()
 	for pid, ent := range s.inflight {
 		switch {
 		case e.isGroupBuffer(ent.buf) && ent.qos == 2:
@@ -140,10 +142,16 @@ func (e *Engine) unpersistSessionLocked(s *session, b *store.Batch) {
 	b.Delete(store.ClientStateKey(s.clientID))
 }
 
-// resendInflightLocked resends, in their original order, the messages and
-// PUBRELs a reconnecting client had not acknowledged ([MQTT-4.4.0-1]),
-// within its Receive Maximum; the rest go back to the queue with DUP set.
+// resendInflightLocked resends, in their original order and with their
+// packet identifiers, the messages and PUBRELs a reconnecting client had
+// not acknowledged ([MQTT-4.4.0-1]), within its Receive Maximum; the rest
+// wait in s.unsent, still in flight to this session, until acknowledgements
+// open the window (pumpLocked). None goes back to a queue: a shared QoS 2
+// delivery must stay with this member ([MQTT-4.8.2-4]), and any message
+// sent again under a new identifier could be a second copy for a client
+// that has the first.
 func (e *Engine) resendInflightLocked(s *session) {
+	s.resetUnsent()
 	if len(s.inflight) == 0 {
 		return
 	}
@@ -161,16 +169,33 @@ func (e *Engine) resendInflightLocked(s *session) {
 		case budget > 0:
 			budget--
 			e.writePublishLocked(s, ent)
-		case e.subscriptionOf(s, ent) == nil && !e.isGroupBuffer(ent.buf):
-			// Its subscription is gone: there is no queue to go back to.
-			ent.buf.dropped++
-			e.stats.Dropped.Add(1)
-			e.removeEntryLocked(ent, nil)
 		default:
-			delete(s.inflight, ent.pid)
-			ent.buf.requeue(ent)
+			s.addUnsent(ent)
 		}
 	}
+}
+
+// sendUnsentLocked sends what s.unsent holds while the window allows,
+// oldest first. It reports false when the window or the connection's
+// output is full, so the caller sends nothing newer.
+func (e *Engine) sendUnsentLocked(s *session) bool {
+	for len(s.unsent) > 0 {
+		ent := s.unsent[0]
+		if !ent.unsent {
+			s.unsent = s.unsent[1:] // acknowledged or removed meanwhile
+			continue
+		}
+		if !s.windowOpen() || s.conn.out.full() {
+			return false
+		}
+		s.unsent = s.unsent[1:]
+		s.takeUnsent(ent)
+		if e.writePublishLocked(s, ent) == connClosing {
+			return false // still in flight: resent at the next connection
+		}
+	}
+	s.unsent = nil
+	return true
 }
 
 // logCommitError returns a commit callback that logs a failure.

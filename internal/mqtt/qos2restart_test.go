@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -187,5 +188,135 @@ func TestSharedQoS2InFlightSurvivesRestart(t *testing.T) {
 			}
 			b.ExpectNothing(v5Quiet)
 		})
+	}
+}
+
+// A member that comes back with a smaller Receive Maximum than it had
+// deliveries in flight gets the rest later, with their packet identifiers
+// ([MQTT-4.4.0-1]); none goes to another member of the group
+// ([MQTT-4.8.2-4]), also across a server restart.
+func TestSharedQoS2StaysWithMemberUnderSmallerWindow(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restart=%v", restart), func(t *testing.T) {
+			ts := startServer(t)
+			a, _ := v5Open(t, ts, "a", v5Persistent)
+			a.MustSubscribe(mqtttest.Sub("$share/g/t", 2))
+			b, _ := v5Open(t, ts, "b", v5Persistent)
+			b.MustSubscribe(mqtttest.Sub("$share/g/t", 2))
+			v5Offline(t, ts, b)
+			pub, _ := v5Open(t, ts, "pub")
+			pub.MustPublish("t", []byte("m1"), 2, false)
+			pub.MustPublish("t", []byte("m2"), 2, false)
+			first := map[string]uint16{}
+			for range 2 {
+				pk := a.ExpectPublish()
+				first[string(pk.Payload)] = pk.PacketID
+			}
+			v5Offline(t, ts, a)
+			if restart {
+				ts.restart()
+			}
+			b, _ = v5Open(t, ts, "b", v5Persistent)
+			a, _ = v5Open(t, ts, "a", v5Persistent, func(o *mqtttest.ConnectOptions) { o.Properties.ReceiveMaximum = 1 })
+			got := a.ExpectPublish()
+			if string(got.Payload) != "m1" || got.PacketID != first["m1"] || !got.FixedHeader.Dup {
+				t.Fatalf("first resend %s, want m1 with id %d and DUP", mqtttest.Describe(got), first["m1"])
+			}
+			pub, _ = v5Open(t, ts, "pub")
+			pub.MustPublish("t", []byte("m3"), 2, false) // new: may go to b
+			a.ExpectNothing(v5Quiet)                     // the window is full
+			a.MustAcknowledge(got)
+			got = a.ExpectPublish()
+			if string(got.Payload) != "m2" || got.PacketID != first["m2"] || !got.FixedHeader.Dup {
+				t.Fatalf("second resend %s, want m2 with id %d and DUP", mqtttest.Describe(got), first["m2"])
+			}
+			a.MustAcknowledge(got)
+			for {
+				pk, err := b.AwaitType(packets.Publish, v5Quiet)
+				if err != nil {
+					break
+				}
+				if string(pk.Payload) != "m3" {
+					t.Fatalf("the other member got %q, which was in flight to a", pk.Payload)
+				}
+				b.MustAcknowledge(pk)
+			}
+		})
+	}
+}
+
+// A member that unsubscribes while a QoS 2 delivery of the group is in
+// flight to it completes that delivery; the group does not hand it to
+// another member ([MQTT-4.8.2-4], [MQTT-3.10.4-3]).
+func TestSharedQoS2InFlightSurvivesUnsubscribe(t *testing.T) {
+	ts := startServer(t)
+	a, _ := v5Open(t, ts, "a", v5Persistent)
+	a.MustSubscribe(mqtttest.Sub("$share/g/t", 2))
+	b, _ := v5Open(t, ts, "b", v5Persistent)
+	b.MustSubscribe(mqtttest.Sub("$share/g/t", 2))
+	v5Offline(t, ts, b)
+	pub, _ := v5Open(t, ts, "pub")
+	pub.MustPublish("t", []byte("x"), 2, false)
+	got := a.ExpectPublish()
+	if err := a.Send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsubscribe, Qos: 1}, PacketID: 900,
+		Filters: packets.Subscriptions{{Filter: "$share/g/t"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.AwaitAck(packets.Unsuback, 900, waitLong); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = v5Open(t, ts, "b", v5Persistent)
+	b.ExpectNothing(v5Quiet)
+	a.MustAcknowledge(got) // PUBREC, PUBREL, PUBCOMP
+	b.ExpectNothing(v5Quiet)
+}
+
+// PUBRELs leave in the order of their PUBRECs ([MQTT-4.6.0-4]), also when
+// one waits for its state to reach the disk (a durable shared group's
+// entry) and the next needs no store write (a non-persistent session's own
+// subscription).
+func TestPubrelOrderAcrossDurableAndNot(t *testing.T) {
+	ts := startServer(t)
+	p, _ := v5Open(t, ts, "p", v5Persistent) // makes the group durable
+	p.MustSubscribe(mqtttest.Sub("$share/g/t", 2))
+	v5Offline(t, ts, p)
+	c, _ := v5Open(t, ts, "c")
+	c.MustSubscribe(mqtttest.Sub("$share/g/t", 2))
+	c.MustSubscribe(mqtttest.Sub("own", 2))
+	pub, _ := v5Open(t, ts, "pub")
+	pub.MustPublish("t", []byte("shared"), 2, false)
+	shared := c.ExpectPublish()
+	pub.MustPublish("own", []byte("own"), 2, false)
+	own := c.ExpectPublish()
+
+	hold, held := make(chan struct{}), make(chan struct{}, 1)
+	ts.store.SetCommitHook(func(store.CommitEvent) {
+		select {
+		case held <- struct{}{}:
+		default:
+		}
+		<-hold
+	})
+	c.MustSend(mqtttest.AckPacket(packets.Pubrec, shared.PacketID, 0))
+	c.MustSend(mqtttest.AckPacket(packets.Pubrec, own.PacketID, 0))
+	select {
+	case <-held:
+	case <-time.After(waitLong):
+		t.Fatal("the shared entry's PUBREC state was never committed")
+	}
+	if f, err := c.NextFrame(300 * time.Millisecond); err == nil {
+		close(hold)
+		t.Fatalf("got %s while the first PUBREL waited for the disk", f)
+	}
+	close(hold)
+	ts.store.SetCommitHook(nil)
+	for _, want := range []uint16{shared.PacketID, own.PacketID} {
+		pk, err := c.AwaitType(packets.Pubrel, waitLong)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pk.PacketID != want {
+			t.Fatalf("PUBREL %d, want %d first", pk.PacketID, want)
+		}
 	}
 }

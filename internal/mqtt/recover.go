@@ -142,6 +142,7 @@ func (e *Engine) recover() error {
 			if consumer = e.mu.sessions[ref.Consumer]; consumer == nil {
 				// Its session ended: never handed to another member
 				// ([MQTT-4.8.2-5]).
+				e.log.Info("dropping a shared QoS 2 delivery whose member's session ended", "clientID", ref.Consumer, "message", ref.MessageID)
 				cleanup.Delete(k)
 				return nil
 			}
@@ -153,7 +154,14 @@ func (e *Engine) recover() error {
 		// delivered since the backup): the next send carries DUP=1.
 		ent.dup = ent.state != stateQueued || m.fromBackup
 		if g := buf.group; g != nil {
-			if consumer != nil && ent.pid != 0 && consumer.inflight[ent.pid] == nil {
+			if consumer != nil && (ent.pid == 0 || consumer.inflight[ent.pid] != nil) {
+				// Two records in flight under one packet identifier: the
+				// engine never writes that; say so rather than guess.
+				e.log.Warn("shared QoS 2 delivery without a usable packet identifier returns to its group",
+					"clientID", ref.Consumer, "message", ref.MessageID, "packetID", ent.pid)
+				consumer = nil
+			}
+			if consumer != nil {
 				// A QoS 2 delivery stays with its member ([MQTT-4.8.2-4]).
 				ent.qos, ent.consumer = 2, consumer
 				consumer.sendSeq++

@@ -27,6 +27,16 @@ type session struct {
 	nextPID  uint16
 	sendSeq  uint64
 
+	// unsent are entries in flight from an earlier connection that the
+	// client's Receive Maximum did not let resendInflightLocked send on
+	// this one yet, in their original order; they keep their packet
+	// identifiers ([MQTT-4.4.0-1]) and go out as the window opens
+	// (pumpLocked). unsentN counts those still marked (entry.unsent):
+	// an entry acknowledged or removed meanwhile leaves the count at once
+	// and the list when it reaches the head.
+	unsent  []*entry
+	unsentN int
+
 	// inQoS2 holds packet identifiers of inbound QoS 2 publishes that were
 	// PUBREC'd and not yet released ([MQTT-4.3.3-9] and friends).
 	inQoS2 map[uint16]struct{}
@@ -111,5 +121,30 @@ func (s *session) putState(b *store.Batch) {
 }
 
 // windowOpen reports whether another QoS>0 PUBLISH may be sent
-// ([MQTT-3.3.4-7]: no more than Receive Maximum unacknowledged).
-func (s *session) windowOpen() bool { return len(s.inflight) < s.receiveMax }
+// ([MQTT-3.3.4-7]: no more than Receive Maximum unacknowledged). Entries
+// waiting in unsent were not sent on this connection.
+func (s *session) windowOpen() bool { return len(s.inflight)-s.unsentN < s.receiveMax }
+
+// addUnsent appends ent to the unsent list.
+func (s *session) addUnsent(ent *entry) {
+	ent.unsent = true
+	s.unsentN++
+	s.unsent = append(s.unsent, ent)
+}
+
+// takeUnsent unmarks ent: it is being sent, was acknowledged, or is gone.
+func (s *session) takeUnsent(ent *entry) {
+	if ent.unsent {
+		ent.unsent = false
+		s.unsentN--
+	}
+}
+
+// resetUnsent empties the unsent list (the connection ended, or a new one
+// starts sorting them again); the entries stay in flight.
+func (s *session) resetUnsent() {
+	for _, ent := range s.unsent {
+		ent.unsent = false
+	}
+	s.unsent, s.unsentN = nil, 0
+}

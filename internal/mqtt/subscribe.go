@@ -212,9 +212,13 @@ func (e *Engine) removeSubscriptionLocked(sub *subscription, b *store.Batch) {
 	}
 	if g := sub.group; g != nil {
 		g.removeMember(s)
+		// In-flight QoS 1 entries go back to the group; QoS 2 ones stay
+		// with this session until completed: another member could get a
+		// second copy ([MQTT-4.8.2-4]).
 		for pid, ent := range s.inflight {
-			if ent.buf == g.buf {
+			if ent.buf == g.buf && ent.qos < 2 {
 				delete(s.inflight, pid)
+				s.takeUnsent(ent)
 				g.buf.requeue(ent)
 			}
 		}

@@ -146,13 +146,28 @@ func (c *adminClient) do(method, path string, body []byte) ([]byte, error) {
 		return nil, err
 	}
 	if resp.StatusCode/100 != 2 {
+		e := &replyError{method: method, path: path, status: resp.StatusCode}
 		var r apiReply
 		if json.Unmarshal(data, &r) == nil && r.Code != "" {
-			return nil, fmt.Errorf("%s %s: HTTP %d %s: %s", method, path, resp.StatusCode, r.Code, r.Message)
+			e.code, e.message = r.Code, r.Message
 		}
-		return nil, fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
+		return nil, e
 	}
 	return data, nil
+}
+
+// replyError is a reply other than 2xx: the server answered, and refused.
+type replyError struct {
+	method, path  string
+	status        int
+	code, message string
+}
+
+func (e *replyError) Error() string {
+	if e.code == "" {
+		return fmt.Sprintf("%s %s: HTTP %d", e.method, e.path, e.status)
+	}
+	return fmt.Sprintf("%s %s: HTTP %d %s: %s", e.method, e.path, e.status, e.code, e.message)
 }
 
 // printJSON writes a JSON reply indented.

@@ -140,7 +140,9 @@ type jobStatus struct {
 }
 
 // followJob polls a backup or restore job, drawing one progress bar per
-// step, until it ends. A failed job is an error carrying its code.
+// step, until it ends. A failed or cancelled job is an error carrying its
+// code, returned with the job's status; when the status could not be
+// read, the status is nil (the outcome is unknown).
 func followJob(cmd *cobra.Command, c *adminClient, op, id string) (*jobStatus, error) {
 	var bar *progressbar.ProgressBar
 	step := ""
@@ -423,7 +425,8 @@ func newRestoreCommand() *cobra.Command {
 		Short: "Upload a configuration backup to a running server and restore it (and, with --store-url, its store backup)",
 		Long: "Restore a configuration backup on a running server over the REST admin API: the file is uploaded to\n" +
 			"the server's user files (unless the server has the same file already; a different file of the same name\n" +
-			"is never replaced), then restored. After a dry run or a failed restore the upload is removed again.\n" +
+			"is never replaced), then restored. After a dry run or a failed restore the upload is removed again\n" +
+			"(it stays if the connection breaks before the outcome is known).\n" +
 			"Without --include-server-config the server keeps its own name,\n" +
 			"UID, admin endpoint, admin users and HA configuration. Without --store-url the store is cleaned.\n" +
 			"--dry-run reports what would change and changes nothing.",
@@ -446,22 +449,26 @@ func newRestoreCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			restored := false
+			// What this command put on the server goes again when nothing
+			// was restored from it: after a dry run, or a restore the server
+			// refused or reported failed. If the outcome is unknown (the
+			// connection broke while following the job), it stays.
+			removeUpload := false
 			if uploaded {
-				// What this command put on the server goes again unless it
-				// was restored: a dry run or a failed restore leaves the
-				// user files as they were.
 				defer func() {
-					if dryRun || !restored {
-						if _, err := c.do("DELETE", "/ima/v1/service/file/"+url.PathEscape(name), nil); err != nil {
-							fmt.Fprintf(cmd.ErrOrStderr(), "mqsight: could not remove the uploaded %s from the server: %v\n", name, err)
-						}
+					if !removeUpload {
+						return
+					}
+					if _, err := c.do("DELETE", "/ima/v1/service/file/"+url.PathEscape(name), nil); err != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "mqsight: could not remove the uploaded %s from the server: %v\n", name, err)
 					}
 				}()
 			}
 			raw, _ := json.Marshal(body)
 			data, err := c.do("POST", "/ima/v1/service/restore", raw)
 			if err != nil {
+				var refused *replyError
+				removeUpload = errors.As(err, &refused)
 				return err
 			}
 			var r apiReply
@@ -469,10 +476,11 @@ func newRestoreCommand() *cobra.Command {
 				return fmt.Errorf("restore: no RequestID in the reply")
 			}
 			st, err := followJob(cmd, c, "restore", r.RequestID)
+			// st is nil when the job's outcome is unknown.
+			removeUpload = st != nil && (err != nil || dryRun)
 			if err != nil {
 				return err
 			}
-			restored = true
 			enc, _ := json.Marshal(st.Result)
 			return printJSON(cmd.OutOrStdout(), enc)
 		},

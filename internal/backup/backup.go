@@ -189,7 +189,7 @@ func Backup(ctx context.Context, req BackupRequest, deps BackupDeps) (*BackupRes
 		if err != nil {
 			// Not committed (a commit that failed half-way at a remote
 			// destination is the one case that may leave the store backup).
-			clearPending(deps.ScratchDir)
+			clearPending(deps.ScratchDir, name)
 			if cerr == nil {
 				c.discard()
 			}
@@ -198,7 +198,7 @@ func Backup(ctx context.Context, req BackupRequest, deps BackupDeps) (*BackupRes
 		res.Store, snap, store = sr, sn, sb
 		deps.at("backup:store-committed")
 		if cerr != nil {
-			removeStore(ctx, deps, dest, loc)
+			removeStore(ctx, deps, dest, loc, name)
 			return nil, fmt.Errorf("backup: %w", cerr)
 		}
 		cfile = c
@@ -222,24 +222,24 @@ func Backup(ctx context.Context, req BackupRequest, deps BackupDeps) (*BackupRes
 	}
 	if err := writeConfigBackup(ctx, deps, cfile, snap, m, finalPath, storeKey); err != nil {
 		if dest != nil {
-			removeStore(ctx, deps, dest, loc)
+			removeStore(ctx, deps, dest, loc, name)
 		}
 		return nil, fmt.Errorf("backup: %w", err)
 	}
 	if dest != nil {
-		clearPending(deps.ScratchDir)
+		clearPending(deps.ScratchDir, name)
 	}
 	res.Manifest = m
 	return res, nil
 }
 
 // removeStore removes a committed store backup whose configuration backup
-// could not be written: it is useless without it and must not be mistaken
-// for a finished pair. If that fails too, the pending marker stays, for the
-// next start to report (RecoverPending).
-func removeStore(ctx context.Context, deps BackupDeps, dest destination.Destination, loc *destination.Location) {
+// (name) could not be written: it is useless without it and must not be
+// mistaken for a finished pair. If that fails too, its pending entry stays,
+// for the next start to report (RecoverPending).
+func removeStore(ctx context.Context, deps BackupDeps, dest destination.Destination, loc *destination.Location, name string) {
 	if dest.Remove(context.WithoutCancel(ctx), loc.Name) == nil {
-		clearPending(deps.ScratchDir)
+		clearPending(deps.ScratchDir, name)
 	}
 }
 

@@ -104,12 +104,14 @@ func TestBackupCrash(t *testing.T) {
 		if err := RemoveTemporaries(userfiles); err != nil {
 			t.Fatal(err)
 		}
-		out, err := RecoverPending(spec.DataDir, userfiles)
+		orphans, err := RecoverPending(spec.DataDir, userfiles)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if out.Orphan != "" && !out.Removed {
-			t.Fatalf("orphan file:// store backup %s not removed", out.Orphan)
+		for _, o := range orphans {
+			if !o.Removed {
+				t.Fatalf("orphan file:// store backup %s not removed", o.Orphan)
+			}
 		}
 		if _, err := os.Stat(filepath.Join(spec.DataDir, pendingName)); err == nil {
 			t.Fatal("pending marker left after recovery")

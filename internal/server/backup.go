@@ -182,19 +182,17 @@ func (s *Server) recoverRestore() error {
 	if out != backup.RecoverNothing {
 		s.log.Warn("interrupted restore recovered", "outcome", string(out))
 	}
-	pend, err := backup.RecoverPending(s.dir.path, s.dir.userFilesDir())
-	if err != nil {
-		return err
+	orphans, err := backup.RecoverPending(s.dir.path, s.dir.userFilesDir())
+	for _, o := range orphans {
+		if o.Removed {
+			s.log.Warn("removed the store backup of an interrupted backup: its configuration backup was never written",
+				"storeURL", o.Orphan)
+		} else {
+			s.log.Warn("an interrupted backup may have left a store backup without its configuration backup; "+
+				"it cannot be restored, delete it", "storeURL", o.Orphan)
+		}
 	}
-	switch {
-	case pend.Removed:
-		s.log.Warn("removed the store backup of an interrupted backup: its configuration backup was never written",
-			"storeURL", pend.Orphan)
-	case pend.Orphan != "":
-		s.log.Warn("an interrupted backup may have left a store backup without its configuration backup; "+
-			"it cannot be restored, delete it", "storeURL", pend.Orphan)
-	}
-	return nil
+	return err
 }
 
 // backupWorkFactor is the scrypt work factor for new backups: zero (the

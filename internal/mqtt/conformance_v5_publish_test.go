@@ -92,6 +92,12 @@ func TestV5Publish(t *testing.T) {
 		pub, _ := v5Open(t, ts, "pub")
 		pub.MustPublish("r", []byte("old"), 1, true)
 		pub.MustPublish("r", []byte("new"), 0, true)
+		// QoS 0 has no acknowledgement: a round trip on the same
+		// connection shows the server has processed the publish before
+		// another connection subscribes.
+		if err := pub.Ping(); err != nil {
+			t.Fatal(err)
+		}
 		c := v5Watch(t, ts, "c", "r")
 		if got := c.ExpectMessage("r", []byte("new")); !got.FixedHeader.Retain {
 			t.Fatal("retained message sent without RETAIN")

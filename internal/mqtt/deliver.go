@@ -441,7 +441,6 @@ func (e *Engine) handleAck(c *conn, pid uint16, typ byte, reason byte) {
 		}
 		return
 	}
-	s.takeUnsent(ent) // the client has it from an earlier connection
 	b := e.store.NewBatch()
 	switch {
 	case typ == packets.Puback && ent.qos == 1 && ent.state == stateSent,
@@ -450,6 +449,7 @@ func (e *Engine) handleAck(c *conn, pid uint16, typ byte, reason byte) {
 		ent.buf.delivered++
 		e.removeEntryLocked(ent, b)
 	case typ == packets.Pubrec && ent.qos == 2 && ent.state == stateSent:
+		s.takeUnsent(ent) // the client had it from an earlier connection
 		ent.state = statePubrecd
 		// PUBRELs leave in PUBREC order ([MQTT-4.6.0-4]) through the
 		// connection's ordered acknowledgements.
@@ -514,8 +514,8 @@ func (e *Engine) kickGroupLocked(g *sharedGroup) {
 			// The group holds the entry at its members' highest QoS; each
 			// member gets it at most at its own granted QoS ([MQTT-4.8.2-3]).
 			q := min(ent.qos, sub.opts.Qos)
-			if q > 0 && (!s.windowOpen() || s.conn.out.full()) {
-				continue
+			if q > 0 && (!s.windowOpen() || s.conn.out.full() || s.unsentN > 0) {
+				continue // (messages waiting in s.unsent go first, through pumpLocked)
 			}
 			ent.qos = q
 			g.next = (g.next + i + 1) % n

@@ -165,14 +165,33 @@ func (e *Engine) resendInflightLocked(s *session) {
 		switch {
 		case ent.state == statePubrecd:
 			budget--
-			s.conn.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: ent.pid})
+			s.conn.acks.complete(s.conn.acks.reserve(packets.Pubrel, ent.pid), 0)
 		case budget > 0:
 			budget--
-			e.writePublishLocked(s, ent)
+			e.resendLocked(s, ent)
 		default:
 			s.addUnsent(ent)
 		}
 	}
+}
+
+// resendLocked sends ent, in flight to s, again. A message now too large
+// for the client is discarded as if sent, as deliverLocked does
+// ([MQTT-3.1.2-25]); otherwise it would hold a window slot for good. It
+// reports false when the connection is closing (ent stays in flight for
+// the next connection).
+func (e *Engine) resendLocked(s *session, ent *entry) bool {
+	switch e.writePublishLocked(s, ent) {
+	case connClosing:
+		return false
+	case notWritten:
+		ent.buf.dropped++
+		e.stats.Dropped.Add(1)
+		b := e.store.NewBatch()
+		e.removeEntryLocked(ent, b)
+		e.commitIfAny(b)
+	}
+	return true
 }
 
 // sendUnsentLocked sends what s.unsent holds while the window allows,
@@ -190,7 +209,7 @@ func (e *Engine) sendUnsentLocked(s *session) bool {
 		}
 		s.unsent = s.unsent[1:]
 		s.takeUnsent(ent)
-		if e.writePublishLocked(s, ent) == connClosing {
+		if !e.resendLocked(s, ent) {
 			return false // still in flight: resent at the next connection
 		}
 	}

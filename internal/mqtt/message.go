@@ -3,6 +3,7 @@ package mqtt
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"reflect"
 	"time"
 
@@ -54,12 +55,12 @@ func (m *message) publishProps(now time.Time) packets.Properties {
 	p.SubscriptionIdentifier = nil
 	p.TopicAlias, p.TopicAliasFlag = 0, false
 	if !m.expiry.IsZero() {
-		left := m.expiry.Sub(now)
-		secs := uint32((left + time.Second - 1) / time.Second)
-		if secs == 0 {
-			secs = 1
+		// At least 1: a message in flight is resent after its expiry
+		// ([MQTT-4.3.3-7]), and a negative interval must not wrap.
+		p.MessageExpiryInterval = 1
+		if left := m.expiry.Sub(now); left > time.Second {
+			p.MessageExpiryInterval = uint32(min((left+time.Second-1)/time.Second, math.MaxUint32))
 		}
-		p.MessageExpiryInterval = secs
 	} else {
 		p.MessageExpiryInterval = 0
 	}

@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 	"time"
@@ -319,4 +320,103 @@ func TestPubrelOrderAcrossDurableAndNot(t *testing.T) {
 			t.Fatalf("PUBREL %d, want %d first", pk.PacketID, want)
 		}
 	}
+}
+
+// A message waiting in flight for a smaller window that no longer fits the
+// client's Maximum Packet Size is discarded as if sent ([MQTT-3.1.2-25]);
+// it does not hold a window slot for the rest of the connection.
+func TestUnsentTooLargeIsDiscarded(t *testing.T) {
+	ts := startServer(t)
+	a, _ := v5Open(t, ts, "a", v5Persistent)
+	a.MustSubscribe(mqtttest.Sub("t", 1))
+	pub, _ := v5Open(t, ts, "pub")
+	for _, p := range [][]byte{[]byte("m1"), []byte("m2"), bytes.Repeat([]byte("x"), 500), []byte("m4")} {
+		pub.MustPublish("t", p, 1, false)
+	}
+	for range 4 {
+		a.ExpectPublish()
+	}
+	v5Offline(t, ts, a)
+	a, _ = v5Open(t, ts, "a", v5Persistent, func(o *mqtttest.ConnectOptions) {
+		o.Properties.ReceiveMaximum, o.Properties.MaximumPacketSize = 1, 200
+	})
+	for _, want := range []string{"m1", "m2", "m4"} {
+		pk, err := a.AwaitType(packets.Publish, waitLong)
+		if err != nil {
+			t.Fatalf("awaiting %s: %v", want, err)
+		}
+		if string(pk.Payload) != want {
+			t.Fatalf("got %q, want %s", pk.Payload, want)
+		}
+		a.MustAcknowledge(pk)
+	}
+	pub.MustPublish("t", []byte("new"), 1, false)
+	a.ExpectMessage("t", []byte("new"))
+}
+
+// An acknowledgement of the wrong kind for a message waiting in flight for
+// the window is ignored: the message still goes out when the window opens.
+func TestWrongAckLeavesUnsentWaiting(t *testing.T) {
+	ts := startServer(t)
+	a, _ := v5Open(t, ts, "a", v5Persistent)
+	a.MustSubscribe(mqtttest.Sub("t", 1))
+	pub, _ := v5Open(t, ts, "pub")
+	pub.MustPublish("t", []byte("m1"), 1, false)
+	pub.MustPublish("t", []byte("m2"), 1, false)
+	m1, m2 := a.ExpectPublish(), a.ExpectPublish()
+	v5Offline(t, ts, a)
+	a, _ = v5Open(t, ts, "a", v5Persistent, func(o *mqtttest.ConnectOptions) { o.Properties.ReceiveMaximum = 1 })
+	got := a.ExpectPublish()
+	if got.PacketID != m1.PacketID {
+		t.Fatalf("first resend %s, want m1", mqtttest.Describe(got))
+	}
+	a.MustSend(mqtttest.AckPacket(packets.Pubcomp, m2.PacketID, 0)) // not an ack of a QoS 1 message
+	a.MustAcknowledge(got)
+	if again := a.ExpectPublish(); again.PacketID != m2.PacketID || string(again.Payload) != "m2" {
+		t.Fatalf("second resend %s, want m2 with id %d", mqtttest.Describe(again), m2.PacketID)
+	}
+}
+
+// A message resent after its expiry has passed carries a Message Expiry
+// Interval of 1, not a wrapped negative one.
+func TestResendAfterExpiryCarriesOneSecond(t *testing.T) {
+	clock := &willClock{}
+	ts := startServer(t, withClock(clock))
+	a, _ := v5Open(t, ts, "a", v5Persistent)
+	a.MustSubscribe(mqtttest.Sub("t", 1))
+	pub, _ := v5Open(t, ts, "pub")
+	pk := pub.PublishPacket("t", []byte("short"), 1, false)
+	pk.Properties.MessageExpiryInterval = 1
+	pub.MustSend(pk)
+	a.ExpectPublish()
+	v5Offline(t, ts, a)
+	clock.advance(time.Minute)
+	a, _ = v5Open(t, ts, "a", v5Persistent)
+	got := a.ExpectPublish()
+	if mei := got.Properties.MessageExpiryInterval; mei != 1 {
+		t.Fatalf("resent with Message Expiry Interval %d, want 1", mei)
+	}
+}
+
+// A queue's QoS 2 delivery in flight stays with its consumer across a
+// restart; another consumer does not get it.
+func TestQueueQoS2InFlightSurvivesRestart(t *testing.T) {
+	ts := startServer(t, withQueue("Q2", 100, true, true))
+	a, _ := v5Open(t, ts, "a", v5Persistent)
+	a.MustSubscribe(mqtttest.Sub("$queue/Q2", 2))
+	pub, _ := v5Open(t, ts, "pub")
+	pub.MustPublish("$queue/Q2", []byte("x"), 2, false)
+	first := a.ExpectPublish()
+	v5Offline(t, ts, a)
+	ts.restart()
+	b, _ := v5Open(t, ts, "b", v5Persistent)
+	b.MustSubscribe(mqtttest.Sub("$queue/Q2", 2))
+	b.ExpectNothing(v5Quiet)
+	a, _ = v5Open(t, ts, "a", v5Persistent)
+	again := a.ExpectPublish()
+	if again.PacketID != first.PacketID || string(again.Payload) != "x" || !again.FixedHeader.Dup {
+		t.Fatalf("got %s, want the QoS 2 delivery resent", mqtttest.Describe(again))
+	}
+	a.MustAcknowledge(again)
+	b.ExpectNothing(v5Quiet)
 }

@@ -187,6 +187,9 @@ func (e *Engine) DiscardQueue(name string) error {
 	for _, ent := range q.buf.liveEntries() {
 		e.removeEntryLocked(ent, b)
 	}
+	for _, sub := range q.members { // their windows may have opened
+		e.pumpLocked(sub.sess)
+	}
 	if !q.configured && len(q.members) == 0 {
 		delete(e.mu.groups, q.key)
 	}

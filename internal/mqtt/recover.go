@@ -210,12 +210,35 @@ func (e *Engine) recover() error {
 			cleanup.Delete(k)
 			return nil
 		}
-		m.refs++
 		q := e.ensureQueueLocked(name)
-		// In-flight entries go back to the queue, marked as sent before;
-		// restored ones are marked too (see the subscription references).
-		q.buf.appendRecovered(&entry{seq: seq, msg: m, qos: m.qos, ready: true, durable: true,
-			dup: ref.State != store.RefQueued || m.fromBackup})
+		ent := &entry{seq: seq, msg: m, qos: m.qos, ready: true, durable: true,
+			dup: ref.State != store.RefQueued || m.fromBackup}
+		if ref.Consumer != "" && ref.State != store.RefQueued {
+			// A QoS 2 delivery stays with its consumer, as a shared
+			// subscription's does (see the subscription references).
+			c := e.mu.sessions[ref.Consumer]
+			if c == nil {
+				e.log.Info("dropping a queue's QoS 2 delivery whose consumer's session ended", "queue", name, "clientID", ref.Consumer, "message", ref.MessageID)
+				cleanup.Delete(k)
+				return nil
+			}
+			if ref.PacketID != 0 && c.inflight[ref.PacketID] == nil {
+				m.refs++
+				ent.state, ent.pid, ent.qos, ent.consumer = entryState(ref.State), ref.PacketID, 2, c
+				c.sendSeq++
+				ent.sendSeq = c.sendSeq
+				c.inflight[ent.pid] = ent
+				q.buf.appendRecovered(ent)
+				return nil
+			}
+			e.log.Warn("queue QoS 2 delivery without a usable packet identifier returns to its queue",
+				"queue", name, "clientID", ref.Consumer, "message", ref.MessageID, "packetID", ref.PacketID)
+		}
+		m.refs++
+		// Other in-flight entries go back to the queue, marked as sent
+		// before; restored ones are marked too (see the subscription
+		// references).
+		q.buf.appendRecovered(ent)
 		return nil
 	})
 	if err != nil {

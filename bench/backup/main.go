@@ -70,6 +70,7 @@ func main() {
 	rtt := flag.Duration("rtt", 20*time.Millisecond, "round-trip time the sftp-rtt proxy adds")
 	series := flag.Bool("series", false, "print the publish rate per 250 ms during each backup under load")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the first store backup to file:// to this file (go tool pprof)")
+	restoreProfile := flag.String("restoreprofile", "", "write a CPU profile of the restore to this file (go tool pprof)")
 	flag.Parse()
 	want := map[string]bool{}
 	for _, op := range strings.Split(*ops, ",") {
@@ -235,7 +236,13 @@ func main() {
 			fileCfg, fileStore, lastRes = res["FileName"].(string), "store-file-r.bak", res
 		}
 		b.dropCache()
+		if *restoreProfile != "" {
+			b.startProfile(*restoreProfile)
+		}
 		add(opRestore, b.restore(fileCfg, "file://"+fileDest+"/"+fileStore))
+		if *restoreProfile != "" {
+			pprof.StopCPUProfile()
+		}
 	}
 
 	if len(order) > 0 {

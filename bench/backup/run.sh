@@ -12,7 +12,7 @@
 # -ops sftp-rtt times sftp and scp through a proxy adding -rtt (20ms).
 # Usage: bench/backup/run.sh [-dir DIR] [-size-mb 1024] [-load 8s] [-rounds 3]
 #        [-cold] [-series] [-ops copy,backup,sftp,sftp-rtt,load,restore]
-#        [-rtt 20ms] [-cpuprofile F]
+#        [-rtt 20ms] [-cpuprofile F] [-restoreprofile F]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir="${TMPDIR:-/tmp}"

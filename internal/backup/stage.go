@@ -267,7 +267,7 @@ func extractStore(ctx context.Context, in io.Reader, size int64, password string
 			return nil, err
 		}
 	}
-	buf := make([]byte, copyBufferSize)
+	bufs := [2][]byte{make([]byte, copyBufferSize), make([]byte, copyBufferSize)}
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -280,7 +280,7 @@ func extractStore(ctx context.Context, in io.Reader, size int64, password string
 			return nil, err
 		}
 		if dir != "" {
-			if err := writeEntry(ctx, dir, h, data, buf); err != nil {
+			if err := writeEntry(ctx, dir, h, data, bufs); err != nil {
 				return nil, err
 			}
 		}
@@ -295,7 +295,7 @@ func extractStore(ctx context.Context, in io.Reader, size int64, password string
 // writeEntry writes one archive entry under dir. Names are valid relative
 // paths (fs.ValidPath, checked by the archive reader), so they stay inside
 // dir.
-func writeEntry(ctx context.Context, dir string, h *archive.EntryHeader, data io.Reader, buf []byte) error {
+func writeEntry(ctx context.Context, dir string, h *archive.EntryHeader, data io.Reader, bufs [2][]byte) error {
 	if !fs.ValidPath(h.Name) || h.Name == "." {
 		return fmt.Errorf("%w: entry name %q", archive.ErrCorrupt, h.Name)
 	}
@@ -307,11 +307,63 @@ func writeEntry(ctx context.Context, dir string, h *archive.EntryHeader, data io
 	if err != nil {
 		return err
 	}
-	_, err = io.CopyBuffer(f, ctxReader{ctx, data}, buf)
+	err = copyOverlapped(f, ctxReader{ctx, data}, bufs)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	return err
+}
+
+// copyOverlapped copies src to dst through the two buffers, writing one
+// while reading (decrypting and hashing) into the other: a restore's
+// writes into fresh page-cache pages cost about as much kernel time as
+// its reading and decryption, and the two now share the machine's cores.
+// At most one write is in flight, and it has ended when copyOverlapped
+// returns.
+func copyOverlapped(dst io.Writer, src io.Reader, bufs [2][]byte) error {
+	done := make(chan error, 1)
+	writing := false
+	wait := func() error {
+		if !writing {
+			return nil
+		}
+		writing = false
+		return <-done
+	}
+	for i := 0; ; i ^= 1 {
+		n, rerr := fill(src, bufs[i])
+		if err := wait(); err != nil {
+			return err
+		}
+		if n > 0 {
+			chunk := bufs[i][:n]
+			writing = true
+			go func() {
+				_, err := dst.Write(chunk)
+				done <- err
+			}()
+		}
+		switch {
+		case rerr == io.EOF:
+			return wait()
+		case rerr != nil:
+			wait()
+			return rerr
+		}
+	}
+}
+
+// fill reads from r until buf is full, r ends (io.EOF) or fails.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // ctxReader fails reads once ctx is done.

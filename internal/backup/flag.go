@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/mqsight/mqsight/internal/archive"
@@ -10,15 +11,19 @@ import (
 // markFromBackup opens the staged store in dir, checks that it is the
 // store uid at LSN lsn that the manifest describes (archive.ErrCorrupt
 // otherwise), and marks every message in it as restored
-// (store.MarkRestored with the highest message ID), so that the engine
-// delivers each restored message with DUP=1 the first time, as if its
-// record had store.FlagFromBackup. It returns the number of messages so
-// marked. Marking takes one LSN, so the staged store's LSN ends above the
-// backup's.
+// (store.MarkRestored with the highest message ID, found with one key
+// read), so that the engine delivers each restored message with DUP=1 the
+// first time, as if its record had store.FlagFromBackup. Marking takes one
+// LSN, so the staged store's LSN ends above the backup's.
 //
-// An earlier version rewrote every message record with the flag: with a
-// store of many messages that rewrite was most of a restore's time.
-func markFromBackup(dir, uid string, lsn uint64) (n int, err error) {
+// With count it also counts the messages, which reads the whole store:
+// only a dry run, which starts no engine, needs that; after a restore the
+// engine reports the count as it loads the messages anyway.
+//
+// Earlier versions rewrote every message record with the flag, then read
+// every record to find the highest ID: with a store of many messages that
+// was a large part of a restore's time.
+func markFromBackup(dir, uid string, lsn uint64, count bool) (n int, err error) {
 	s, err := store.Open(dir, store.Options{})
 	if err != nil {
 		return 0, fmt.Errorf("%w: open staged store: %v", archive.ErrCorrupt, err)
@@ -31,21 +36,25 @@ func markFromBackup(dir, uid string, lsn uint64) (n int, err error) {
 	if s.UID() != uid || s.LastLSN() != lsn {
 		return 0, fmt.Errorf("%w: staged store is %s at LSN %d, its manifest says %s at LSN %d", archive.ErrCorrupt, s.UID(), s.LastLSN(), uid, lsn)
 	}
-	var maxID uint64
-	err = s.Scan(store.KindPrefix(store.KindMessage), func(key, _ []byte) error {
-		id, err := store.ParseMessageKey(key)
-		if err != nil {
-			return fmt.Errorf("message key %x: %w", key, err)
-		}
-		maxID = max(maxID, id)
-		n++
-		return nil
-	})
+	last, err := s.LastKey(store.KindPrefix(store.KindMessage))
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil // no messages
+	}
 	if err != nil {
 		return 0, fmt.Errorf("mark restored messages: %w", err)
 	}
-	if n == 0 {
-		return 0, nil
+	maxID, err := store.ParseMessageKey(last)
+	if err != nil {
+		return 0, fmt.Errorf("mark restored messages: message key %x: %w", last, err)
+	}
+	if count {
+		err := s.Scan(store.KindPrefix(store.KindMessage), func([]byte, []byte) error {
+			n++
+			return nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("count restored messages: %w", err)
+		}
 	}
 	if err := s.MarkRestored(maxID); err != nil {
 		return 0, err

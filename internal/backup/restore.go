@@ -78,7 +78,9 @@ type Result struct {
 	ConfigManifest *archive.Manifest
 	StoreManifest  *archive.Manifest
 	// FlaggedMessages is the number of restored messages, all marked as
-	// from a backup (store.MarkRestored).
+	// from a backup (store.MarkRestored). A dry run counts them in the
+	// staged store; an applied restore leaves it to the caller, whose
+	// engine counts them as it loads them (0 here).
 	FlaggedMessages int
 	// Applied is false for a dry run.
 	Applied bool

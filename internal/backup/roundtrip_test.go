@@ -99,6 +99,17 @@ func roundTrip(t *testing.T, params StoreParams, open Opener) {
 		t.Fatalf("verify: store manifest %+v, config %+v", v.Store, v.Config)
 	}
 
+	// A dry run counts the messages it would restore.
+	dry, err := src.restorer(open).Restore(ctx, RestoreRequest{
+		ConfigBackup: res.Path, Password: testPassword, IncludeServerConfig: true, Store: params, DryRun: true,
+	}, src.cfg.Current(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dry.FlaggedMessages != len(atBackup) {
+		t.Fatalf("dry run counts %d messages, want %d", dry.FlaggedMessages, len(atBackup))
+	}
+
 	var restoreReports []Progress
 	liveLSN := src.st.LastLSN()
 	out, err := src.restorer(open).Restore(ctx, RestoreRequest{
@@ -169,9 +180,6 @@ func roundTrip(t *testing.T, params StoreParams, open Opener) {
 		if !ok || r.Flags != m.Flags || string(r.Payload) != string(m.Payload) || id > restoredUpTo {
 			t.Fatalf("message %d restored as %+v (ok %v), want %+v, marked restored (store marks IDs up to %d)", id, r, ok, m, restoredUpTo)
 		}
-	}
-	if out.FlaggedMessages != len(atBackup) {
-		t.Fatalf("flagged %d messages, want %d", out.FlaggedMessages, len(atBackup))
 	}
 	// The four consequences.
 	if _, ok := got[3]; ok {

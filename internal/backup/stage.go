@@ -156,7 +156,7 @@ func (r *Restorer) stage(ctx context.Context, req RestoreRequest, current *confi
 		s.res.StoreManifest = sm
 		r.at("stage:store")
 		req.Progress.report(PhaseStage, 0, 0)
-		if s.res.FlaggedMessages, err = markFromBackup(stagedStore, sm.StoreUID, sm.LSN); err != nil {
+		if s.res.FlaggedMessages, err = markFromBackup(stagedStore, sm.StoreUID, sm.LSN, req.DryRun); err != nil {
 			return err
 		}
 	} else {

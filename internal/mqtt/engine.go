@@ -100,6 +100,9 @@ type Engine struct {
 		closed    bool
 		// sessions with disconnected client notifications to publish
 		notifyPending map[*session]struct{}
+		// restoredMessages counts the messages from a store backup that
+		// recovery loaded (see RestoredMessages).
+		restoredMessages int
 	}
 	trie *topic.Trie[*session, *subscription]
 
@@ -163,6 +166,16 @@ func New(opts Options) (*Engine, error) {
 		e.runNotifications(e.limits.NotificationInterval, e.stop)
 	}()
 	return e, nil
+}
+
+// RestoredMessages returns how many of the messages the engine loaded at
+// start came from a store backup (ID at most the store's RestoredUpTo
+// mark, or the record's FlagFromBackup) and are still buffered: each is
+// sent with DUP=1 the first time.
+func (e *Engine) RestoredMessages() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.mu.restoredMessages
 }
 
 // Config returns the configuration in force.

@@ -267,9 +267,13 @@ func (e *Engine) recover() error {
 		return err
 	}
 
+	e.mu.restoredMessages = 0
 	for id, m := range msgs {
-		if m.refs == 0 {
+		switch {
+		case m.refs == 0:
 			cleanup.Delete(store.MessageKey(id))
+		case m.fromBackup:
+			e.mu.restoredMessages++
 		}
 	}
 	e.mu.nextMsgID = max(maxID, restored) + 1

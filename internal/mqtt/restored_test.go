@@ -32,6 +32,9 @@ func TestRestoredMarkGivesDupAndNewIDsAboveIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts.restart()
+	if n := ts.e.RestoredMessages(); n != 2 { // r/old buffered, retained/old retained
+		t.Fatalf("engine counts %d restored messages, want 2", n)
+	}
 
 	pub = mqtttest.Dial(t, ts.addr, 4)
 	pub.MustConnect(mqtttest.ConnectOptions{ClientID: "pub", Clean: true})

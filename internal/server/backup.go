@@ -80,6 +80,9 @@ func (a adminService) Restore(ctx context.Context, req backup.RestoreRequest) (*
 		return nil, err
 	}
 	if res.Applied {
+		if e := s.MQTT(); e != nil {
+			res.FlaggedMessages = e.RestoredMessages() // counted as the engine loaded them
+		}
 		s.log.Warn("restore applied", "backupID", res.ConfigManifest.BackupID,
 			"includeServerConfig", req.IncludeServerConfig, "storeCleaned", res.Plan.Store.Clean,
 			"storeLSN", res.Plan.Store.LSN, "flaggedMessages", res.FlaggedMessages)

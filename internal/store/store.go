@@ -293,6 +293,32 @@ func (s *Store) ScanRange(lower, upper []byte, fn func(key, value []byte) error)
 	return nil
 }
 
+// LastKey returns a copy of the greatest key with the given prefix, or an
+// error wrapping ErrNotFound when there is none. It reads one key, not the
+// range.
+func (s *Store) LastKey(prefix []byte) ([]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.mu.db == nil {
+		return nil, ErrClosed
+	}
+	it, err := s.mu.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: PrefixEnd(prefix)})
+	if err != nil {
+		return nil, fmt.Errorf("store last key: %w", err)
+	}
+	var key []byte
+	if it.Last() {
+		key = bytes.Clone(it.Key())
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("store last key: %w", err)
+	}
+	if key == nil {
+		return nil, fmt.Errorf("store last key %x: %w", prefix, ErrNotFound)
+	}
+	return key, nil
+}
+
 // Close stops accepting commits, waits for the queued ones to finish and
 // closes Pebble. It is idempotent; later calls return the first result.
 func (s *Store) Close() error {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -126,6 +127,13 @@ func TestGetAndScan(t *testing.T) {
 	if err := s.Scan(KindPrefix(KindMessage), func(k, v []byte) error { n++; return stop }); err != stop || n != 1 {
 		t.Fatalf("scan stopped by fn: err %v after %d calls", err, n)
 	}
+	// LastKey: the greatest key of the prefix, not of the next kind.
+	if k, err := s.LastKey(KindPrefix(KindMessage)); err != nil || !bytes.Equal(k, MessageKey(3)) {
+		t.Fatalf("LastKey of the messages: %x %v, want %x", k, err, MessageKey(3))
+	}
+	if _, err := s.LastKey(KindPrefix(KindSubscription)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("LastKey of an empty prefix: %v, want ErrNotFound", err)
+	}
 }
 
 func TestBatchOperations(t *testing.T) {
@@ -241,6 +249,9 @@ func TestClosedStore(t *testing.T) {
 	}
 	if err := s.Scan(nil, func(k, v []byte) error { return nil }); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Scan after Close: %v", err)
+	}
+	if _, err := s.LastKey(nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("LastKey after Close: %v", err)
 	}
 	if _, err := s.Checkpoint(filepath.Join(t.TempDir(), "ck")); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Checkpoint after Close: %v", err)

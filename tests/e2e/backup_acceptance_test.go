@@ -240,6 +240,10 @@ func TestBackupRestoreAcceptance(t *testing.T) {
 			if res["Applied"] != true || res["Store"].(map[string]any)["LSN"] != s.result["LSN"] {
 				t.Fatalf("restore result %s", j.Raw)
 			}
+			// b1-b3, d1, d2, the retained k1 and v1, the queue's q1 and q2.
+			if n := res["FlaggedMessages"]; n != float64(9) {
+				t.Errorf("restore reports %v restored messages, want 9", n)
+			}
 			if after := s.a.config(); !jsonEqual(after, s.before) {
 				t.Errorf("configuration after restore differs from the backup's:\nbefore %v\nafter  %v", s.before, after)
 			}

@@ -146,14 +146,20 @@ func (c *adminClient) do(method, path string, body []byte) ([]byte, error) {
 		return nil, err
 	}
 	if resp.StatusCode/100 != 2 {
-		e := &replyError{method: method, path: path, status: resp.StatusCode}
-		var r apiReply
-		if json.Unmarshal(data, &r) == nil && r.Code != "" {
-			e.code, e.message = r.Code, r.Message
-		}
-		return nil, e
+		return nil, newReplyError(method, path, resp.StatusCode, data)
 	}
 	return data, nil
+}
+
+// newReplyError is the error for a reply of the given status with body
+// data (the admin API's JSON error, if it is one).
+func newReplyError(method, path string, status int, data []byte) *replyError {
+	e := &replyError{method: method, path: path, status: status}
+	var r apiReply
+	if json.Unmarshal(data, &r) == nil && r.Code != "" {
+		e.code, e.message = r.Code, r.Message
+	}
+	return e
 }
 
 // replyError is a reply other than 2xx: the server answered, and refused.

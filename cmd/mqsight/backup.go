@@ -261,24 +261,11 @@ func newBackupCommand() *cobra.Command {
 // download streams the user file name into dir (temporary file, fsync,
 // rename without replacing an existing file).
 func (c *adminClient) download(cmd *cobra.Command, name, dir string) (string, error) {
-	req, err := http.NewRequest("GET", c.base+"/ima/v1/service/file/"+url.PathEscape(name), nil)
+	resp, err := c.getUserFile(name)
 	if err != nil {
-		return "", err
-	}
-	req.SetBasicAuth(c.user, c.pass)
-	hc := *c.http
-	hc.Timeout = 0 // the body may take longer than one request timeout
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", err
+		return "", fmt.Errorf("download %s: %w", name, err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		var r apiReply
-		json.Unmarshal(data, &r)
-		return "", fmt.Errorf("download %s: HTTP %d %s: %s", name, resp.StatusCode, r.Code, r.Message)
-	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
@@ -347,32 +334,43 @@ func fileSHA256(path string) ([]byte, error) {
 // userFileSHA256 is the SHA-256 of the server's user file name; found is
 // false when the server has none.
 func (c *adminClient) userFileSHA256(name string) (sum []byte, found bool, err error) {
-	req, err := http.NewRequest("GET", c.base+"/ima/v1/service/file/"+url.PathEscape(name), nil)
+	resp, err := c.getUserFile(name)
+	var refused *replyError
+	if errors.As(err, &refused) && refused.status == http.StatusNotFound {
+		return nil, false, nil
+	}
 	if err != nil {
-		return nil, false, err
+		return nil, false, fmt.Errorf("look up %s on the server: %w", name, err)
+	}
+	defer resp.Body.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, resp.Body); err != nil {
+		return nil, false, fmt.Errorf("read the server's %s: %w", name, err)
+	}
+	return h.Sum(nil), true, nil
+}
+
+// getUserFile starts the download of the server's user file name: a 200
+// reply whose body the caller reads and closes, or a *replyError.
+func (c *adminClient) getUserFile(name string) (*http.Response, error) {
+	path := "/ima/v1/service/file/" + url.PathEscape(name)
+	req, err := http.NewRequest("GET", c.base+path, nil)
+	if err != nil {
+		return nil, err
 	}
 	req.SetBasicAuth(c.user, c.pass)
 	hc := *c.http
 	hc.Timeout = 0 // the body may take longer than one request timeout
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, false, err
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusOK {
+		return resp, nil
 	}
 	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusNotFound:
-		return nil, false, nil
-	case http.StatusOK:
-		h := sha256.New()
-		if _, err := io.Copy(h, resp.Body); err != nil {
-			return nil, false, fmt.Errorf("read the server's %s: %w", name, err)
-		}
-		return h.Sum(nil), true, nil
-	}
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var r apiReply
-	json.Unmarshal(data, &r)
-	return nil, false, fmt.Errorf("look up %s on the server: HTTP %d %s: %s", name, resp.StatusCode, r.Code, r.Message)
+	return nil, newReplyError("GET", path, resp.StatusCode, data)
 }
 
 // upload streams a local file to the server's user files.
@@ -404,9 +402,7 @@ func (c *adminClient) upload(cmd *cobra.Command, path, name string) error {
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode/100 != 2 {
-		var r apiReply
-		json.Unmarshal(data, &r)
-		return fmt.Errorf("upload %s: HTTP %d %s: %s", name, resp.StatusCode, r.Code, r.Message)
+		return fmt.Errorf("upload %s: %w", name, newReplyError("PUT", req.URL.Path, resp.StatusCode, data))
 	}
 	return nil
 }

@@ -67,7 +67,7 @@ func TestBackupCrashChild(t *testing.T) {
 
 // TestBackupCrash kills a child taking a store backup (kill -9) at every
 // step and at random moments, and checks that no file looks complete unless
-// it is: after Recover, RemoveTemporaries and RecoverPending (what a server
+// it is: after Recover, RecoverPending and RemoveTemporaries (what a server
 // start does), a configuration backup exists only together with the store
 // backup it names, and verifies with it; no store backup is left without
 // one; everything else left is a temporary name.
@@ -101,9 +101,6 @@ func TestBackupCrash(t *testing.T) {
 			t.Fatal(err)
 		}
 		userfiles := filepath.Join(spec.DataDir, "userfiles")
-		if err := RemoveTemporaries(userfiles); err != nil {
-			t.Fatal(err)
-		}
 		orphans, err := RecoverPending(spec.DataDir, userfiles)
 		if err != nil {
 			t.Fatal(err)
@@ -112,6 +109,9 @@ func TestBackupCrash(t *testing.T) {
 			if !o.Removed {
 				t.Fatalf("orphan file:// store backup %s not removed", o.Orphan)
 			}
+		}
+		if err := RemoveTemporaries(userfiles); err != nil {
+			t.Fatal(err)
 		}
 		if _, err := os.Stat(filepath.Join(spec.DataDir, pendingName)); err == nil {
 			t.Fatal("pending marker left after recovery")

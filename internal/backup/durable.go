@@ -29,6 +29,25 @@ func syncDir(dir string) error {
 	return nil
 }
 
+// replaceFileSync gives dir/name the content data durably: it writes the
+// temporary dir/name.tmp (removing a leftover one first), fsyncs it, renames
+// it over name and fsyncs dir. A crash leaves the old content or the new,
+// and at most the temporary file.
+func replaceFileSync(dir, name string, data []byte) error {
+	path := filepath.Join(dir, name)
+	tmp := path + ".tmp"
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := writeFileSync(tmp, data, 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
 // writeFileSync creates path (which must not exist), writes data, fsyncs and
 // closes it. The caller fsyncs the directory.
 func writeFileSync(path string, data []byte, perm fs.FileMode) error {

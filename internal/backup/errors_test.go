@@ -177,20 +177,22 @@ func TestRestoreRefusedWithoutSpace(t *testing.T) {
 	dst := newTestServer(t, "target", nil)
 	before := treeHash(t, dst.dir)
 	var avail uint64
-	defer func(f func(string) (uint64, bool)) { freeSpace = f }(freeSpace)
-	freeSpace = func(string) (uint64, bool) { return avail, true }
+	restorer := func() *Restorer {
+		return NewRestorer(dst.dir, RestorerOptions{Open: testOpener(""),
+			FreeSpace: func(string) (uint64, bool) { return avail, true }})
+	}
 	req := RestoreRequest{ConfigBackup: b.Path, Password: testPassword, Store: StoreParams{URL: storeURL}}
 	for _, dry := range []bool{true, false} {
 		avail = uint64(b.Store.Size) + restoreSpaceReserve - 1
 		req.DryRun = dry
-		_, err := dst.restorer(testOpener("")).Restore(ctx, req, dst.cfg.Current(), dst)
+		_, err := restorer().Restore(ctx, req, dst.cfg.Current(), dst)
 		mustErr(t, err, ErrNoSpace)
 		if after := treeHash(t, dst.dir); after != before {
 			t.Fatalf("dry run %v: a refused restore changed the data directory", dry)
 		}
 	}
 	avail = uint64(b.Store.Size) + restoreSpaceReserve
-	if _, err := dst.restorer(testOpener("")).Restore(ctx, req, dst.cfg.Current(), dst); err != nil {
+	if _, err := restorer().Restore(ctx, req, dst.cfg.Current(), dst); err != nil {
 		t.Fatalf("restore with just enough space: %v", err)
 	}
 }

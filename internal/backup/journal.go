@@ -19,7 +19,7 @@ const (
 	stagingDirName = ".restore-staging"
 	oldDirName     = ".restore-old"
 	journalName    = ".restore-journal"
-	journalTemp    = ".restore-journal.tmp"
+	journalTemp    = journalName + ".tmp" // replaceFileSync's temporary
 )
 
 // swapped are the entries of the data directory that Apply moves aside and
@@ -84,17 +84,10 @@ func writeJournal(dataDir string, j journal) error {
 		return err
 	}
 	b = append(b, '\n')
-	tmp := filepath.Join(dataDir, journalTemp)
-	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := replaceFileSync(dataDir, journalName, b); err != nil {
 		return fmt.Errorf("write restore journal: %w", err)
 	}
-	if err := writeFileSync(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("write restore journal: %w", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dataDir, journalName)); err != nil {
-		return fmt.Errorf("write restore journal: %w", err)
-	}
-	return syncDir(dataDir)
+	return nil
 }
 
 // readJournal returns the journal, or ok=false when there is none.

@@ -59,17 +59,7 @@ func writePending(dataDir string, list []pending) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	if err := writeFileSync(tmp, data, 0o600); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dataDir)
+	return replaceFileSync(dataDir, pendingName, data)
 }
 
 // markPending adds p to the marker, durably, before its store backup is
@@ -121,12 +111,9 @@ type PendingOutcome struct {
 // The marker is then removed. Call it at server start, before any backup
 // can run.
 func RecoverPending(dataDir, userFilesDir string) ([]PendingOutcome, error) {
-	list, err := readPending(dataDir)
-	if err != nil {
-		// Unreadable (it is written by rename, so not torn by a crash):
-		// the orphans it named cannot be found; start anyway.
-		list = nil
-	}
+	// An unreadable marker (written by rename, so not torn by a crash)
+	// names no orphan that can be found: start anyway.
+	list, _ := readPending(dataDir)
 	var out []PendingOutcome
 	for _, p := range list {
 		linked, err := exists(filepath.Join(userFilesDir, p.ConfigBackup))

@@ -38,6 +38,10 @@ type RestorerOptions struct {
 	Failpoints *failpoint.Set
 	// ServerCertificates: see PlanInput.ServerCertificates.
 	ServerCertificates []string
+	// FreeSpace reports the bytes available on the filesystem of a
+	// directory (ok false: it cannot tell); nil is the filesystem's own
+	// answer (statfs). Tests replace it.
+	FreeSpace func(dir string) (n uint64, ok bool)
 }
 
 // Restorer restores backups into one data directory. At most one restore

@@ -146,7 +146,7 @@ func (r *Restorer) stage(ctx context.Context, req RestoreRequest, current *confi
 	s.res.Plan = plan
 	stagedStore := filepath.Join(r.stagingDir(), storeDirName)
 	if loc != nil {
-		if err := checkSpace(r.dataDir, cb.Manifest.StoreBackup.Size); err != nil {
+		if err := r.checkSpace(cb.Manifest.StoreBackup.Size); err != nil {
 			return err
 		}
 		sm, err := r.stageStore(ctx, req, loc, cred, cb, stagedStore)
@@ -184,15 +184,16 @@ func (r *Restorer) stage(ctx context.Context, req RestoreRequest, current *confi
 // stages, can go on committing.
 const restoreSpaceReserve = 256 << 20
 
-// freeSpace is availableSpace; tests replace it.
-var freeSpace = availableSpace
-
 // checkSpace refuses to stage a store backup of size bytes (its files take
-// a little less) in dir unless restoreSpaceReserve stays free beside it. A
-// dry run stages too, so that it rehearses the restore in full; it is
-// refused the same way.
-func checkSpace(dir string, size int64) error {
-	avail, ok := freeSpace(dir)
+// a little less) in the data directory unless restoreSpaceReserve stays
+// free beside it. A dry run stages too, so that it rehearses the restore in
+// full; it is refused the same way.
+func (r *Restorer) checkSpace(size int64) error {
+	free := r.opts.FreeSpace
+	if free == nil {
+		free = availableSpace
+	}
+	avail, ok := free(r.dataDir)
 	if !ok {
 		return nil
 	}
@@ -322,32 +323,28 @@ func writeEntry(ctx context.Context, dir string, h *archive.EntryHeader, data io
 // returns.
 func copyOverlapped(dst io.Writer, src io.Reader, bufs [2][]byte) error {
 	done := make(chan error, 1)
-	writing := false
-	wait := func() error {
-		if !writing {
-			return nil
-		}
-		writing = false
-		return <-done
-	}
+	done <- nil // the write before the first: none
 	for i := 0; ; i ^= 1 {
 		n, rerr := fill(src, bufs[i])
-		if err := wait(); err != nil {
+		if err := <-done; err != nil {
 			return err
 		}
 		if n > 0 {
 			chunk := bufs[i][:n]
-			writing = true
 			go func() {
 				_, err := dst.Write(chunk)
 				done <- err
 			}()
+		} else {
+			done <- nil
 		}
-		switch {
-		case rerr == io.EOF:
-			return wait()
-		case rerr != nil:
-			wait()
+		if rerr != nil {
+			if err := <-done; err != nil {
+				return err
+			}
+			if rerr == io.EOF {
+				return nil
+			}
 			return rerr
 		}
 	}

@@ -69,6 +69,11 @@ func v5Expiry(secs uint32) func(*mqtttest.ConnectOptions) {
 	}
 }
 
+// v5ReceiveMax sets the Receive Maximum of the CONNECT.
+func v5ReceiveMax(n uint16) func(*mqtttest.ConnectOptions) {
+	return func(o *mqtttest.ConnectOptions) { o.Properties.ReceiveMaximum = n }
+}
+
 // v5Resume sets Clean Start 0.
 func v5Resume(o *mqtttest.ConnectOptions) { o.Clean = false }
 

@@ -286,20 +286,20 @@ func (e *Engine) deliverLocked(s *session, ent *entry, now time.Time) bool {
 		return true
 	}
 	if ent.durable {
-		b.Put(ent.buf.refKey(ent.seq), e.inflightRef(s, ent, stateSent).Encode())
+		b.Put(ent.buf.refKey(ent.seq), ent.inflightRef().Encode())
 		e.commitIfAny(b)
 	}
 	return true
 }
 
-// inflightRef is the store reference of ent in flight to s in state st. A
-// shared group's QoS 2 entry names its consumer: the delivery must be
-// completed with that client and no other, also after a restart
-// ([MQTT-4.8.2-4], [MQTT-4.8.2-5]).
-func (e *Engine) inflightRef(s *session, ent *entry, st entryState) *store.Reference {
-	ref := &store.Reference{MessageID: ent.msg.id, State: byte(st), PacketID: ent.pid}
-	if ent.qos == 2 && e.isGroupBuffer(ent.buf) {
-		ref.Consumer = s.clientID
+// inflightRef is the store reference of ent in flight (to ent.consumer,
+// in ent.state). A shared group's or queue's QoS 2 entry names its
+// consumer: the delivery must be completed with that client and no other,
+// also after a restart ([MQTT-4.8.2-4], [MQTT-4.8.2-5]).
+func (ent *entry) inflightRef() *store.Reference {
+	ref := &store.Reference{MessageID: ent.msg.id, State: byte(ent.state), PacketID: ent.pid}
+	if ent.qos == 2 && ent.buf.group != nil {
+		ref.Consumer = ent.consumer.clientID
 	}
 	return ref
 }
@@ -461,7 +461,7 @@ func (e *Engine) handleAck(c *conn, pid uint16, typ byte, reason byte) {
 		// PUBREL only once the new state is on disk: once the client has
 		// it, the PUBLISH must never be sent again ([MQTT-4.3.3-6]), which
 		// a restart to the older state would do.
-		b.Put(ent.buf.refKey(ent.seq), e.inflightRef(s, ent, statePubrecd).Encode())
+		b.Put(ent.buf.refKey(ent.seq), ent.inflightRef().Encode())
 		e.commitThen(b, func(err error) {
 			if err != nil {
 				e.log.Error("store commit of PUBREC failed", "clientID", s.clientID, "err", err)

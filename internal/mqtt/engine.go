@@ -100,11 +100,11 @@ type Engine struct {
 		closed    bool
 		// sessions with disconnected client notifications to publish
 		notifyPending map[*session]struct{}
-		// restoredMessages counts the messages from a store backup that
-		// recovery loaded (see RestoredMessages).
-		restoredMessages int
 	}
-	trie *topic.Trie[*session, *subscription]
+	// restoredMessages counts the messages from a store backup that
+	// recovery loaded (see RestoredMessages); set in New, read-only after.
+	restoredMessages int
+	trie             *topic.Trie[*session, *subscription]
 
 	completions *completionQueue
 	// encodeBufs pools the buffers deliveries are encoded into before
@@ -172,11 +172,7 @@ func New(opts Options) (*Engine, error) {
 // start came from a store backup (ID at most the store's RestoredUpTo
 // mark, or the record's FlagFromBackup) and are still buffered: each is
 // sent with DUP=1 the first time.
-func (e *Engine) RestoredMessages() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.mu.restoredMessages
-}
+func (e *Engine) RestoredMessages() int { return e.restoredMessages }
 
 // Config returns the configuration in force.
 func (e *Engine) Config() *config.Config { return e.cfg.Load() }

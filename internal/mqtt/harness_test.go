@@ -4,6 +4,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,4 +108,29 @@ func (ts *testServer) waitOffline(clientID string) {
 			ts.t.Fatalf("%s never went offline", clientID)
 		}
 	}
+}
+
+// offsetClock is a settable clock for the engine (Options.Now): real time
+// plus an offset, so that timers still run and a test can pretend the
+// server was down for a while.
+type offsetClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *offsetClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *offsetClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.offset += d
+	c.mu.Unlock()
+}
+
+// withClock makes the test server's engine use c.
+func withClock(c *offsetClock) func(*testServer) {
+	return func(ts *testServer) { ts.opts.Now = c.now }
 }

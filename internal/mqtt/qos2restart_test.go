@@ -3,6 +3,7 @@ package mqtt
 import (
 	"bytes"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,27 +97,13 @@ func TestOutboundPubrelWaitsForDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Hold every commit's completion until released.
-	hold, held := make(chan struct{}), make(chan struct{}, 1)
-	ts.store.SetCommitHook(func(store.CommitEvent) {
-		select {
-		case held <- struct{}{}:
-		default:
-		}
-		<-hold
-	})
+	awaitHeld, release := holdCommits(t, ts)
 	sub.MustSend(mqtttest.AckPacket(packets.Pubrec, m.PacketID, 0))
-	select {
-	case <-held:
-	case <-time.After(waitLong):
-		t.Fatal("the PUBREC state was never committed")
-	}
+	awaitHeld()
 	if f, err := sub.NextFrame(300 * time.Millisecond); err == nil {
-		close(hold)
 		t.Fatalf("got %s before the PUBREC state was on disk", f)
 	}
-	close(hold)
-	ts.store.SetCommitHook(nil)
+	release()
 	if _, err := sub.AwaitAck(packets.Pubrel, m.PacketID, waitLong); err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +125,7 @@ func TestSharedQoS2InFlightSurvivesRestart(t *testing.T) {
 		{name: "member session ended", sessionEnds: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := &willClock{}
+			clock := &offsetClock{}
 			ts := startServer(t, withClock(clock))
 			a, _ := v5Open(t, ts, "a", v5Persistent)
 			a.MustSubscribe(mqtttest.Sub("$share/g/t", 2))
@@ -218,7 +205,7 @@ func TestSharedQoS2StaysWithMemberUnderSmallerWindow(t *testing.T) {
 				ts.restart()
 			}
 			b, _ = v5Open(t, ts, "b", v5Persistent)
-			a, _ = v5Open(t, ts, "a", v5Persistent, func(o *mqtttest.ConnectOptions) { o.Properties.ReceiveMaximum = 1 })
+			a, _ = v5Open(t, ts, "a", v5Persistent, v5ReceiveMax(1))
 			got := a.ExpectPublish()
 			if string(got.Payload) != "m1" || got.PacketID != first["m1"] || !got.FixedHeader.Dup {
 				t.Fatalf("first resend %s, want m1 with id %d and DUP", mqtttest.Describe(got), first["m1"])
@@ -290,27 +277,14 @@ func TestPubrelOrderAcrossDurableAndNot(t *testing.T) {
 	pub.MustPublish("own", []byte("own"), 2, false)
 	own := c.ExpectPublish()
 
-	hold, held := make(chan struct{}), make(chan struct{}, 1)
-	ts.store.SetCommitHook(func(store.CommitEvent) {
-		select {
-		case held <- struct{}{}:
-		default:
-		}
-		<-hold
-	})
+	awaitHeld, release := holdCommits(t, ts)
 	c.MustSend(mqtttest.AckPacket(packets.Pubrec, shared.PacketID, 0))
 	c.MustSend(mqtttest.AckPacket(packets.Pubrec, own.PacketID, 0))
-	select {
-	case <-held:
-	case <-time.After(waitLong):
-		t.Fatal("the shared entry's PUBREC state was never committed")
-	}
+	awaitHeld()
 	if f, err := c.NextFrame(300 * time.Millisecond); err == nil {
-		close(hold)
 		t.Fatalf("got %s while the first PUBREL waited for the disk", f)
 	}
-	close(hold)
-	ts.store.SetCommitHook(nil)
+	release()
 	for _, want := range []uint16{shared.PacketID, own.PacketID} {
 		pk, err := c.AwaitType(packets.Pubrel, waitLong)
 		if err != nil {
@@ -365,7 +339,7 @@ func TestWrongAckLeavesUnsentWaiting(t *testing.T) {
 	pub.MustPublish("t", []byte("m2"), 1, false)
 	m1, m2 := a.ExpectPublish(), a.ExpectPublish()
 	v5Offline(t, ts, a)
-	a, _ = v5Open(t, ts, "a", v5Persistent, func(o *mqtttest.ConnectOptions) { o.Properties.ReceiveMaximum = 1 })
+	a, _ = v5Open(t, ts, "a", v5Persistent, v5ReceiveMax(1))
 	got := a.ExpectPublish()
 	if got.PacketID != m1.PacketID {
 		t.Fatalf("first resend %s, want m1", mqtttest.Describe(got))
@@ -380,7 +354,7 @@ func TestWrongAckLeavesUnsentWaiting(t *testing.T) {
 // A message resent after its expiry has passed carries a Message Expiry
 // Interval of 1, not a wrapped negative one.
 func TestResendAfterExpiryCarriesOneSecond(t *testing.T) {
-	clock := &willClock{}
+	clock := &offsetClock{}
 	ts := startServer(t, withClock(clock))
 	a, _ := v5Open(t, ts, "a", v5Persistent)
 	a.MustSubscribe(mqtttest.Sub("t", 1))
@@ -419,4 +393,35 @@ func TestQueueQoS2InFlightSurvivesRestart(t *testing.T) {
 	}
 	a.MustAcknowledge(again)
 	b.ExpectNothing(v5Quiet)
+}
+
+// holdCommits makes every store commit of ts wait, once durable and before
+// its callbacks run, until release (which the test's cleanup also calls);
+// awaitHeld waits until a commit is being held.
+func holdCommits(t *testing.T, ts *testServer) (awaitHeld, release func()) {
+	hold, held := make(chan struct{}), make(chan struct{}, 1)
+	ts.store.SetCommitHook(func(store.CommitEvent) {
+		select {
+		case held <- struct{}{}:
+		default:
+		}
+		<-hold
+	})
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			close(hold)
+			ts.store.SetCommitHook(nil)
+		})
+	}
+	t.Cleanup(release)
+	awaitHeld = func() {
+		t.Helper()
+		select {
+		case <-held:
+		case <-time.After(waitLong):
+			t.Fatal("no store commit was held")
+		}
+	}
+	return awaitHeld, release
 }

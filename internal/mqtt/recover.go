@@ -137,15 +137,11 @@ func (e *Engine) recover() error {
 			cleanup.Delete(k)
 			return nil
 		}
-		var consumer *session // of a shared QoS 2 delivery in flight
-		if ref.Consumer != "" && entryState(ref.State) != stateQueued {
-			if consumer = e.mu.sessions[ref.Consumer]; consumer == nil {
-				// Its session ended: never handed to another member
-				// ([MQTT-4.8.2-5]).
-				e.log.Info("dropping a shared QoS 2 delivery whose member's session ended", "clientID", ref.Consumer, "message", ref.MessageID)
-				cleanup.Delete(k)
-				return nil
-			}
+		consumer, ok := e.consumerOf(ref)
+		if !ok {
+			e.log.Info("dropping a shared QoS 2 delivery whose member's session ended", "clientID", ref.Consumer, "message", ref.MessageID)
+			cleanup.Delete(k)
+			return nil
 		}
 		m.refs++
 		ent := &entry{seq: seq, msg: m, ready: true, durable: true, pid: ref.PacketID}
@@ -154,21 +150,14 @@ func (e *Engine) recover() error {
 		// delivered since the backup): the next send carries DUP=1.
 		ent.dup = ent.state != stateQueued || m.fromBackup
 		if g := buf.group; g != nil {
-			if consumer != nil && (ent.pid == 0 || consumer.inflight[ent.pid] != nil) {
-				// Two records in flight under one packet identifier: the
-				// engine never writes that; say so rather than guess.
+			if consumer != nil {
+				ent.qos = 2
+				if consumer.adoptInflight(ent) { // it stays with its member ([MQTT-4.8.2-4])
+					buf.appendRecovered(ent)
+					return nil
+				}
 				e.log.Warn("shared QoS 2 delivery without a usable packet identifier returns to its group",
 					"clientID", ref.Consumer, "message", ref.MessageID, "packetID", ent.pid)
-				consumer = nil
-			}
-			if consumer != nil {
-				// A QoS 2 delivery stays with its member ([MQTT-4.8.2-4]).
-				ent.qos, ent.consumer = 2, consumer
-				consumer.sendSeq++
-				ent.sendSeq = consumer.sendSeq
-				consumer.inflight[ent.pid] = ent
-				buf.appendRecovered(ent)
-				return nil
 			}
 			ent.qos = min(m.qos, maxSubQoS(g.members))
 			ent.state, ent.pid = stateQueued, 0 // other in-flight shared entries return to the group
@@ -179,15 +168,8 @@ func (e *Engine) recover() error {
 		ent.qos = min(m.qos, sub.opts.Qos)
 		ent.retainFlag = sub.opts.RetainAsPublished && m.retain
 		buf.appendRecovered(ent)
-		if ent.state != stateQueued {
-			if _, used := sub.sess.inflight[ent.pid]; used || ent.pid == 0 {
-				buf.requeue(ent)
-			} else {
-				ent.consumer = sub.sess
-				sub.sess.sendSeq++
-				ent.sendSeq = sub.sess.sendSeq
-				sub.sess.inflight[ent.pid] = ent
-			}
+		if ent.state != stateQueued && !sub.sess.adoptInflight(ent) {
+			buf.requeue(ent)
 		}
 		return nil
 	})
@@ -210,34 +192,27 @@ func (e *Engine) recover() error {
 			cleanup.Delete(k)
 			return nil
 		}
-		q := e.ensureQueueLocked(name)
-		ent := &entry{seq: seq, msg: m, qos: m.qos, ready: true, durable: true,
-			dup: ref.State != store.RefQueued || m.fromBackup}
-		if ref.Consumer != "" && ref.State != store.RefQueued {
-			// A QoS 2 delivery stays with its consumer, as a shared
-			// subscription's does (see the subscription references).
-			c := e.mu.sessions[ref.Consumer]
-			if c == nil {
-				e.log.Info("dropping a queue's QoS 2 delivery whose consumer's session ended", "queue", name, "clientID", ref.Consumer, "message", ref.MessageID)
-				cleanup.Delete(k)
-				return nil
-			}
-			if ref.PacketID != 0 && c.inflight[ref.PacketID] == nil {
-				m.refs++
-				ent.state, ent.pid, ent.qos, ent.consumer = entryState(ref.State), ref.PacketID, 2, c
-				c.sendSeq++
-				ent.sendSeq = c.sendSeq
-				c.inflight[ent.pid] = ent
-				q.buf.appendRecovered(ent)
-				return nil
-			}
-			e.log.Warn("queue QoS 2 delivery without a usable packet identifier returns to its queue",
-				"queue", name, "clientID", ref.Consumer, "message", ref.MessageID, "packetID", ref.PacketID)
+		consumer, ok := e.consumerOf(ref)
+		if !ok {
+			e.log.Info("dropping a queue's QoS 2 delivery whose consumer's session ended", "queue", name, "clientID", ref.Consumer, "message", ref.MessageID)
+			cleanup.Delete(k)
+			return nil
 		}
 		m.refs++
-		// Other in-flight entries go back to the queue, marked as sent
-		// before; restored ones are marked too (see the subscription
-		// references).
+		q := e.ensureQueueLocked(name)
+		// In-flight entries go back to the queue, marked as sent before, and
+		// so are restored ones (see the subscription references); a QoS 2
+		// delivery stays with its consumer, as a shared subscription's does.
+		ent := &entry{seq: seq, msg: m, qos: m.qos, ready: true, durable: true,
+			dup: ref.State != store.RefQueued || m.fromBackup}
+		if consumer != nil {
+			ent.state, ent.pid, ent.qos = entryState(ref.State), ref.PacketID, 2
+			if !consumer.adoptInflight(ent) {
+				e.log.Warn("queue QoS 2 delivery without a usable packet identifier returns to its queue",
+					"queue", name, "clientID", ref.Consumer, "message", ref.MessageID, "packetID", ref.PacketID)
+				ent.state, ent.pid, ent.qos = stateQueued, 0, m.qos
+			}
+		}
 		q.buf.appendRecovered(ent)
 		return nil
 	})
@@ -267,13 +242,12 @@ func (e *Engine) recover() error {
 		return err
 	}
 
-	e.mu.restoredMessages = 0
 	for id, m := range msgs {
 		switch {
 		case m.refs == 0:
 			cleanup.Delete(store.MessageKey(id))
 		case m.fromBackup:
-			e.mu.restoredMessages++
+			e.restoredMessages++
 		}
 	}
 	e.mu.nextMsgID = max(maxID, restored) + 1
@@ -305,6 +279,18 @@ func (e *Engine) recover() error {
 		cleanup.Discard()
 	}
 	return nil
+}
+
+// consumerOf returns the session that the shared-group or queue QoS 2
+// delivery recorded in ref is in flight to (nil when ref names none). ok
+// is false when it names a consumer whose session has ended: the delivery
+// then goes to nobody else ([MQTT-4.8.2-5]).
+func (e *Engine) consumerOf(ref store.Reference) (s *session, ok bool) {
+	if ref.Consumer == "" || ref.State == store.RefQueued {
+		return nil, true
+	}
+	s = e.mu.sessions[ref.Consumer]
+	return s, s != nil
 }
 
 func maxSubQoS(subs []*subscription) byte {

@@ -125,6 +125,20 @@ func (s *session) putState(b *store.Batch) {
 // waiting in unsent were not sent on this connection.
 func (s *session) windowOpen() bool { return len(s.inflight)-s.unsentN < s.receiveMax }
 
+// adoptInflight puts ent, recovered from the store in flight, back in s's
+// in-flight window under its packet identifier; false when the identifier
+// is 0 or already taken.
+func (s *session) adoptInflight(ent *entry) bool {
+	if ent.pid == 0 || s.inflight[ent.pid] != nil {
+		return false
+	}
+	ent.consumer = s
+	s.sendSeq++
+	ent.sendSeq = s.sendSeq
+	s.inflight[ent.pid] = ent
+	return true
+}
+
 // addUnsent appends ent to the unsent list.
 func (s *session) addUnsent(ent *entry) {
 	ent.unsent = true

@@ -151,20 +151,25 @@ func decodeWill(b []byte, clientID string) (*will, error) {
 // publishServerMessageLocked routes a message the server publishes on a
 // client's behalf or its own (wills, notifications) like a PUBLISH, with
 // no one to acknowledge. also, if not nil, adds records to the batch that
-// commits the message (or to one of its own if the message is stored
-// nowhere). It reports false when a full RejectNewMessages buffer refused
-// the message.
+// commits the message (or to one of its own if the message was refused).
+// It reports false when a full RejectNewMessages buffer refused the
+// message.
 func (e *Engine) publishServerMessageLocked(m *message, also func(*store.Batch)) bool {
 	m.id = e.mu.nextMsgID
 	e.mu.nextMsgID++
 	b := e.store.NewBatch()
 	var res routeResult
 	e.routeLocked(m, b, &res)
-	routed := res.reason != 0x97
-	if !routed {
+	if res.reason == 0x97 {
 		b.Discard()
-		b = e.store.NewBatch()
-	} else if m.retain {
+		if also != nil {
+			b = e.store.NewBatch()
+			also(b)
+			e.commit(b, e.logCommitError("server-published message"))
+		}
+		return false
+	}
+	if m.retain {
 		e.setRetainedLocked(m, b)
 	}
 	if also != nil {
@@ -172,20 +177,16 @@ func (e *Engine) publishServerMessageLocked(m *message, also func(*store.Batch))
 	}
 	if b.Count() == 0 {
 		b.Discard()
-		if routed {
-			e.releaseLocked(&res)
-		}
-		return routed
+		e.releaseLocked(&res)
+		return true
 	}
 	e.commit(b, func(err error) {
 		if err != nil {
 			e.log.Error("store commit of a server-published message failed", "topic", m.topic, "err", err)
 		}
-		if routed {
-			e.mu.Lock()
-			e.releaseLocked(&res)
-			e.mu.Unlock()
-		}
+		e.mu.Lock()
+		e.releaseLocked(&res)
+		e.mu.Unlock()
 	})
-	return routed
+	return true
 }

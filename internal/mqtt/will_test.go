@@ -1,38 +1,12 @@
 package mqtt
 
 import (
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mqsight/mqsight/internal/mqtt/mqtttest"
 	"github.com/mqsight/mqsight/internal/store"
 )
-
-// willClock is a settable clock for the engine (Options.Now): real time
-// plus an offset, so that timers still run and a test can pretend the
-// server was down for a while.
-type willClock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-func (c *willClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
-}
-
-func (c *willClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.offset += d
-	c.mu.Unlock()
-}
-
-// withClock makes the test server's engine use c.
-func withClock(c *willClock) func(*testServer) {
-	return func(ts *testServer) { ts.opts.Now = c.now }
-}
 
 // storedWill returns the will in the stored client state of clientID
 // (nil if there is none).
@@ -127,7 +101,7 @@ func TestWillDueWhileDown(t *testing.T) {
 		{"session expired first", 60, 3600, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := &willClock{}
+			clock := &offsetClock{}
 			ts := startServer(t, withClock(clock))
 			watchWills(t, ts)
 			c, _ := v5Open(t, ts, "c", v5Resume, v5Expiry(tc.expiry), v5Will("will/c", "gone", 1, false, tc.delay))
@@ -151,7 +125,7 @@ func TestWillDueWhileDown(t *testing.T) {
 // The will's Message Expiry Interval counts from its publication, not from
 // the CONNECT that carried it (MQTT 5.0 §3.1.3.2.4).
 func TestWillExpiryCountsFromPublication(t *testing.T) {
-	clock := &willClock{}
+	clock := &offsetClock{}
 	ts := startServer(t, withClock(clock))
 	watch, _ := v5Open(t, ts, "watch")
 	watch.MustSubscribe(mqtttest.Sub("will/#", 1))

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -88,17 +89,21 @@ func prepareSource(t *testing.T, dest storeDest) *sourceState {
 	return s
 }
 
-// changeAfterBackup makes every kind of change the restore must undo.
-func (s *sourceState) changeAfterBackup(t *testing.T) {
+// changeAfterBackup makes every kind of change the restore must undo: a
+// message buffered, the "del" subscription drained (wantDel are the
+// messages it holds: d1 and d2 at first, none once a restore's check took
+// them), retained messages replaced and added, a queue message, and
+// changeConfig's changes with serverName.
+func (s *sourceState) changeAfterBackup(t *testing.T, wantDel []string, serverName string) {
 	addr := s.d.MQTTAddr
 	publish(t, addr, "acc/buf", false, "b4")
-	if got, dup := payloads(drain(t, addr, "del", quiet)); !slices.Equal(got, []string{"d1", "d2"}) || dup {
-		t.Fatalf("delivery before the restore: %v dup=%v", got, dup)
+	if got, dup := payloads(drain(t, addr, "del", quiet)); !slices.Equal(got, wantDel) || dup {
+		t.Fatalf("delivery before the restore: %v dup=%v, want %v", got, dup, wantDel)
 	}
 	publish(t, addr, "acc/ret/repl", true, "v2")
 	publish(t, addr, "acc/ret/new", true, "n1")
 	publish(t, s.accAddr, "$queue/AccQ", false, "q3")
-	s.changeConfig(t, "renamed-after")
+	s.changeConfig(t, serverName)
 }
 
 // changeConfig changes messaging objects (a user deleted, a hub changed, a
@@ -113,21 +118,6 @@ func (s *sourceState) changeConfig(t *testing.T, serverName string) {
 		"LogLevel":         "MIN",
 		"AdminUser":        map[string]any{"accadmin": map[string]any{"Password": "acc-admin-changed", "Role": "User"}},
 	})
-}
-
-// changeAgain makes the changes of changeAfterBackup once more after a
-// first restore (the messages buffered at the backup are back, and one
-// round of them was delivered by checkRestoredMessages).
-func (s *sourceState) changeAgain(t *testing.T) {
-	addr := s.d.MQTTAddr
-	publish(t, addr, "acc/buf", false, "b4")
-	if got, _ := payloads(drain(t, addr, "del", quiet)); len(got) != 0 {
-		t.Fatalf("del after the first restore's check: %v", got)
-	}
-	publish(t, addr, "acc/ret/repl", true, "v2")
-	publish(t, addr, "acc/ret/new", true, "n1")
-	publish(t, s.accAddr, "$queue/AccQ", false, "q3")
-	s.changeConfig(t, "renamed-again")
 }
 
 // checkCredentials checks that password hashes came back from the backup:
@@ -229,7 +219,7 @@ func TestBackupRestoreAcceptance(t *testing.T) {
 				t.Skip("OpenSSH test server not set up")
 			}
 			s := prepareSource(t, dest)
-			s.changeAfterBackup(t)
+			s.changeAfterBackup(t, []string{"d1", "d2"}, "renamed-after")
 			body := dest.params("StoreSource", s.store)
 			body["Name"], body["Password"], body["IncludeServerConfig"] = s.cfgName, e2eBackupPassword, true
 			j := s.a.job("restore", body)
@@ -251,16 +241,13 @@ func TestBackupRestoreAcceptance(t *testing.T) {
 			s.checkCredentials(t, "acc-admin-password", "acc-admin-changed")
 
 			// The other mode, same backup, same server.
-			s.changeAgain(t)
+			s.changeAfterBackup(t, nil, "renamed-again")
 			body["IncludeServerConfig"] = false
 			j = s.a.job("restore", body)
 			if j.Body["Status"] != "succeeded" {
 				t.Fatalf("restore without server configuration: %s", j.Raw)
 			}
-			want := map[string]any{}
-			for k, v := range s.before {
-				want[k] = v
-			}
+			want := maps.Clone(s.before)
 			want["ServerName"], want["LogLevel"] = "renamed-again", "MIN" // this server's, kept
 			if after := s.a.config(); !jsonEqual(after, want) {
 				t.Errorf("configuration after a restore without server configuration:\nwant  %v\nafter %v", want, after)
@@ -277,8 +264,7 @@ func TestBackupRestoreAcceptance(t *testing.T) {
 // store is cleaned.
 func TestRestoreWithoutServerConfigCleansStore(t *testing.T) {
 	s := prepareSource(t, fileDest(t))
-	s.changeAfterBackup(t)
-	s.a.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{"ServerName": "renamed-after", "LogLevel": "MIN"})
+	s.changeAfterBackup(t, []string{"d1", "d2"}, "renamed-after")
 	j := s.a.job("restore", map[string]any{"Name": s.cfgName, "Password": e2eBackupPassword})
 	if j.Body["Status"] != "succeeded" || j.Body["Result"].(map[string]any)["Store"].(map[string]any)["Clean"] != true {
 		t.Fatalf("restore: %s", j.Raw)

@@ -127,13 +127,8 @@ func TestSharedQoS2InFlightSurvivesRestart(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := &offsetClock{}
 			ts := startServer(t, withClock(clock))
-			a, _ := v5Open(t, ts, "a", v5Persistent)
-			a.MustSubscribe(mqtttest.Sub("$share/g/t", 2))
 			// b's session never expires; a's expires after an hour.
-			b, _ := v5Open(t, ts, "b", v5Resume, v5Expiry(maxExpiry))
-			b.MustSubscribe(mqtttest.Sub("$share/g/t", 2))
-			v5Offline(t, ts, b) // a is the only member online: it gets the message
-			pub, _ := v5Open(t, ts, "pub")
+			a, pub := sharedPair(t, ts, v5Resume, v5Expiry(maxExpiry))
 			pub.MustPublish("t", []byte("x"), 2, false)
 			first := a.ExpectPublish()
 			if tc.pubrec {
@@ -187,12 +182,7 @@ func TestSharedQoS2StaysWithMemberUnderSmallerWindow(t *testing.T) {
 	for _, restart := range []bool{false, true} {
 		t.Run(fmt.Sprintf("restart=%v", restart), func(t *testing.T) {
 			ts := startServer(t)
-			a, _ := v5Open(t, ts, "a", v5Persistent)
-			a.MustSubscribe(mqtttest.Sub("$share/g/t", 2))
-			b, _ := v5Open(t, ts, "b", v5Persistent)
-			b.MustSubscribe(mqtttest.Sub("$share/g/t", 2))
-			v5Offline(t, ts, b)
-			pub, _ := v5Open(t, ts, "pub")
+			a, pub := sharedPair(t, ts, v5Persistent)
 			pub.MustPublish("t", []byte("m1"), 2, false)
 			pub.MustPublish("t", []byte("m2"), 2, false)
 			first := map[string]uint16{}
@@ -204,7 +194,7 @@ func TestSharedQoS2StaysWithMemberUnderSmallerWindow(t *testing.T) {
 			if restart {
 				ts.restart()
 			}
-			b, _ = v5Open(t, ts, "b", v5Persistent)
+			b, _ := v5Open(t, ts, "b", v5Persistent)
 			a, _ = v5Open(t, ts, "a", v5Persistent, v5ReceiveMax(1))
 			got := a.ExpectPublish()
 			if string(got.Payload) != "m1" || got.PacketID != first["m1"] || !got.FixedHeader.Dup {
@@ -238,12 +228,7 @@ func TestSharedQoS2StaysWithMemberUnderSmallerWindow(t *testing.T) {
 // another member ([MQTT-4.8.2-4], [MQTT-3.10.4-3]).
 func TestSharedQoS2InFlightSurvivesUnsubscribe(t *testing.T) {
 	ts := startServer(t)
-	a, _ := v5Open(t, ts, "a", v5Persistent)
-	a.MustSubscribe(mqtttest.Sub("$share/g/t", 2))
-	b, _ := v5Open(t, ts, "b", v5Persistent)
-	b.MustSubscribe(mqtttest.Sub("$share/g/t", 2))
-	v5Offline(t, ts, b)
-	pub, _ := v5Open(t, ts, "pub")
+	a, pub := sharedPair(t, ts, v5Persistent)
 	pub.MustPublish("t", []byte("x"), 2, false)
 	got := a.ExpectPublish()
 	if err := a.Send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsubscribe, Qos: 1}, PacketID: 900,
@@ -253,7 +238,7 @@ func TestSharedQoS2InFlightSurvivesUnsubscribe(t *testing.T) {
 	if _, err := a.AwaitAck(packets.Unsuback, 900, waitLong); err != nil {
 		t.Fatal(err)
 	}
-	b, _ = v5Open(t, ts, "b", v5Persistent)
+	b, _ := v5Open(t, ts, "b", v5Persistent)
 	b.ExpectNothing(v5Quiet)
 	a.MustAcknowledge(got) // PUBREC, PUBREL, PUBCOMP
 	b.ExpectNothing(v5Quiet)
@@ -424,4 +409,18 @@ func holdCommits(t *testing.T, ts *testServer) (awaitHeld, release func()) {
 		}
 	}
 	return awaitHeld, release
+}
+
+// sharedPair makes persistent sessions "a" and "b" (CONNECT options bOpts)
+// members of $share/g/t at QoS 2, with b offline, so that what is
+// published next goes to a; it returns a and a publisher.
+func sharedPair(t *testing.T, ts *testServer, bOpts ...func(*mqtttest.ConnectOptions)) (a, pub *mqtttest.Conn) {
+	t.Helper()
+	a, _ = v5Open(t, ts, "a", v5Persistent)
+	a.MustSubscribe(mqtttest.Sub("$share/g/t", 2))
+	b, _ := v5Open(t, ts, "b", bOpts...)
+	b.MustSubscribe(mqtttest.Sub("$share/g/t", 2))
+	v5Offline(t, ts, b)
+	pub, _ = v5Open(t, ts, "pub")
+	return a, pub
 }

@@ -136,6 +136,11 @@ func RecoverPending(dataDir, userFilesDir string) ([]PendingOutcome, error) {
 		}
 		out = append(out, o)
 	}
+	// The marker goes, and the temporary of a replacement a kill cut
+	// short (replaceFileSync).
+	if err := os.Remove(filepath.Join(dataDir, pendingName+".tmp")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return out, fmt.Errorf("recover pending store backup: %w", err)
+	}
 	if err := writePending(dataDir, nil); err != nil {
 		return out, fmt.Errorf("recover pending store backup: %w", err)
 	}

@@ -48,6 +48,15 @@ func TestRecoverPending(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, pendingName)); err == nil {
 		t.Fatal("marker left")
 	}
+
+	// A replacement cut short by a kill leaves its temporary: it goes too.
+	os.WriteFile(filepath.Join(data, pendingName+".tmp"), []byte("[{"), 0o600)
+	if out, err := RecoverPending(data, userfiles); err != nil || len(out) != 0 {
+		t.Fatalf("with only a temporary: %v %v", out, err)
+	}
+	if _, err := os.Stat(filepath.Join(data, pendingName+".tmp")); err == nil {
+		t.Fatal("the marker's temporary is left")
+	}
 }
 
 // TestPendingEntriesAreKeptApart: a backup that completes takes only its

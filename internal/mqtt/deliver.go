@@ -150,6 +150,15 @@ func (e *Engine) enqueueLocked(buf *buffer, m *message, qos byte, durable bool, 
 	return ent
 }
 
+// dropEntryLocked discards ent undelivered (expired, or too large for its
+// client), counts it as dropped, and commits b with its removal.
+func (e *Engine) dropEntryLocked(ent *entry, b *store.Batch) {
+	ent.buf.dropped++
+	e.stats.Dropped.Add(1)
+	e.removeEntryLocked(ent, b)
+	e.commitIfAny(b)
+}
+
 // removeEntryLocked takes ent out of its buffer and, if it was durable,
 // deletes its reference (and the message with its last reference) in b.
 func (e *Engine) removeEntryLocked(ent *entry, b *store.Batch) {
@@ -237,10 +246,7 @@ func (e *Engine) pumpLocked(s *session) {
 func (e *Engine) deliverLocked(s *session, ent *entry, now time.Time) bool {
 	b := e.store.NewBatch()
 	if ent.msg.expired(now) {
-		ent.buf.dropped++
-		e.stats.Dropped.Add(1)
-		e.removeEntryLocked(ent, b)
-		e.commitIfAny(b)
+		e.dropEntryLocked(ent, b)
 		return true
 	}
 	if ent.qos == 0 {
@@ -279,10 +285,7 @@ func (e *Engine) deliverLocked(s *session, ent *entry, now time.Time) bool {
 		return false
 	case notWritten:
 		// Too large for the client ([MQTT-3.1.2-25]): discarded as if sent.
-		ent.buf.dropped++
-		e.stats.Dropped.Add(1)
-		e.removeEntryLocked(ent, b)
-		e.commitIfAny(b)
+		e.dropEntryLocked(ent, b)
 		return true
 	}
 	if ent.durable {

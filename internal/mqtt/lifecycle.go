@@ -185,11 +185,7 @@ func (e *Engine) resendLocked(s *session, ent *entry) bool {
 	case connClosing:
 		return false
 	case notWritten:
-		ent.buf.dropped++
-		e.stats.Dropped.Add(1)
-		b := e.store.NewBatch()
-		e.removeEntryLocked(ent, b)
-		e.commitIfAny(b)
+		e.dropEntryLocked(ent, e.store.NewBatch())
 	}
 	return true
 }

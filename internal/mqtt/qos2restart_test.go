@@ -163,11 +163,7 @@ func TestSharedQoS2InFlightSurvivesRestart(t *testing.T) {
 				a.MustSend(mqtttest.AckPacket(packets.Pubcomp, first.PacketID, 0))
 				a.ExpectNothing(v5Quiet)
 			default:
-				again := a.ExpectPublish()
-				if again.PacketID != first.PacketID || string(again.Payload) != "x" || !again.FixedHeader.Dup {
-					t.Fatalf("got %s, want the QoS 2 delivery resent", mqtttest.Describe(again))
-				}
-				a.MustAcknowledge(again)
+				a.MustAcknowledge(expectResent(t, a, "x", first.PacketID))
 			}
 			b.ExpectNothing(v5Quiet)
 		})
@@ -196,19 +192,12 @@ func TestSharedQoS2StaysWithMemberUnderSmallerWindow(t *testing.T) {
 			}
 			b, _ := v5Open(t, ts, "b", v5Persistent)
 			a, _ = v5Open(t, ts, "a", v5Persistent, v5ReceiveMax(1))
-			got := a.ExpectPublish()
-			if string(got.Payload) != "m1" || got.PacketID != first["m1"] || !got.FixedHeader.Dup {
-				t.Fatalf("first resend %s, want m1 with id %d and DUP", mqtttest.Describe(got), first["m1"])
-			}
+			got := expectResent(t, a, "m1", first["m1"])
 			pub, _ = v5Open(t, ts, "pub")
 			pub.MustPublish("t", []byte("m3"), 2, false) // new: may go to b
 			a.ExpectNothing(v5Quiet)                     // the window is full
 			a.MustAcknowledge(got)
-			got = a.ExpectPublish()
-			if string(got.Payload) != "m2" || got.PacketID != first["m2"] || !got.FixedHeader.Dup {
-				t.Fatalf("second resend %s, want m2 with id %d and DUP", mqtttest.Describe(got), first["m2"])
-			}
-			a.MustAcknowledge(got)
+			a.MustAcknowledge(expectResent(t, a, "m2", first["m2"]))
 			for {
 				pk, err := b.AwaitType(packets.Publish, v5Quiet)
 				if err != nil {
@@ -372,11 +361,7 @@ func TestQueueQoS2InFlightSurvivesRestart(t *testing.T) {
 	b.MustSubscribe(mqtttest.Sub("$queue/Q2", 2))
 	b.ExpectNothing(v5Quiet)
 	a, _ = v5Open(t, ts, "a", v5Persistent)
-	again := a.ExpectPublish()
-	if again.PacketID != first.PacketID || string(again.Payload) != "x" || !again.FixedHeader.Dup {
-		t.Fatalf("got %s, want the QoS 2 delivery resent", mqtttest.Describe(again))
-	}
-	a.MustAcknowledge(again)
+	a.MustAcknowledge(expectResent(t, a, "x", first.PacketID))
 	b.ExpectNothing(v5Quiet)
 }
 
@@ -423,4 +408,15 @@ func sharedPair(t *testing.T, ts *testServer, bOpts ...func(*mqtttest.ConnectOpt
 	v5Offline(t, ts, b)
 	pub, _ = v5Open(t, ts, "pub")
 	return a, pub
+}
+
+// expectResent reads the next packet from c and requires the PUBLISH of
+// payload sent again: its original packet identifier pid, DUP=1.
+func expectResent(t *testing.T, c *mqtttest.Conn, payload string, pid uint16) *packets.Packet {
+	t.Helper()
+	got := c.ExpectPublish()
+	if string(got.Payload) != payload || got.PacketID != pid || !got.FixedHeader.Dup {
+		t.Fatalf("got %s, want %q resent with id %d and DUP", mqtttest.Describe(got), payload, pid)
+	}
+	return got
 }

@@ -85,6 +85,10 @@ type Manifest struct {
 	LSN uint64 `json:"LSN,omitempty"`
 	// StoreUID, in a store archive, identifies the store instance.
 	StoreUID string `json:"StoreUID,omitempty"`
+	// StoreFormat, in a store archive, is the store format of the files in
+	// it (store.FormatVersion of the server that wrote it); zero in backups
+	// written before it was recorded, which all hold format 1 or 2.
+	StoreFormat int `json:"StoreFormat,omitempty"`
 }
 
 // StoreBackup is a configuration manifest's record of its store backup file.
@@ -94,6 +98,9 @@ type StoreBackup struct {
 	SHA256   string `json:"SHA256"`   // lowercase hex SHA-256 of the whole file as stored
 	LSN      uint64 `json:"LSN"`      // checkpoint LSN, as in the store archive's manifest
 	StoreUID string `json:"StoreUID"` // as in the store archive's manifest
+	// StoreFormat is as in the store archive's manifest, so that a restore
+	// refuses a store this server cannot read before it downloads it.
+	StoreFormat int `json:"StoreFormat,omitempty"`
 }
 
 // clone returns a deep copy of m.

@@ -45,6 +45,37 @@ func newerFormat(data []byte, v uint16) []byte {
 	return out
 }
 
+// withManifest returns a copy of the configuration backup at path, written
+// anew with the same contents and key but its manifest changed by mutate:
+// what a writer that records more (a later server) would have written.
+func withManifest(t *testing.T, path string, mutate func(*archive.Manifest)) []byte {
+	t.Helper()
+	cb, err := readConfigFile(path, testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), filepath.Base(path))
+	c, err := createConfigFile(BackupRequest{Password: testPassword, Dir: filepath.Dir(out), WorkFactor: testWF}, out, cb.StoreKey != nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := *cb.Manifest
+	if m.StoreBackup != nil {
+		sb := *m.StoreBackup
+		m.StoreBackup = &sb
+	}
+	mutate(&m)
+	snap := &snapshot{cfg: cb.Config, certs: cb.Certificates}
+	if err := writeConfigBackup(context.Background(), BackupDeps{}, c, snap, &m, out, cb.StoreKey); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
 // TestRestoreRefusals: every bad input is refused with its own error and
 // leaves the target's data directory exactly as it was, without stopping
 // its components.
@@ -84,6 +115,10 @@ func TestRestoreRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	wrongKey := "SHA256:" + strings.Repeat("A", 43)
+	newerStore := writeCopy(t, "newer-store", withManifest(t, backupA.Path, func(m *archive.Manifest) {
+		m.StoreBackup.StoreFormat = store.FormatVersion + 1
+	}))
+	newerStoreSays := fmt.Sprintf("store format %d; this server reads store formats 1 to %d", store.FormatVersion+1, store.FormatVersion)
 
 	cases := []struct {
 		name    string
@@ -100,6 +135,9 @@ func TestRestoreRefusals(t *testing.T) {
 		{"missing store", RestoreRequest{Store: StoreParams{URL: "file://" + storeDir + "/nothing.bak"}}, ErrStoreMissing, ""},
 		{"store given as configuration", RestoreRequest{ConfigBackup: filepath.Join(storeDir, "a.bak")}, ErrWrongKind, ""},
 		{"newer format", RestoreRequest{ConfigBackup: writeCopy(t, "newer", newerFormat(cfgBytes, archive.FormatVersion+1))}, archive.ErrNewerFormat, fmt.Sprintf("version %d is newer than this server's %d", archive.FormatVersion+1, archive.FormatVersion)},
+		{"newer store format", RestoreRequest{ConfigBackup: newerStore, Store: StoreParams{URL: urlA}}, archive.ErrNewerFormat, newerStoreSays},
+		// Refused before the store backup is looked for.
+		{"newer store format, not downloaded", RestoreRequest{ConfigBackup: newerStore, Store: StoreParams{URL: "file://" + storeDir + "/nothing.bak"}}, archive.ErrNewerFormat, newerStoreSays},
 		{"not a backup", RestoreRequest{ConfigBackup: writeCopy(t, "text", []byte("hello, this is not a backup file at all"))}, archive.ErrNotBackup, ""},
 		{"unreachable", RestoreRequest{Store: StoreParams{URL: "sftp://127.0.0.1:1/tmp/a.bak", UserID: "u", Password: "p", HostKey: sftpSrv.HostKey}}, destination.ErrUnreachable, ""},
 		{"wrong host key", RestoreRequest{Store: StoreParams{URL: "sftp://" + sftpSrv.Addr + sftpSrv.Root + "/a.bak", UserID: sftpSrv.User, Password: sftpSrv.Password, HostKey: wrongKey}}, destination.ErrHostKey, ""},

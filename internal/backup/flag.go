@@ -25,6 +25,9 @@ import (
 // was a large part of a restore's time.
 func markFromBackup(dir, uid string, lsn uint64, count bool) (n int, err error) {
 	s, err := store.Open(dir, store.Options{})
+	if errors.Is(err, store.ErrNewerFormat) {
+		return 0, fmt.Errorf("%w: store backup: %v", archive.ErrNewerFormat, err)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("%w: open staged store: %v", archive.ErrCorrupt, err)
 	}

@@ -120,6 +120,9 @@ func (r *Restorer) stage(ctx context.Context, req RestoreRequest, current *confi
 	if loc != nil && cb.Manifest.StoreBackup == nil {
 		return fmt.Errorf("%w: the configuration backup was made without a store backup", ErrStoreMismatch)
 	}
+	if err := checkStoreFormat(cb.Manifest.StoreBackup, loc != nil); err != nil {
+		return err
+	}
 	// Plan before the store is read: a restore that cannot be valid here
 	// is refused before a long download. The store facts come from the
 	// authenticated configuration manifest; the store backup must match them.
@@ -177,6 +180,17 @@ func (r *Restorer) stage(ctx context.Context, req RestoreRequest, current *confi
 		return err
 	}
 	return syncDir(r.dataDir)
+}
+
+// checkStoreFormat refuses, before anything is downloaded, a store backup
+// whose store format (recorded since format 2) is newer than this build's:
+// the engine could not read its records after the switch. markFromBackup
+// checks the staged files themselves too, for backups that do not record it.
+func checkStoreFormat(sb *archive.StoreBackup, withStore bool) error {
+	if !withStore || sb.StoreFormat <= store.FormatVersion {
+		return nil
+	}
+	return fmt.Errorf("%w: the store backup has store format %d; this server reads store formats 1 to %d", archive.ErrNewerFormat, sb.StoreFormat, store.FormatVersion)
 }
 
 // restoreSpaceReserve is the space a restore leaves free beside the staged

@@ -13,6 +13,7 @@ import (
 	"github.com/mqsight/mqsight/internal/archive"
 	"github.com/mqsight/mqsight/internal/destination"
 	"github.com/mqsight/mqsight/internal/failpoint"
+	"github.com/mqsight/mqsight/internal/store"
 )
 
 // copyBufferSize is the chunk in which checkpoint files are streamed (and
@@ -54,6 +55,7 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 		ConfigGeneration: snap.cfg.Generation,
 		LSN:              lsn,
 		StoreUID:         uid,
+		StoreFormat:      store.FormatVersion,
 	}
 	up, err := dest.Create(ctx, loc.Name)
 	if err != nil {
@@ -120,7 +122,7 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 		return nil, nil, nil, fmt.Errorf("store backup %s: commit: %w", loc, err)
 	}
 	sum := hex.EncodeToString(aw.SHA256())
-	sb := &archive.StoreBackup{Name: loc.Name, Size: aw.Size(), SHA256: sum, LSN: lsn, StoreUID: uid}
+	sb := &archive.StoreBackup{Name: loc.Name, Size: aw.Size(), SHA256: sum, LSN: lsn, StoreUID: uid, StoreFormat: store.FormatVersion}
 	return &StoreResult{Name: loc.Name, URL: loc.String(), LSN: lsn, Size: aw.Size(), SHA256: sum, Synced: info.Synced}, snap, sb, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mqsight/mqsight/internal/archive"
+	"github.com/mqsight/mqsight/internal/store"
 )
 
 // TestVerify checks a pair offline, from a store file and from a store URL,
@@ -46,6 +47,11 @@ func TestVerify(t *testing.T) {
 		}
 		if v.Config.BackupID != a.Manifest.BackupID || v.Store.BackupID != v.Config.BackupID || v.StoreSize != int64(len(data)) || v.StoreSHA256 != a.Store.SHA256 {
 			t.Fatalf("verify result %+v", v)
+		}
+		// Both manifests record the store format, so that a restore can
+		// refuse a newer one before it downloads the store backup.
+		if v.Store.StoreFormat != store.FormatVersion || v.Config.StoreBackup.StoreFormat != store.FormatVersion {
+			t.Fatalf("store format %d in the store manifest, %d in the configuration manifest; want %d", v.Store.StoreFormat, v.Config.StoreBackup.StoreFormat, store.FormatVersion)
 		}
 	}
 	v, err := Verify(ctx, VerifyRequest{ConfigBackup: a.Path, Password: testPassword})

@@ -54,7 +54,9 @@
 // Meta records (written only by the store itself; batches may not touch the
 // meta kind):
 //
-//	01 "format"  1 byte: store format version (1)
+//	01 "format"  1 byte: store format version (formatVersion: 2); format 1
+//	             holds version 1 records only, format 2 may also hold the
+//	             version 2 records below
 //	01 "lsn"     8 bytes BE: LSN of the last batch in the database
 //	01 "uid"     32 lowercase hex characters: store UID, new on create and Clean
 //
@@ -87,7 +89,9 @@
 // than the remaining input (before allocating), a non-minimal varint, an
 // invalid bool or option bit and trailing bytes, each with an error wrapping
 // [ErrCorrupt]; they never panic. A later version gets a new version byte and
-// the decoders keep reading the old ones.
+// the decoders keep reading the old ones; it also bumps the store format, so
+// that an older build refuses the store ([ErrNewerFormat]) instead of
+// failing on the first record it cannot read.
 //
 // # Visibility and concurrency
 //

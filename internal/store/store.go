@@ -30,10 +30,22 @@ var (
 	// ErrReservedKey is returned by Commit for a batch that writes an empty
 	// key or a key of the meta kind, which only the store writes.
 	ErrReservedKey = errors.New("store: reserved key")
+	// ErrNewerFormat is wrapped by Open, ReadMeta and Reincarnate for a
+	// store whose format is newer than this build's: it may hold records
+	// this build cannot read.
+	ErrNewerFormat = errors.New("store: newer store format")
 )
 
 // formatVersion is the store format written in the meta "format" record.
-const formatVersion = 1
+// It says which record versions the store may hold (package doc): a build
+// reads every format up to its own, raises an older store's format to its
+// own when it opens it for writing (Open, before anything is written), and
+// refuses a newer one. A new record version therefore bumps it, so that an
+// older build never opens a store holding records it cannot decode.
+//
+//	1  version 1 records only
+//	2  adds ClientState and Reference version 2
+const formatVersion = 2
 
 // Options configure Open. The zero value is usable.
 type Options struct {
@@ -161,6 +173,8 @@ func openDB(dir string, opts Options, firstLSN uint64) (*pebble.DB, string, uint
 	uid, lsn, err := readMeta(db)
 	if errors.Is(err, ErrNotFound) {
 		uid, lsn, err = initMeta(db, firstLSN)
+	} else if err == nil {
+		err = upgradeFormat(db)
 	}
 	if err != nil {
 		_ = db.Close()
@@ -177,12 +191,8 @@ type pebbleReader interface {
 // readMeta returns the UID and LSN recorded in r, or ErrNotFound for a
 // database the store never initialised.
 func readMeta(r pebbleReader) (uid string, lsn uint64, err error) {
-	format, err := getCopy(r, []byte(metaFormatKey))
-	if err != nil {
+	if _, err := readFormat(r); err != nil {
 		return "", 0, err
-	}
-	if len(format) != 1 || format[0] != formatVersion {
-		return "", 0, fmt.Errorf("%w: unsupported store format %x", ErrCorrupt, format)
 	}
 	u, err := getCopy(r, []byte(metaUIDKey))
 	if err != nil {
@@ -196,6 +206,36 @@ func readMeta(r pebbleReader) (uid string, lsn uint64, err error) {
 		return "", 0, fmt.Errorf("%w: lsn record has %d bytes", ErrCorrupt, len(l))
 	}
 	return string(u), binary.BigEndian.Uint64(l), nil
+}
+
+// readFormat returns the store format recorded in r: 1..formatVersion, or
+// an error wrapping ErrNewerFormat, ErrCorrupt or ErrNotFound.
+func readFormat(r pebbleReader) (byte, error) {
+	format, err := getCopy(r, []byte(metaFormatKey))
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case len(format) != 1 || format[0] == 0:
+		return 0, fmt.Errorf("%w: unsupported store format %x", ErrCorrupt, format)
+	case format[0] > formatVersion:
+		return 0, fmt.Errorf("%w: the store has format %d; this build reads formats 1 to %d", ErrNewerFormat, format[0], formatVersion)
+	}
+	return format[0], nil
+}
+
+// upgradeFormat raises the format of a store written by an older build to
+// formatVersion, durably, so that no older build opens it once it may hold
+// records of this build's versions.
+func upgradeFormat(db *pebble.DB) error {
+	format, err := readFormat(db)
+	if err != nil || format == formatVersion {
+		return err
+	}
+	if err := db.Set([]byte(metaFormatKey), []byte{formatVersion}, pebble.Sync); err != nil {
+		return fmt.Errorf("raise store format %d to %d: %w", format, formatVersion, err)
+	}
+	return nil
 }
 
 // initMeta writes the meta records of a new store, durably.

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // openTestStore opens a store in a fresh temporary directory and closes it
@@ -258,5 +261,110 @@ func TestClosedStore(t *testing.T) {
 	}
 	if err := s.Clean(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Clean after Close: %v", err)
+	}
+}
+
+// setFormat rewrites the format record of the closed store in dir, as an
+// older or a newer build would have written it.
+func setFormat(t *testing.T, dir string, format byte) {
+	t.Helper()
+	db, err := pebble.Open(dir, Options{}.withDefaults().pebbleOptions(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Set([]byte(metaFormatKey), []byte{format}, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// formatOf reads the format record of the closed store in dir.
+func formatOf(t *testing.T, dir string) byte {
+	t.Helper()
+	db, err := pebble.Open(dir, Options{}.withDefaults().pebbleOptions(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	f, err := getCopy(db, []byte(metaFormatKey))
+	if err != nil || len(f) != 1 {
+		t.Fatalf("format record %x: %v", f, err)
+	}
+	return f[0]
+}
+
+func TestOpenRaisesAnOlderFormat(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lsn := commitPut(t, s, "\x05k", "v")
+	uid := s.UID()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := formatOf(t, dir); got != formatVersion {
+		t.Fatalf("new store has format %d, want %d", got, formatVersion)
+	}
+	setFormat(t, dir, 1)
+	// Reading the meta leaves the format as it is.
+	if gotUID, gotLSN, err := ReadMeta(dir); err != nil || gotUID != uid || gotLSN != lsn {
+		t.Fatalf("ReadMeta of a format 1 store: %s %d %v", gotUID, gotLSN, err)
+	}
+	if got := formatOf(t, dir); got != 1 {
+		t.Fatalf("ReadMeta changed the format to %d", got)
+	}
+	s, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatalf("open a format 1 store: %v", err)
+	}
+	if s.UID() != uid || s.LastLSN() != lsn || userKeys(t, s)["\x05k"] != "v" {
+		t.Fatalf("format 1 store opened as %s at %d with %v", s.UID(), s.LastLSN(), userKeys(t, s))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := formatOf(t, dir); got != formatVersion {
+		t.Fatalf("format after Open = %d, want %d", got, formatVersion)
+	}
+}
+
+func TestNewerFormatIsRefused(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	commitPut(t, s, "\x05k", "v")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	setFormat(t, dir, formatVersion+1)
+	want := fmt.Sprintf("the store has format %d; this build reads formats 1 to %d", formatVersion+1, formatVersion)
+	for name, open := range map[string]func() error{
+		"Open": func() error {
+			s, err := Open(dir, Options{})
+			if err == nil {
+				s.Close()
+			}
+			return err
+		},
+		"ReadMeta":    func() error { _, _, err := ReadMeta(dir); return err },
+		"Reincarnate": func() error { _, _, err := Reincarnate(dir, 0); return err },
+	} {
+		err := open()
+		if !errors.Is(err, ErrNewerFormat) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want ErrNewerFormat saying %q", name, err, want)
+		}
+	}
+	if got := formatOf(t, dir); got != formatVersion+1 {
+		t.Fatalf("refusing the store changed its format to %d", got)
+	}
+	setFormat(t, dir, 0)
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("format 0: %v, want ErrCorrupt", err)
 	}
 }

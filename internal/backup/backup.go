@@ -181,15 +181,19 @@ func Backup(ctx context.Context, req BackupRequest, deps BackupDeps) (*BackupRes
 			return nil, fmt.Errorf("backup: %w", err)
 		}
 		configFile := startConfigFile(req, finalPath)
-		beforeCommit := func() error {
-			return markPending(deps.ScratchDir, pending{ConfigBackup: name, StoreURL: loc.String()})
+		beforeCommit := func(size int64, sum string) error {
+			return markPending(deps.ScratchDir, pending{ConfigBackup: name, StoreURL: loc.String(), Size: size, SHA256: sum})
 		}
 		sr, sn, sb, err := backupStore(ctx, req, deps, dest, loc, id, storeKey, beforeCommit)
 		c, cerr := configFile()
 		if err != nil {
-			// Not committed (a commit that failed half-way at a remote
-			// destination is the one case that may leave the store backup).
-			clearPending(deps.ScratchDir, name)
+			// Not committed, or not known to be: a commit that failed
+			// half-way keeps its entry, settled now for file:// and
+			// reported at the next start otherwise.
+			var uncertain *uncertainCommitError
+			if !errors.As(err, &uncertain) || settlePendingNow(deps.ScratchDir, name) {
+				clearPending(deps.ScratchDir, name)
+			}
 			if cerr == nil {
 				c.discard()
 			}

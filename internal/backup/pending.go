@@ -1,9 +1,12 @@
 package backup
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -23,10 +26,14 @@ import (
 const pendingName = ".backup-pending"
 
 // pending is one entry of the marker. StoreURL carries no credentials
-// (destination URLs never do).
+// (destination URLs never do). Size and SHA256 describe the finished store
+// backup file, so that only that file is ever removed as an orphan, never
+// another that took its name.
 type pending struct {
 	ConfigBackup string // the configuration backup's name in the user files directory
 	StoreURL     string
+	Size         int64  `json:",omitempty"`
+	SHA256       string `json:",omitempty"` // lowercase hex
 }
 
 // readPending returns the marker's entries; none if there is no marker.
@@ -98,6 +105,9 @@ type PendingOutcome struct {
 	// Orphan is the URL of a store backup that a killed or failed backup
 	// may have left committed without its configuration backup.
 	Orphan string
+	// Size and SHA256 (hex) identify the orphan's file.
+	Size   int64
+	SHA256 string
 	// Removed tells that the orphan was removed (file://); otherwise it
 	// is at a remote destination, which the server cannot reach without
 	// the backup's credentials, and the operator removes it.
@@ -107,9 +117,9 @@ type PendingOutcome struct {
 // RecoverPending settles the store backups that killed or failed backups
 // left without their configuration backup (see pendingName): an entry whose
 // configuration backup was linked in userFilesDir after all needs nothing;
-// otherwise a file:// store backup is removed, and a remote one reported.
-// The marker is then removed. Call it at server start, before any backup
-// can run.
+// otherwise a file:// store backup is removed if it is there and is the
+// file the entry describes, and a remote one reported. The marker is then
+// removed. Call it at server start, before any backup can run.
 func RecoverPending(dataDir, userFilesDir string) ([]PendingOutcome, error) {
 	// An unreadable marker (written by rename, so not torn by a crash)
 	// names no orphan that can be found: start anyway.
@@ -123,18 +133,13 @@ func RecoverPending(dataDir, userFilesDir string) ([]PendingOutcome, error) {
 		if linked {
 			continue
 		}
-		o := PendingOutcome{Orphan: p.StoreURL}
-		if loc, err := destination.Parse(p.StoreURL); err == nil && loc.Scheme == destination.SchemeFile {
-			err := os.Remove(filepath.Join(loc.Dir, loc.Name))
-			if err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return out, fmt.Errorf("recover pending store backup: %w", err)
-			}
-			if err := syncDir(loc.Dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return out, fmt.Errorf("recover pending store backup: %w", err)
-			}
-			o.Removed = true
+		o, report, err := p.settle()
+		if err != nil {
+			return out, fmt.Errorf("recover pending store backup: %w", err)
 		}
-		out = append(out, o)
+		if report {
+			out = append(out, o)
+		}
 	}
 	// The marker goes, and the temporary of a replacement a kill cut
 	// short (replaceFileSync).
@@ -145,4 +150,71 @@ func RecoverPending(dataDir, userFilesDir string) ([]PendingOutcome, error) {
 		return out, fmt.Errorf("recover pending store backup: %w", err)
 	}
 	return out, nil
+}
+
+// settle removes the entry's file:// store backup if it is there and is
+// the file the entry describes (size and SHA-256). report tells whether
+// there is something to tell: a removed orphan, or one at a remote
+// destination (or described by an entry without a digest) that may exist.
+// A file:// store backup that is absent, or another file under its name,
+// is nothing to report, and nothing is touched.
+func (p pending) settle() (o PendingOutcome, report bool, err error) {
+	o = PendingOutcome{Orphan: p.StoreURL, Size: p.Size, SHA256: p.SHA256}
+	loc, err := destination.Parse(p.StoreURL)
+	if err != nil || loc.Scheme != destination.SchemeFile || p.SHA256 == "" {
+		return o, true, nil
+	}
+	path := filepath.Join(loc.Dir, loc.Name)
+	same, err := fileIs(path, p.Size, p.SHA256)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && !same) {
+		return o, false, nil
+	}
+	if err != nil {
+		return o, false, err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return o, false, err
+	}
+	if err := syncDir(loc.Dir); err != nil {
+		return o, false, err
+	}
+	o.Removed = true
+	return o, true, nil
+}
+
+// settlePendingNow settles the entry of configBackup at once, after its
+// store backup's commit failed without telling whether it happened. It
+// reports whether the entry is settled (file://); a remote store backup's
+// entry stays, for the next start to report.
+func settlePendingNow(dataDir, configBackup string) bool {
+	list, err := readPending(dataDir)
+	if err != nil {
+		return false
+	}
+	for _, p := range list {
+		if p.ConfigBackup == configBackup {
+			o, report, err := p.settle()
+			return err == nil && (!report || o.Removed)
+		}
+	}
+	return true
+}
+
+// fileIs reports whether the file at path has size bytes and the SHA-256
+// sum (hex).
+func fileIs(path string, size int64, sum string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Size() != size {
+		return false, err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return false, err
+	}
+	return hex.EncodeToString(h.Sum(nil)) == sum, nil
 }

@@ -22,7 +22,10 @@ const copyBufferSize = 1 << 20
 
 // backupStore takes the checkpoint and streams it to dest. It returns the
 // configuration snapshot that was in force at the checkpoint.
-func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest destination.Destination, loc *destination.Location, id string, key *archive.Key, beforeCommit func() error) (*StoreResult, *snapshot, *archive.StoreBackup, error) {
+// beforeCommit gets the finished file's size and SHA-256 (hex) before it is
+// committed. A commit that failed otherwise than on an existing name is
+// reported as an *uncertainCommitError: the store backup may be committed.
+func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest destination.Destination, loc *destination.Location, id string, key *archive.Key, beforeCommit func(size int64, sha256 string) error) (*StoreResult, *snapshot, *archive.StoreBackup, error) {
 	if _, err := dest.Stat(ctx, loc.Name); err == nil {
 		return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc.Name, ErrNameTaken)
 	} else if !errors.Is(err, destination.ErrNotFound) {
@@ -111,7 +114,8 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 	if err := deps.Failpoints.Eval(failpoint.BackupBeforeCommit); err != nil {
 		return nil, nil, nil, fmt.Errorf("store backup: %w", err)
 	}
-	if err := beforeCommit(); err != nil {
+	sum := hex.EncodeToString(aw.SHA256())
+	if err := beforeCommit(aw.Size(), sum); err != nil {
 		return nil, nil, nil, fmt.Errorf("store backup: %w", err)
 	}
 	info, err := up.Commit()
@@ -119,12 +123,19 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 		if errors.Is(err, destination.ErrExists) {
 			return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc.Name, ErrNameTaken)
 		}
-		return nil, nil, nil, fmt.Errorf("store backup %s: commit: %w", loc, err)
+		return nil, nil, nil, fmt.Errorf("store backup %s: commit: %w", loc, &uncertainCommitError{err})
 	}
-	sum := hex.EncodeToString(aw.SHA256())
 	sb := &archive.StoreBackup{Name: loc.Name, Size: aw.Size(), SHA256: sum, LSN: lsn, StoreUID: uid, StoreFormat: store.FormatVersion}
 	return &StoreResult{Name: loc.Name, URL: loc.String(), LSN: lsn, Size: aw.Size(), SHA256: sum, Synced: info.Synced}, snap, sb, nil
 }
+
+// uncertainCommitError is a commit of a store backup that failed without
+// telling whether the file was committed (a connection lost during the
+// rename, a failed directory fsync).
+type uncertainCommitError struct{ err error }
+
+func (e *uncertainCommitError) Error() string { return e.err.Error() }
+func (e *uncertainCommitError) Unwrap() error { return e.err }
 
 // checkpoint takes the store checkpoint under scratch and returns its
 // directory, the configuration in force at that moment, its LSN and the

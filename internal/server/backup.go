@@ -192,7 +192,7 @@ func (s *Server) recoverRestore() error {
 				"storeURL", o.Orphan)
 		} else {
 			s.log.Warn("an interrupted backup may have left a store backup without its configuration backup; "+
-				"it cannot be restored, delete it", "storeURL", o.Orphan)
+				"it cannot be restored, delete it", "storeURL", o.Orphan, "size", o.Size, "sha256", o.SHA256)
 		}
 	}
 	return err

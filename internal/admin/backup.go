@@ -277,9 +277,31 @@ func (b *backupRoutes) postBackup(w http.ResponseWriter, r *http.Request, _ *cal
 	req.Dir = a.opts.UserFilesDir
 	req.Time = a.opts.Now()
 	if req.Store.IsZero() {
-		res, err := b.svc.Backup(r.Context(), req)
+		// Synchronous, but a job all the same, so that it is kept apart
+		// from a running store backup (which would lose its name to this
+		// one within the same second) and from a restore.
+		var (
+			res  *backup.BackupResult
+			berr error
+		)
+		st, err := a.opts.Jobs.Start("backup", func(ctx context.Context, _ *job.Progress) (map[string]any, error) {
+			res, berr = b.svc.Backup(ctx, req)
+			if berr != nil {
+				return nil, failJob(berr)
+			}
+			return map[string]any{"FileName": res.Name, "BackupID": res.Manifest.BackupID}, nil
+		})
+		if errors.Is(err, job.ErrBusy) {
+			return apiError(CodeBusy, err.Error())
+		}
 		if err != nil {
-			return backupError(err)
+			return err
+		}
+		if _, err := a.opts.Jobs.Wait(r.Context(), st.RequestID); err != nil {
+			return err
+		}
+		if berr != nil {
+			return backupError(berr)
 		}
 		a.log.Info("configuration backup written", "name", res.Name)
 		writeJSON(w, http.StatusOK, map[string]any{"Version": "v1", "Code": CodeOK,

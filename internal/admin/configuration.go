@@ -235,6 +235,9 @@ func (a *API) postConfiguration(w http.ResponseWriter, r *http.Request, who *cal
 		return err
 	}
 	defer release()
+	if comps.Config.Frozen() { // before certificate files are staged; Update checks again
+		return fromValidation(config.ErrFrozen)
+	}
 
 	// One change at a time: staging, Update and commit or rollback of the
 	// certificate files must not interleave with another POST's.

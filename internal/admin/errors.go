@@ -192,6 +192,9 @@ func renderOK(w http.ResponseWriter, requestID string) {
 // or several joined) to an API error. The code is the first error's; the
 // message lists every error's text, which never holds a secret.
 func fromValidation(err error) error {
+	if errors.Is(err, config.ErrFrozen) {
+		return apiError(CodeBusy, err.Error())
+	}
 	var all []*config.ValidationError
 	collectValidation(err, &all)
 	if len(all) == 0 {

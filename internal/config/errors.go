@@ -17,6 +17,10 @@ var ErrCorrupt = errors.New("corrupt configuration document")
 // FormatVersion this build does not understand.
 var ErrNewerFormat = errors.New("configuration format is newer than this build supports")
 
+// ErrFrozen is returned by Manager.Update and Manager.Replace while the
+// configuration is frozen (Manager.Freeze): a restore is in progress.
+var ErrFrozen = errors.New("configuration changes are refused while a restore is in progress")
+
 // ErrorKind classifies a ValidationError so that the admin API can map it to a
 // MessageSight reply code without parsing text.
 type ErrorKind int

@@ -57,7 +57,8 @@ type Manager struct {
 
 	mu struct {
 		sync.Mutex
-		bytes []byte // canonical form of current, as on disk
+		bytes  []byte // canonical form of current, as on disk
+		frozen int    // Freeze calls not yet thawed: Update and Replace refuse
 	}
 
 	notify struct {
@@ -174,6 +175,9 @@ func (m *Manager) Update(fn func(c *Config) error) (*Config, error) {
 func (m *Manager) update(fn func(c *Config) error) (c *Config, changed bool, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.mu.frozen > 0 {
+		return nil, false, ErrFrozen
+	}
 	old := m.current.Load()
 	cand := old.Clone()
 	if err := fn(cand); err != nil {
@@ -209,12 +213,41 @@ func (m *Manager) replace(c *Config) error {
 	cand := c.Clone()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.mu.frozen > 0 {
+		return ErrFrozen
+	}
 	old := m.current.Load()
 	if cand.ServerUID == "" {
 		cand.ServerUID = old.ServerUID
 	}
 	cand.Generation = max(old.Generation, c.Generation) + 1
 	return m.commitLocked(old, cand)
+}
+
+// Freeze makes every Update and Replace fail with ErrFrozen until the
+// returned thaw is called (once; later calls do nothing). A restore freezes
+// the configuration it was planned against: a change made while it stages
+// would be undone by the switch without a word, and could reuse the
+// generation the restored document gets.
+func (m *Manager) Freeze() (thaw func()) {
+	m.mu.Lock()
+	m.mu.frozen++
+	m.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			m.mu.Lock()
+			m.mu.frozen--
+			m.mu.Unlock()
+		})
+	}
+}
+
+// Frozen reports whether Update and Replace refuse now (Freeze).
+func (m *Manager) Frozen() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.mu.frozen > 0
 }
 
 // commitLocked validates cand, writes it and makes it current, and queues

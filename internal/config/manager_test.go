@@ -438,3 +438,38 @@ func TestPanicsDoNotWedgeTheManager(t *testing.T) {
 		t.Fatalf("after a subscriber panic, notifications %v, want [3]", seen)
 	}
 }
+
+// TestFreeze: while frozen, Update and Replace refuse with ErrFrozen and
+// change nothing; each thaw counts once; after the last one changes go
+// through again.
+func TestFreeze(t *testing.T) {
+	m, _ := openTemp(t)
+	before := readFile(t, m.Path())
+	gen := m.Current().Generation
+	thaw1 := m.Freeze()
+	thaw2 := m.Freeze()
+	if !m.Frozen() {
+		t.Fatal("not frozen")
+	}
+	if _, err := m.Update(addQueue("Q1")); !errors.Is(err, ErrFrozen) {
+		t.Fatalf("Update while frozen: %v", err)
+	}
+	if err := m.Replace(fixture(t)); !errors.Is(err, ErrFrozen) {
+		t.Fatalf("Replace while frozen: %v", err)
+	}
+	thaw1()
+	thaw1() // a second call does nothing
+	if _, err := m.Update(addQueue("Q1")); !errors.Is(err, ErrFrozen) {
+		t.Fatalf("Update with one freeze left: %v", err)
+	}
+	if m.Current().Generation != gen || !bytes.Equal(before, readFile(t, m.Path())) {
+		t.Fatal("a refused change changed the configuration")
+	}
+	thaw2()
+	if m.Frozen() {
+		t.Fatal("frozen after every thaw")
+	}
+	if c, err := m.Update(addQueue("Q1")); err != nil || c.Queues["Q1"] == nil || c.Generation != gen+1 {
+		t.Fatalf("Update after thaw: %v", err)
+	}
+}

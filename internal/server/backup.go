@@ -74,7 +74,15 @@ func (a adminService) Restore(ctx context.Context, req backup.RestoreRequest) (*
 		ServerCertificates: []string{admin.SelfSignedCert, admin.SelfSignedKey},
 	})
 	rc := &restoreComponents{s: s}
-	res, err := r.Restore(ctx, req, s.cfg.Load().Current(), rc)
+	m := s.cfg.Load()
+	if !req.DryRun {
+		// Changes made while the restore stages would be undone by the
+		// switch: they are refused (409) until it ends. The manager that
+		// Start opens on the restored directory is not frozen.
+		thaw := m.Freeze()
+		defer thaw()
+	}
+	res, err := r.Restore(ctx, req, m.Current(), rc)
 	rc.release(err)
 	if err != nil {
 		return nil, err

@@ -292,3 +292,33 @@ func TestRecoverRunsAtStart(t *testing.T) {
 		t.Fatalf("staging directory still there after start: %v", err)
 	}
 }
+
+// TestFrozenConfigurationRefusesChanges: while a restore holds the
+// configuration frozen, every way of changing it is refused with 409
+// CWLNA9206 and changes nothing; afterwards changes go through again.
+func TestFrozenConfigurationRefusesChanges(t *testing.T) {
+	ts, _ := backupServer(t)
+	c := ts.admin
+	c.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{"MessageHub": map[string]any{"Kept": map[string]any{}}})
+	c.must(http.StatusOK, "POST", "/ima/v1/service/export", map[string]any{"Password": testBackupPassword, "FileName": "cfg.exp"})
+	thaw := ts.s.Config().Freeze()
+	gen := ts.s.Config().Current().Generation
+	for _, req := range []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", "/ima/v1/configuration", map[string]any{"MessageHub": map[string]any{"During": map[string]any{}}}},
+		{"DELETE", "/ima/v1/configuration/MessageHub/Kept", nil},
+		{"POST", "/ima/v1/service/import", map[string]any{"FileName": "cfg.exp", "Password": testBackupPassword, "ApplyConfig": true}},
+	} {
+		r := c.do(req.method, req.path, req.body)
+		if r.Status != http.StatusConflict || r.code() != "CWLNA9206" || !strings.Contains(r.Body["Message"].(string), "restore is in progress") {
+			t.Errorf("%s %s while frozen: %s", req.method, req.path, r.Raw)
+		}
+	}
+	if cur := ts.s.Config().Current(); cur.Generation != gen || cur.MessageHubs["Kept"] == nil || cur.MessageHubs["During"] != nil {
+		t.Fatalf("a refused change changed the configuration (generation %d, was %d)", cur.Generation, gen)
+	}
+	thaw()
+	c.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{"MessageHub": map[string]any{"During": map[string]any{}}})
+}

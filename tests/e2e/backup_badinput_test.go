@@ -184,7 +184,33 @@ func TestBackupBadInputs(t *testing.T) {
 	if r.code() != "CWLNA9206" || !strings.Contains(r.Body["Message"].(string), "restore") {
 		t.Errorf("second restore: %s", r.Raw)
 	}
-	if j := a.waitJob("restore", first.Body["RequestID"].(string)); j.Body["Status"] != "succeeded" {
+	// While it stages, the configuration it replaces is frozen: a change
+	// would be undone by the switch. A configuration-only backup is kept
+	// apart from it too.
+	id := first.Body["RequestID"].(string)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		j, err := a.do("GET", "/ima/v1/service/status/restore/"+id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if step, _ := j.Body["Step"].(string); step != "" || j.Body["Status"] == "succeeded" || time.Now().After(deadline) {
+			break
+		}
+	}
+	if r, err = a.do("POST", "/ima/v1/configuration", map[string]any{"ServerName": "renamed-during-restore"}); err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != http.StatusConflict || r.code() != "CWLNA9206" || !strings.Contains(r.Body["Message"].(string), "restore is in progress") {
+		t.Errorf("configuration change during a restore: %s", r.Raw)
+	}
+	if r, err = a.do("POST", "/ima/v1/service/backup", map[string]any{"Password": e2eBackupPassword}); err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != http.StatusConflict || r.code() != "CWLNA9206" {
+		t.Errorf("configuration backup during a restore: %s", r.Raw)
+	}
+	if j := a.waitJob("restore", id); j.Body["Status"] != "succeeded" {
 		t.Errorf("first restore: %s", j.Raw)
 	}
+	a.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{"ServerName": "renamed-after-restore"})
 }

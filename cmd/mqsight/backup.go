@@ -154,6 +154,14 @@ func followJob(cmd *cobra.Command, c *adminClient, op, id string) (*jobStatus, e
 	deadline := time.Now().Add(24 * time.Hour)
 	for {
 		data, err := c.do("GET", "/ima/v1/service/status/"+op+"/"+id, nil)
+		var refused *replyError
+		if errors.As(err, &refused) && (refused.status == http.StatusUnauthorized || refused.status == http.StatusForbidden) {
+			// The job was accepted with these credentials: a restore of
+			// the server configuration has replaced the admin users.
+			return nil, fmt.Errorf("the %s (RequestID %s) was accepted, but the server no longer accepts these admin credentials (HTTP %d), so its outcome is unknown here. "+
+				"A restore with --include-server-config brings back the backup's admin users and passwords: "+
+				"check GET /ima/v1/service/status/%s/%s with those", op, id, refused.status, op, id)
+		}
 		if err != nil {
 			return nil, err
 		}

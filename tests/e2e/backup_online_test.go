@@ -243,6 +243,20 @@ func TestBackupCLI(t *testing.T) {
 	if err != nil || !strings.Contains(out, `"Applied": true`) {
 		t.Fatalf("restore: %v\n%s", err, out)
 	}
+
+	// The admin password changed since the backup: the restore brings the
+	// old one back, so the CLI cannot read the outcome with the password
+	// it started with. It says so, and does not claim a failure.
+	changed := "cli-admin-changed"
+	a.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{
+		"AdminUser": map[string]any{d.AdminUser: map[string]any{"Password": changed, "Role": "SystemAdministrator"}}})
+	cenv := []string{"MQSIGHT_ADMIN_PASSWORD=" + changed, "MQSIGHT_BACKUP_PASSWORD=" + e2eBackupPassword}
+	out, err = runCLI(t, cenv, append([]string{"restore", local, "--store-url", storeURL, "--include-server-config"}, conn...)...)
+	if err == nil || !strings.Contains(out, "was accepted, but the server no longer accepts these admin credentials") || strings.Contains(out, "restore failed") {
+		t.Fatalf("restore with a password the backup does not have: %v\n%s", err, out)
+	}
+	// The backup's admin password is back (a logs in with it), and the
+	// restore happened.
 	if got := serverFile(); !bytes.Equal(got, original) {
 		t.Fatal("the restored backup is not kept in the server's user files")
 	}

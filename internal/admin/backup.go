@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/mqsight/mqsight/internal/archive"
@@ -499,6 +500,18 @@ func (b *backupRoutes) postImport(w http.ResponseWriter, r *http.Request, _ *cal
 	plan, err := b.importPlan(c.Config, cb)
 	if err != nil {
 		return backupError(err)
+	}
+	// The store stays: a queue the import removes must be empty, as for
+	// DELETE without DiscardMessages, or its messages would be stranded
+	// (and come back with a later queue of that name).
+	for _, q := range plan.Changes["Queue"].Removed {
+		n, err := a.opts.Service.QueueMessages(c, q)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return apiError(CodeQueueNotEmpty, strconv.Quote(q), n)
+		}
 	}
 	if disable {
 		disableImported(plan.Config)

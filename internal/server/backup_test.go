@@ -270,6 +270,22 @@ func TestExportImport(t *testing.T) {
 	if r := c.do("POST", "/ima/v1/service/import", map[string]any{"FileName": "cfg.exp", "Password": "wrong-password"}); r.code() != "CWLNA9301" {
 		t.Fatalf("wrong password: %s", r.Raw)
 	}
+	// A queue the import would remove must be empty, as for DELETE.
+	c.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{"Queue": map[string]any{"Held": map[string]any{}}})
+	pub := mqtttest.Dial(t, ts.mqttAddr, 4)
+	pub.MustConnect(mqtttest.ConnectOptions{ClientID: "producer", Clean: true})
+	pub.MustPublish("$queue/Held", []byte("job"), 1, false)
+	pub.Close()
+	gen = ts.s.Config().Current().Generation
+	r = c.do("POST", "/ima/v1/service/import", map[string]any{"FileName": "cfg.exp", "Password": testBackupPassword, "ApplyConfig": true})
+	if r.Status != http.StatusConflict || r.code() != "CWLNA9102" || !strings.Contains(r.Body["Message"].(string), `"Held" holds 1 messages`) {
+		t.Fatalf("import removing a queue that holds messages: %s", r.Raw)
+	}
+	if ts.s.Config().Current().Generation != gen || ts.s.MQTT().QueueDepth("Held") != 1 {
+		t.Fatal("the refused import changed the configuration or the queue")
+	}
+	c.must(http.StatusOK, "DELETE", "/ima/v1/configuration/Queue/Held?DiscardMessages=true", nil)
+
 	c.must(http.StatusOK, "POST", "/ima/v1/service/import", map[string]any{"FileName": "cfg.exp", "Password": testBackupPassword, "DisableObjects": true, "ApplyConfig": true})
 	cur := ts.s.Config().Current()
 	if cur.MessageHubs["Exported"] == nil || cur.Endpoints["DemoEndpoint"].Enabled {

@@ -636,6 +636,8 @@ func backupError(err error) error {
 		return apiError(CodeStoreMismatch, msg)
 	case errors.Is(err, backup.ErrStoreMissing):
 		return apiError(CodeStoreMissing, msg)
+	case errors.Is(err, backup.ErrDestinationMissing):
+		return apiError(CodeDestMissing, msg)
 	case errors.Is(err, backup.ErrNameTaken), errors.Is(err, destination.ErrExists):
 		return apiError(CodeNameTaken, msg)
 	case errors.Is(err, backup.ErrSameName):

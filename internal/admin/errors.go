@@ -61,6 +61,7 @@ const (
 	CodeBackupCorrupt   Code = "CWLNA9315"
 	CodeInvalidRestore  Code = "CWLNA9316"
 	CodeNoSpace         Code = "CWLNA9317"
+	CodeDestMissing     Code = "CWLNA9318"
 )
 
 // codeInfo is one row of the error table: the HTTP status sent with the
@@ -112,6 +113,7 @@ func codeTable() map[Code]codeInfo {
 		CodeUnreachable:     {http.StatusBadGateway, "The store destination cannot be reached: %s.", "mqsight", "Connection refused, timed out or lost to the sftp, scp or s3 server."},
 		CodeHostKey:         {http.StatusBadGateway, "The SSH host key of the store destination was not verified: %s.", "mqsight", "The host key matches neither the given StoreDestinationHostKey / StoreSourceHostKey nor known_hosts."},
 		CodeDestinationAuth: {http.StatusBadGateway, "The store destination refused the credentials: %s.", "mqsight", "Wrong user ID or password (or S3 access and secret key) for the store destination."},
+		CodeDestMissing:     {http.StatusNotFound, "The store destination's directory or bucket does not exist: %s.", "mqsight", "A store backup names a directory or bucket that does not exist (the server creates neither)."},
 		CodeBadDestination:  {http.StatusBadRequest, "The store URL is not valid: %s.", "mqsight", "Malformed store URL or unsupported scheme; ftp:// is refused because it sends credentials in clear text."},
 		CodeStoreParams:     {http.StatusBadRequest, "Store parameters must be given all together; missing: %s.", "mqsight", "For sftp, scp and s3 the URL, user ID and password go together; the message names the missing ones."},
 		CodeNameTaken:       {http.StatusConflict, "The backup file already exists and is not overwritten: %s.", "mqsight", "Two backups in the same second, an export FileName or a store backup name that exists."},

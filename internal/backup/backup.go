@@ -170,7 +170,7 @@ func Backup(ctx context.Context, req BackupRequest, deps BackupDeps) (*BackupRes
 		}
 		d, closeDest, err := open(ctx, deps.Open, loc, cred)
 		if err != nil {
-			return nil, fmt.Errorf("backup: %w", err)
+			return nil, fmt.Errorf("backup: %w", asDestinationMissing(err))
 		}
 		defer closeDest()
 		dest = d

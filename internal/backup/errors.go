@@ -21,6 +21,9 @@ var (
 	// configuration backup (BackupID, size, SHA-256, LSN or store UID
 	// differ, or the configuration backup was made without a store backup).
 	ErrStoreMismatch = errors.New("store backup does not belong to this configuration backup")
+	// ErrDestinationMissing: the directory (or bucket) a store backup is to
+	// be written into does not exist.
+	ErrDestinationMissing = errors.New("the store destination's directory or bucket does not exist")
 	// ErrStoreMissing: the store backup named by the request does not exist
 	// at its location.
 	ErrStoreMissing = errors.New("store backup not found")

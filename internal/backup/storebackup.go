@@ -65,7 +65,7 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 		if errors.Is(err, destination.ErrExists) {
 			return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc.Name, ErrNameTaken)
 		}
-		return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc, err)
+		return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc, asDestinationMissing(err))
 	}
 	defer up.Abort() // no-op after Commit
 	var aw *archive.Writer
@@ -127,6 +127,16 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 	}
 	sb := &archive.StoreBackup{Name: loc.Name, Size: aw.Size(), SHA256: sum, LSN: lsn, StoreUID: uid, StoreFormat: store.FormatVersion}
 	return &StoreResult{Name: loc.Name, URL: loc.String(), LSN: lsn, Size: aw.Size(), SHA256: sum, Synced: info.Synced}, snap, sb, nil
+}
+
+// asDestinationMissing turns a destination's ErrNotFound, when a store
+// backup is to be written, into ErrDestinationMissing: what is missing is
+// its directory or bucket, not a store backup.
+func asDestinationMissing(err error) error {
+	if errors.Is(err, destination.ErrNotFound) {
+		return fmt.Errorf("%w: %v", ErrDestinationMissing, err)
+	}
+	return err
 }
 
 // uncertainCommitError is a commit of a store backup that failed without

@@ -30,6 +30,12 @@ type Options struct {
 	Exclusive map[string]string
 	// Now returns the current time (tests); nil means time.Now.
 	Now func() time.Time
+	// Finished, if set, is called with the final status of every job as
+	// it ends, before anyone can see that status (Get, Wait): the server
+	// logs it, so that a failed job is on record after it has left the
+	// history. It runs with the registry's lock held and must not call
+	// the Registry.
+	Finished func(Status)
 }
 
 // Registry runs jobs and remembers them. All methods are safe for
@@ -117,7 +123,6 @@ func (r *Registry) run(ctx context.Context, j *job, fn Func) {
 	}
 
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	j.finished = r.opts.Now()
 	switch {
 	case ctx.Err() != nil:
@@ -139,7 +144,11 @@ func (r *Registry) run(ctx context.Context, j *job, fn Func) {
 		delete(r.mu.jobs, r.mu.finished[0])
 		r.mu.finished = r.mu.finished[1:]
 	}
+	if r.opts.Finished != nil {
+		r.opts.Finished(j.statusLocked())
+	}
 	close(j.done)
+	r.mu.Unlock()
 }
 
 // safeCall runs fn, turning a panic into an error so that one bad job

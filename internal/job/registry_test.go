@@ -212,3 +212,23 @@ func TestCloseCancelsAndRefuses(t *testing.T) {
 		t.Fatalf("Cancel unknown: %v", err)
 	}
 }
+
+// TestFinishedHook: the hook sees every job's final status once, before
+// Wait returns it.
+func TestFinishedHook(t *testing.T) {
+	var seen []Status // written under the registry's lock, read after Wait
+	r := NewRegistry(Options{Finished: func(st Status) { seen = append(seen, st) }})
+	defer r.Close()
+	ok, _ := r.Start("backup", func(context.Context, *Progress) (map[string]any, error) { return map[string]any{"n": 1}, nil })
+	wait(t, r, ok.RequestID)
+	if len(seen) != 1 || seen[0].RequestID != ok.RequestID || seen[0].State != Succeeded {
+		t.Fatalf("after a success: %+v", seen)
+	}
+	bad, _ := r.Start("restore", func(context.Context, *Progress) (map[string]any, error) {
+		return nil, errors.New("CWLNA9301 wrong password")
+	})
+	wait(t, r, bad.RequestID)
+	if len(seen) != 2 || seen[1].Op != "restore" || seen[1].State != Failed || seen[1].Error != "CWLNA9301 wrong password" {
+		t.Fatalf("after a failure: %+v", seen)
+	}
+}

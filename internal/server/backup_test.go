@@ -219,11 +219,22 @@ func TestBackupRequestErrors(t *testing.T) {
 		if j.Body["Status"] != "failed" || !strings.HasPrefix(j.Body["Error"].(string), tc.code) {
 			t.Errorf("%s: %s", tc.name, j.Raw)
 		}
+		// On record in the log too, with its code.
+		id, _ := j.Body["RequestID"].(string)
+		if id == "" || !strings.Contains(logs.String(), `msg="job failed" op=restore requestID=`+id) || !strings.Contains(logs.String(), tc.code) {
+			t.Errorf("%s: the failure is not in the log", tc.name)
+		}
 	}
 	r := c.must(http.StatusAccepted, "POST", "/ima/v1/service/backup", map[string]any{
 		"Password": testBackupPassword, "StoreDestinationURL": "file://" + dest + "/one.bak"})
 	if j := c.waitJob("backup", r.Body["RequestID"].(string)); !strings.HasPrefix(j.Body["Error"].(string), "CWLNA9313") {
 		t.Errorf("store name collision: %s", j.Raw)
+	}
+	nextSecond()
+	r = c.must(http.StatusAccepted, "POST", "/ima/v1/service/backup", map[string]any{
+		"Password": testBackupPassword, "StoreDestinationURL": "file://" + dest + "/no/such/dir/s.bak"})
+	if j := c.waitJob("backup", r.Body["RequestID"].(string)); !strings.HasPrefix(j.Body["Error"].(string), "CWLNA9318") {
+		t.Errorf("missing destination directory: %s", j.Raw)
 	}
 	if got := ts.s.Config().Current().Generation; got != gen {
 		t.Errorf("a failed request changed the configuration: generation %d → %d", gen, got)

@@ -143,9 +143,10 @@ func New(opts Options) (s *Server, err error) {
 		return nil, err
 	}
 
-	srv.jobs = job.NewRegistry(job.Options{Exclusive: map[string]string{
-		"restart": "server", "backup": "server", "restore": "server",
-	}})
+	srv.jobs = job.NewRegistry(job.Options{
+		Exclusive: map[string]string{"restart": "server", "backup": "server", "restore": "server"},
+		Finished:  srv.logJob,
+	})
 	srv.api, err = admin.New(admin.Options{
 		Service:      adminService{srv},
 		Jobs:         srv.jobs,
@@ -255,3 +256,19 @@ func Run(ctx context.Context, opts Options) error {
 
 // newPassword returns a random password of 26 base32 characters (130 bits).
 func newPassword() string { return rand.Text() }
+
+// logJob records how a backup, restore or restart job ended: a failure
+// is on record in the log after the job has left the status history, or
+// the process restarted. Successes are logged by the operations
+// themselves ("backup written", "restore applied").
+func (s *Server) logJob(st job.Status) {
+	attrs := []any{"op", st.Op, "requestID", st.RequestID, "step", st.Step, "err", st.Error}
+	switch st.State {
+	case job.Failed:
+		s.log.Warn("job failed", attrs...)
+	case job.Cancelled:
+		s.log.Warn("job cancelled", attrs...)
+	default:
+		s.log.Debug("job succeeded", "op", st.Op, "requestID", st.RequestID)
+	}
+}

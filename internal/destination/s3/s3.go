@@ -12,6 +12,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/s3utils"
 
 	"github.com/mqsight/mqsight/internal/destination"
 )
@@ -57,6 +58,10 @@ func New(loc *destination.Location, cred destination.Credentials, opts Options) 
 	}
 	if err := loc.CheckCredentials(cred); err != nil {
 		return nil, fmt.Errorf("s3 %s: %w", loc.Host, err)
+	}
+	// A bad bucket name is a bad URL, known before any request.
+	if err := s3utils.CheckValidBucketName(loc.Bucket); err != nil {
+		return nil, fmt.Errorf("s3 %s: %w: bucket %q: %v", loc.Host, destination.ErrBadURL, loc.Bucket, err)
 	}
 	partSize := opts.PartSize
 	if partSize == 0 {

@@ -250,6 +250,15 @@ func TestNewRefuses(t *testing.T) {
 	if _, err := New(floc, goodCred, Options{}); !errors.Is(err, destination.ErrBadURL) {
 		t.Errorf("file location: %v", err)
 	}
+	for _, u := range []string{"s3://h/b/x", "s3://h/-bucket/x", "s3://h/a..b/x"} {
+		bloc, err := destination.Parse(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := New(bloc, goodCred, Options{}); !errors.Is(err, destination.ErrBadURL) || !strings.Contains(err.Error(), "bucket") {
+			t.Errorf("%s: %v, want a bad URL naming the bucket", u, err)
+		}
+	}
 }
 
 // TestBufferBounded: the client keeps at most one part in memory, however

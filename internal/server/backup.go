@@ -91,6 +91,12 @@ func (a adminService) Restore(ctx context.Context, req backup.RestoreRequest) (*
 		if e := s.MQTT(); e != nil {
 			res.FlaggedMessages = e.RestoredMessages() // counted as the engine loaded them
 		}
+		if rc.endpoints != nil {
+			// The restore stands, but messaging is not all back: say so
+			// where the operator reads the outcome, not only in the log.
+			res.Plan.Notes = append(res.Plan.Notes, fmt.Sprintf(
+				"some restored endpoints did not start (see GET /ima/v1/monitor/Endpoint): %v", rc.endpoints))
+		}
 		s.log.Warn("restore applied", "backupID", res.ConfigManifest.BackupID,
 			"includeServerConfig", req.IncludeServerConfig, "storeCleaned", res.Plan.Store.Clean,
 			"storeLSN", res.Plan.Store.LSN, "flaggedMessages", res.FlaggedMessages)
@@ -106,6 +112,9 @@ func (a adminService) Restore(ctx context.Context, req backup.RestoreRequest) (*
 type restoreComponents struct {
 	s      *Server
 	locked bool // mu is held: between Stop and Start
+	// endpoints is the error of the endpoints that did not start on the
+	// restored (or rolled back) configuration.
+	endpoints error
 }
 
 var _ backup.Components = (*restoreComponents)(nil)
@@ -152,7 +161,7 @@ func (rc *restoreComponents) Start(context.Context) error {
 		comps.close()
 		return rc.failLocked(err)
 	}
-	comps.start(s, s.maintenance)
+	rc.endpoints = comps.start(s, s.maintenance)
 	s.comps = comps
 	s.setRunning(s.maintenance)
 	return nil

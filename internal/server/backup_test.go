@@ -1,7 +1,9 @@
 package server
 
 import (
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/mqsight/mqsight/internal/mqtt/mqtttest"
+	"github.com/mqsight/mqsight/internal/testport"
 )
 
 const (
@@ -348,4 +351,36 @@ func TestFrozenConfigurationRefusesChanges(t *testing.T) {
 	}
 	thaw()
 	c.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{"MessageHub": map[string]any{"During": map[string]any{}}})
+}
+
+// TestRestoreReportsEndpointsThatDidNotStart: a restored endpoint whose
+// port another process holds does not start; the restore stands, and its
+// result says so (not only the log).
+func TestRestoreReportsEndpointsThatDidNotStart(t *testing.T) {
+	ts, _ := backupServer(t)
+	c := ts.admin
+	nextSecond()
+	name := c.must(http.StatusOK, "POST", "/ima/v1/service/backup", map[string]any{"Password": testBackupPassword}).Body["FileName"].(string)
+	// The endpoint moves away, and another process takes its old port.
+	c.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{"Endpoint": map[string]any{"DemoEndpoint": map[string]any{"Port": testport.Free(t)}}})
+	var l net.Listener
+	var err error
+	for try := 0; try < 50; try++ { // the engine closes the old listener asynchronously
+		if l, err = net.Listen("tcp", ts.mqttAddr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	j := restore(t, c, map[string]any{"Name": name, "Password": testBackupPassword, "IncludeServerConfig": true})
+	if j.Body["Status"] != "succeeded" {
+		t.Fatalf("restore: %s", j.Raw)
+	}
+	notes, _ := j.Body["Result"].(map[string]any)["Notes"].([]any)
+	if len(notes) == 0 || !strings.Contains(fmt.Sprint(notes), "some restored endpoints did not start") {
+		t.Fatalf("the result does not report the endpoint that did not start: %s", j.Raw)
+	}
 }

@@ -87,13 +87,15 @@ func (s *Server) openEngine(st *store.Store, m *config.Manager) (*mqtt.Engine, e
 // start starts the MQTT listeners of the configuration in force and
 // follows its changes; in maintenance mode it starts none. Listener errors
 // are logged, not fatal: an endpoint whose port is taken must not keep the
-// admin API down.
-func (c *components) start(s *Server, maintenance bool) {
+// admin API down. It returns the error of the endpoints that did not start
+// now, for a caller that reports it (a restore's result).
+func (c *components) start(s *Server, maintenance bool) error {
 	if maintenance {
 		s.log.Warn("maintenance mode: MQTT endpoints are closed; the admin API is up")
-		return
+		return nil
 	}
-	if err := c.mqtt.Apply(c.config.Current()); err != nil {
+	err := c.mqtt.Apply(c.config.Current())
+	if err != nil {
 		s.log.Error("some endpoints did not start", "err", err)
 	}
 	c.unsub = c.config.Subscribe(func(_, cfg *config.Config) {
@@ -101,6 +103,7 @@ func (c *components) start(s *Server, maintenance bool) {
 			s.log.Error("some endpoints did not start", "err", err)
 		}
 	})
+	return err
 }
 
 // close stops the engine (listeners, connections, pending commits) and

@@ -112,21 +112,27 @@ func (f *storeFlags) params(cmd *cobra.Command, prefix string, body map[string]a
 	return nil
 }
 
-// newBar is a byte progress bar on standard error.
-func newBar(cmd *cobra.Command, total int64, desc string) *progressbar.ProgressBar {
+// newBar is a progress bar on standard error, of bytes or of steps.
+func newBar(cmd *cobra.Command, total int64, desc string, bytes bool) *progressbar.ProgressBar {
 	if total <= 0 {
 		total = -1 // spinner until the size is known
 	}
 	return progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(cmd.ErrOrStderr()),
 		progressbar.OptionSetDescription(desc),
-		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowBytes(bytes),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionShowCount(),
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(cmd.ErrOrStderr()) }),
 		progressbar.OptionSetRenderBlankState(true),
 	)
+}
+
+// bytePhase tells whether a backup, restore or verify phase counts bytes
+// (moving a store backup); the others count steps.
+func bytePhase(phase string) bool {
+	return phase == string(backup.PhaseUpload) || phase == string(backup.PhaseDownload)
 }
 
 // jobStatus is GET /ima/v1/service/status/{op}/{RequestID}.
@@ -174,7 +180,7 @@ func followJob(cmd *cobra.Command, c *adminClient, op, id string) (*jobStatus, e
 				bar.Finish()
 			}
 			step = st.Step
-			bar = newBar(cmd, st.BytesTotal, op+": "+step)
+			bar = newBar(cmd, st.BytesTotal, op+": "+step, bytePhase(step))
 		}
 		if bar != nil {
 			if st.BytesTotal > 0 && bar.GetMax64() != st.BytesTotal {
@@ -282,7 +288,7 @@ func (c *adminClient) download(cmd *cobra.Command, name, dir string) (string, er
 		return "", err
 	}
 	defer os.Remove(tmp.Name())
-	bar := newBar(cmd, resp.ContentLength, "download "+name)
+	bar := newBar(cmd, resp.ContentLength, "download "+name, true)
 	_, err = io.Copy(io.MultiWriter(tmp, bar), resp.Body)
 	bar.Finish()
 	if err == nil {
@@ -392,7 +398,7 @@ func (c *adminClient) upload(cmd *cobra.Command, path, name string) error {
 	if err != nil {
 		return err
 	}
-	bar := newBar(cmd, st.Size(), "upload "+name)
+	bar := newBar(cmd, st.Size(), "upload "+name, true)
 	defer bar.Finish()
 	rd := progressbar.NewReader(f, bar)
 	req, err := http.NewRequest("PUT", c.base+"/ima/v1/file/"+url.PathEscape(name), &rd)
@@ -533,7 +539,7 @@ func newVerifyCommand() *cobra.Command {
 						bar.Finish()
 					}
 					phase = p.Phase
-					bar = newBar(cmd, p.Total, "verify: "+string(p.Phase))
+					bar = newBar(cmd, p.Total, "verify: "+string(p.Phase), bytePhase(string(p.Phase)))
 				}
 				bar.Set64(p.Done)
 			}

@@ -3,8 +3,11 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -48,6 +51,61 @@ func TestClientPinsFingerprintAndMapsErrors(t *testing.T) {
 				if err == nil && !strings.Contains(string(data), "Running") {
 					t.Fatalf("reply %s", data)
 				}
+			}
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("err %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestPlaceLosesTheRaceSafely: the name was free when place looked, but
+// another client put a file there before the upload. The create-only PUT
+// is refused (412); place then compares that file like any other: the
+// same bytes are used, different ones stop the command. Nothing is ever
+// replaced.
+func TestPlaceLosesTheRaceSafely(t *testing.T) {
+	local := filepath.Join(t.TempDir(), "imaBackup.101010-11272026")
+	os.WriteFile(local, []byte("our backup"), 0o600)
+	for _, tc := range []struct {
+		name, theirs, wantErr string
+	}{
+		{"same bytes", "our backup", ""},
+		{"other bytes", "their backup", "already has a different user file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var gets, puts int
+			srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.Method {
+				case "GET":
+					gets++
+					if gets == 1 { // the first look: the name is free
+						w.WriteHeader(http.StatusNotFound)
+						w.Write([]byte(`{"Code":"CWLNA0136","Message":"not found"}`))
+						return
+					}
+					w.Write([]byte(tc.theirs))
+				case "PUT":
+					puts++
+					if r.Header.Get("If-None-Match") != "*" {
+						t.Errorf("upload without If-None-Match: *")
+					}
+					w.WriteHeader(http.StatusPreconditionFailed)
+					w.Write([]byte(`{"Code":"CWLNA9107","Message":"exists"}`))
+				}
+			}))
+			defer srv.Close()
+			sum := sha256.Sum256(srv.Certificate().Raw)
+			f := adminFlags{server: srv.URL, user: "admin", password: "pw", fingerprint: hex.EncodeToString(sum[:])}
+			cmd := &cobra.Command{}
+			cmd.SetErr(io.Discard)
+			c, err := f.client(cmd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			uploaded, err := c.place(cmd, local, filepath.Base(local))
+			if uploaded || puts != 1 || gets != 2 {
+				t.Fatalf("uploaded %v after %d PUTs and %d GETs", uploaded, puts, gets)
 			}
 			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Fatalf("err %v, want %q", err, tc.wantErr)

@@ -322,10 +322,22 @@ func (c *adminClient) place(cmd *cobra.Command, path, name string) (uploaded boo
 	if err != nil {
 		return false, err
 	}
-	switch {
-	case !found:
-		return true, c.upload(cmd, path, name)
-	case bytes.Equal(local, remote):
+	if !found {
+		err := c.upload(cmd, path, name)
+		var refused *replyError
+		if !errors.As(err, &refused) || refused.status != http.StatusPreconditionFailed {
+			return err == nil, err
+		}
+		// Another client put a file of that name since the check: the
+		// upload did not replace it (create-only); it is compared instead.
+		if remote, found, err = c.userFileSHA256(name); err != nil {
+			return false, err
+		}
+		if !found {
+			return false, fmt.Errorf("upload %s: the name was taken and freed again meanwhile; run the command again", name)
+		}
+	}
+	if bytes.Equal(local, remote) {
 		return false, nil
 	}
 	return false, fmt.Errorf("the server already has a different user file named %s; rename %s, or delete the server's file first (DELETE /ima/v1/service/file/%s)", name, path, name)
@@ -406,6 +418,7 @@ func (c *adminClient) upload(cmd *cobra.Command, path, name string) error {
 		return err
 	}
 	req.ContentLength = st.Size()
+	req.Header.Set("If-None-Match", "*") // never replace a user file (412)
 	req.SetBasicAuth(c.user, c.pass)
 	hc := *c.http
 	hc.Timeout = 0

@@ -35,6 +35,7 @@ const (
 	CodeFileName        Code = "CWLNA9104"
 	CodeFileMissing     Code = "CWLNA9105"
 	CodeNotJSONObject   Code = "CWLNA9106"
+	CodeFileExists      Code = "CWLNA9107"
 	CodeUnauthenticated Code = "CWLNA9201"
 	CodeForbidden       Code = "CWLNA9202"
 	CodeTooManyAttempts Code = "CWLNA9203"
@@ -96,6 +97,7 @@ func codeTable() map[Code]codeInfo {
 		CodeFileName:        {http.StatusBadRequest, "The file name is not valid: %s.", "mqsight", "A file name with '/', '..', control characters, or over 255 bytes."},
 		CodeFileMissing:     {http.StatusBadRequest, "The file %s named by %s is neither an uploaded file nor in the certificate store.", "mqsight", "A CertificateProfile or TrustedCertificate names a file that was not uploaded."},
 		CodeNotJSONObject:   {http.StatusBadRequest, "The request body must be one JSON object: %s.", "mqsight", "The body is not JSON, not an object, or has trailing data."},
+		CodeFileExists:      {http.StatusPreconditionFailed, "The user file %s already exists and is not replaced.", "mqsight", "PUT /ima/v1/file/{name} with If-None-Match: * of a name that is taken."},
 		CodeUnauthenticated: {http.StatusUnauthorized, "Authentication is required.", "mqsight", "No or wrong credentials (HTTP basic authentication)."},
 		CodeForbidden:       {http.StatusForbidden, "The user %s with role %s is not authorized for this request.", "mqsight", "The caller's role may not make this request."},
 		CodeTooManyAttempts: {http.StatusTooManyRequests, "Too many failed authentication attempts from this address; retry in %d seconds.", "mqsight", "Failed logins from one address are rate limited."},

@@ -50,20 +50,34 @@ func checkFileName(name string) error {
 }
 
 // putFile stores the request body as a user file, atomically: a reader
-// never sees a partial file, and a failed upload leaves the old one.
+// never sees a partial file, and a failed upload leaves the old one. With
+// "If-None-Match: *" it never replaces a file of that name (412
+// CWLNA9107), so that a client that checked the name was free cannot
+// replace a file another client put there meanwhile.
 func (a *API) putFile(w http.ResponseWriter, r *http.Request, _ *caller) error {
 	name := r.PathValue("name")
 	if err := checkFileName(name); err != nil {
 		return err
 	}
+	publish := os.Rename
+	switch inm := r.Header.Get("If-None-Match"); inm {
+	case "":
+	case "*":
+		publish = linkNoReplace
+	default:
+		return apiError(CodeBadRequest, "If-None-Match must be * (user files have no entity tags)")
+	}
 	if err := os.MkdirAll(a.opts.UserFilesDir, 0o700); err != nil {
 		return fmt.Errorf("create user files directory: %w", err)
 	}
 	body := http.MaxBytesReader(w, r.Body, a.opts.MaxFileBytes)
-	if err := writeFileAtomic(a.opts.UserFilesDir, name, body, 0o600); err != nil {
+	if err := writeFile(a.opts.UserFilesDir, name, body, 0o600, publish); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return apiError(CodeTooLarge, tooBig.Limit)
+		}
+		if errors.Is(err, fs.ErrExist) {
+			return apiError(CodeFileExists, name)
 		}
 		return err
 	}
@@ -144,7 +158,22 @@ func (a *API) fileList(w http.ResponseWriter, r *http.Request, _ *caller) error 
 
 // writeFileAtomic writes r to dir/name with the durability protocol: a
 // temporary file in dir, fsync, rename over name, fsync of dir.
-func writeFileAtomic(dir, name string, r io.Reader, mode os.FileMode) (err error) {
+func writeFileAtomic(dir, name string, r io.Reader, mode os.FileMode) error {
+	return writeFile(dir, name, r, mode, os.Rename)
+}
+
+// linkNoReplace publishes tmp as final unless final exists (an error
+// wrapping fs.ErrExist), and removes tmp.
+func linkNoReplace(tmp, final string) error {
+	if err := os.Link(tmp, final); err != nil {
+		return err
+	}
+	return os.Remove(tmp)
+}
+
+// writeFile is writeFileAtomic with the step that publishes the synced
+// temporary file under its final name: os.Rename, or linkNoReplace.
+func writeFile(dir, name string, r io.Reader, mode os.FileMode, publish func(tmp, final string) error) (err error) {
 	tmp, err := os.CreateTemp(dir, uploadTempPrefix+"*")
 	if err != nil {
 		return fmt.Errorf("create temporary file: %w", err)
@@ -167,8 +196,8 @@ func writeFileAtomic(dir, name string, r io.Reader, mode os.FileMode) (err error
 	if err = tmp.Close(); err != nil {
 		return err
 	}
-	if err = os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		return fmt.Errorf("rename %s: %w", name, err)
+	if err = publish(tmp.Name(), filepath.Join(dir, name)); err != nil {
+		return fmt.Errorf("publish %s: %w", name, err)
 	}
 	return syncDir(dir)
 }

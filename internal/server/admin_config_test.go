@@ -292,6 +292,21 @@ func TestAdminFiles(t *testing.T) {
 	if len(list) != 1 || list[0].(map[string]any)["Name"] != "notes.txt" || list[0].(map[string]any)["Size"] != float64(6) {
 		t.Fatalf("file list %v", list)
 	}
+	// Create-only: a taken name is refused and its file left as it is.
+	createOnly := http.Header{"If-None-Match": {"*"}}
+	if r := c.doHeader("PUT", "/ima/v1/file/notes.txt", createOnly, "third"); r.Status != http.StatusPreconditionFailed || r.code() != "CWLNA9107" {
+		t.Fatalf("create-only PUT of a taken name: %d %s", r.Status, r.Raw)
+	}
+	if r := c.must(http.StatusOK, "GET", "/ima/v1/service/file/notes.txt", nil); string(r.Raw) != "second" {
+		t.Fatalf("after a refused create-only PUT: %q", r.Raw)
+	}
+	if r := c.doHeader("PUT", "/ima/v1/file/fresh.txt", createOnly, "new"); r.Status != http.StatusOK {
+		t.Fatalf("create-only PUT of a free name: %d %s", r.Status, r.Raw)
+	}
+	if r := c.doHeader("PUT", "/ima/v1/file/other.txt", http.Header{"If-None-Match": {`"abc"`}}, "x"); r.Status != http.StatusBadRequest {
+		t.Fatalf("If-None-Match with an entity tag: %d %s", r.Status, r.Raw)
+	}
+	c.must(http.StatusOK, "DELETE", "/ima/v1/service/file/fresh.txt", nil)
 	entries, _ := os.ReadDir(filepath.Join(ts.dir, "userfiles"))
 	if len(entries) != 1 {
 		t.Fatalf("temporary files left behind: %v", entries)

@@ -140,6 +140,12 @@ func (r reply) code() string { s, _ := r.Body["Code"].(string); return s }
 // do sends a request; body is JSON-encoded unless it is []byte.
 func (c *adminClient) do(method, path string, body any) reply {
 	c.t.Helper()
+	return c.doHeader(method, path, nil, body)
+}
+
+// doHeader is do with extra request headers.
+func (c *adminClient) doHeader(method, path string, h http.Header, body any) reply {
+	c.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -157,6 +163,9 @@ func (c *adminClient) do(method, path string, body any) reply {
 	req, err := http.NewRequest(method, c.base+path, rd)
 	if err != nil {
 		c.t.Fatal(err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
 	}
 	if c.user != "" {
 		req.SetBasicAuth(c.user, c.pass)

@@ -467,7 +467,19 @@ func (e *Engine) handleAck(c *conn, pid uint16, typ byte, reason byte) {
 		b.Put(ent.buf.refKey(ent.seq), ent.inflightRef().Encode())
 		e.commitThen(b, func(err error) {
 			if err != nil {
-				e.log.Error("store commit of PUBREC failed", "clientID", s.clientID, "err", err)
+				// No PUBREL: the disk still says the PUBLISH was sent, so
+				// that is what the entry says again, and the connection
+				// closes; the client gets the PUBLISH again (DUP) when it
+				// reconnects, answers PUBREC again, and that one is
+				// committed afresh.
+				e.log.Error("store commit of PUBREC failed; closing the connection", "clientID", s.clientID, "err", err)
+				e.mu.Lock()
+				if s.conn == c && ent.state == statePubrecd && !ent.removed {
+					ent.state = stateSent
+				}
+				e.mu.Unlock()
+				c.out.closeAfterFlush()
+				return
 			}
 			c.acks.complete(slot, 0)
 		})

@@ -230,7 +230,20 @@ func (c *conn) handlePubrel(pk *packets.Packet) bool {
 	}
 	e.commitThen(b, func(err error) {
 		if err != nil {
-			e.log.Error("store commit of PUBREL failed", "clientID", s.clientID, "err", err)
+			// No PUBCOMP: the identifier is still received on disk, so it
+			// stays so here too, and the connection closes; the client
+			// sends the PUBREL again when it reconnects ([MQTT-4.4.0-1]),
+			// and that one is committed afresh. A PUBCOMP now would let
+			// the client reuse the identifier for a new message that a
+			// restart to the disk's state would take for a duplicate.
+			e.log.Error("store commit of PUBREL failed; closing the connection", "clientID", s.clientID, "err", err)
+			e.mu.Lock()
+			if known && s.conn == c {
+				s.inQoS2[pk.PacketID] = struct{}{}
+			}
+			e.mu.Unlock()
+			c.out.closeAfterFlush()
+			return
 		}
 		c.acks.complete(slot, rc)
 	})

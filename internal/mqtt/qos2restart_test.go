@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -419,4 +420,89 @@ func expectResent(t *testing.T, c *mqtttest.Conn, payload string, pid uint16) *p
 		t.Fatalf("got %s, want %q resent with id %d and DUP", mqtttest.Describe(got), payload, pid)
 	}
 	return got
+}
+
+// failNextCommit installs a store hook that fails the next commit after
+// arm is called (a transient store failure).
+func failNextCommit(ts *testServer) (arm func()) {
+	var mu sync.Mutex
+	fail := false
+	ts.storeOpts.BeforeSync = func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if fail {
+			fail = false
+			return errors.New("injected commit failure")
+		}
+		return nil
+	}
+	return func() {
+		mu.Lock()
+		fail = true
+		mu.Unlock()
+	}
+}
+
+// An inbound PUBREL whose release could not be committed gets no PUBCOMP:
+// the connection closes, the identifier stays received, and the PUBREL
+// the client sends again at its next connection is completed (reason 0,
+// not "Packet Identifier not found").
+func TestInboundPubrelCommitFailureClosesWithoutPubcomp(t *testing.T) {
+	var arm func()
+	ts := startServer(t, func(ts *testServer) { arm = failNextCommit(ts) })
+	pub, _ := v5Open(t, ts, "q2fail-in", v5Persistent)
+	pk := pub.PublishPacket("q2fail/in", []byte("x"), 2, false)
+	pk.PacketID = 7
+	pub.MustSend(pk)
+	if rec, err := pub.AwaitAck(packets.Pubrec, 7, waitLong); err != nil || rec.ReasonCode >= 0x80 {
+		t.Fatalf("PUBREC %v, %v", rec, err)
+	}
+	arm()
+	pub.MustSend(mqtttest.AckPacket(packets.Pubrel, 7, 0))
+	for _, got := range pub.ExpectClosed(waitLong) {
+		if got.FixedHeader.Type == packets.Pubcomp {
+			t.Fatal("PUBCOMP for a PUBREL whose commit failed")
+		}
+	}
+	again, ack := v5Open(t, ts, "q2fail-in", v5Persistent, v5Resume)
+	if !ack.SessionPresent {
+		t.Fatal("session not resumed")
+	}
+	again.MustSend(mqtttest.AckPacket(packets.Pubrel, 7, 0))
+	comp, err := again.AwaitAck(packets.Pubcomp, 7, waitLong)
+	if err != nil || comp.ReasonCode != 0 {
+		t.Fatalf("PUBCOMP after the resent PUBREL: %v, %v", comp, err)
+	}
+}
+
+// An outbound PUBREC whose state could not be committed gets no PUBREL:
+// the connection closes, and at the next connection the client gets the
+// PUBLISH again (DUP), as the disk says, then the PUBREL after its PUBREC.
+func TestOutboundPubrecCommitFailureClosesWithoutPubrel(t *testing.T) {
+	var arm func()
+	ts := startServer(t, func(ts *testServer) { arm = failNextCommit(ts) })
+	sub, _ := v5Open(t, ts, "q2fail-out", v5Persistent)
+	sub.MustSubscribe(mqtttest.Sub("q2fail/out", 2))
+	pub, _ := v5Open(t, ts, "q2fail-pub")
+	pub.MustPublish("q2fail/out", []byte("once"), 2, false)
+	first := sub.ExpectPublish()
+	arm()
+	sub.MustSend(mqtttest.AckPacket(packets.Pubrec, first.PacketID, 0))
+	for _, got := range sub.ExpectClosed(waitLong) {
+		if got.FixedHeader.Type == packets.Pubrel {
+			t.Fatal("PUBREL for a PUBREC whose commit failed")
+		}
+	}
+	again, ack := v5Open(t, ts, "q2fail-out", v5Persistent, v5Resume)
+	if !ack.SessionPresent {
+		t.Fatal("session not resumed")
+	}
+	resent := again.ExpectPublish()
+	if resent.PacketID != first.PacketID || !resent.FixedHeader.Dup || string(resent.Payload) != "once" {
+		t.Fatalf("resent %v, want the PUBLISH again with DUP", resent)
+	}
+	again.MustSend(mqtttest.AckPacket(packets.Pubrec, first.PacketID, 0))
+	if _, err := again.AwaitAck(packets.Pubrel, first.PacketID, waitLong); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -187,11 +187,12 @@ func Backup(ctx context.Context, req BackupRequest, deps BackupDeps) (*BackupRes
 		sr, sn, sb, err := backupStore(ctx, req, deps, dest, loc, id, storeKey, beforeCommit)
 		c, cerr := configFile()
 		if err != nil {
-			// Not committed, or not known to be: a commit that failed
-			// half-way keeps its entry, settled now for file:// and
-			// reported at the next start otherwise.
-			var uncertain *uncertainCommitError
-			if !errors.As(err, &uncertain) || settlePendingNow(deps.ScratchDir, name) {
+			// Not committed, or not known to be: a commit that lost its
+			// connection in its last step keeps its entry, for the next
+			// start to settle (file://) or report.
+			if errors.Is(err, destination.ErrUncertain) {
+				err = fmt.Errorf("%w; the store backup may have been left at %s: it cannot be restored, delete it", err, loc)
+			} else {
 				clearPending(deps.ScratchDir, name)
 			}
 			if cerr == nil {

@@ -112,6 +112,9 @@ type PendingOutcome struct {
 	// is at a remote destination, which the server cannot reach without
 	// the backup's credentials, and the operator removes it.
 	Removed bool
+	// Err, when not nil, is why a file:// orphan could not be checked or
+	// removed (it is left; the server starts anyway).
+	Err error
 }
 
 // RecoverPending settles the store backups that killed or failed backups
@@ -133,11 +136,10 @@ func RecoverPending(dataDir, userFilesDir string) ([]PendingOutcome, error) {
 		if linked {
 			continue
 		}
-		o, report, err := p.settle()
-		if err != nil {
-			return out, fmt.Errorf("recover pending store backup: %w", err)
-		}
-		if report {
+		// A file that cannot be checked (permissions, I/O) is left and
+		// reported: it must not keep the server from starting.
+		if o, report, err := p.settle(); err != nil || report {
+			o.Err = err
 			out = append(out, o)
 		}
 	}
@@ -180,24 +182,6 @@ func (p pending) settle() (o PendingOutcome, report bool, err error) {
 	}
 	o.Removed = true
 	return o, true, nil
-}
-
-// settlePendingNow settles the entry of configBackup at once, after its
-// store backup's commit failed without telling whether it happened. It
-// reports whether the entry is settled (file://); a remote store backup's
-// entry stays, for the next start to report.
-func settlePendingNow(dataDir, configBackup string) bool {
-	list, err := readPending(dataDir)
-	if err != nil {
-		return false
-	}
-	for _, p := range list {
-		if p.ConfigBackup == configBackup {
-			o, report, err := p.settle()
-			return err == nil && (!report || o.Removed)
-		}
-	}
-	return true
 }
 
 // fileIs reports whether the file at path has size bytes and the SHA-256

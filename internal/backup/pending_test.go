@@ -80,8 +80,8 @@ func TestRecoverPending(t *testing.T) {
 	}
 }
 
-// commitThenFail is a destination whose commits happen and then report an
-// error, as when the connection is lost right after the rename.
+// commitThenFail is a destination whose commits happen and then report a
+// lost connection (ErrUncertain), as when it drops right after the rename.
 type commitThenFail struct{ destination.Destination }
 
 func (d commitThenFail) Create(ctx context.Context, name string) (destination.Upload, error) {
@@ -95,13 +95,14 @@ func (u lostCommit) Commit() (destination.CommitInfo, error) {
 	if _, err := u.Upload.Commit(); err != nil {
 		return destination.CommitInfo{}, err
 	}
-	return destination.CommitInfo{}, errors.New("connection lost")
+	return destination.CommitInfo{}, fmt.Errorf("rename: %w: %w: connection lost", destination.ErrUncertain, destination.ErrUnreachable)
 }
 
-// TestUncertainCommit: a store backup whose commit failed without telling
-// whether it happened keeps its pending entry. A file:// store backup is
-// settled at once (it is there, so it is removed); a remote one stays
-// listed, and the next start reports it with its size and digest.
+// TestUncertainCommit: a store backup whose commit lost its connection
+// keeps its pending entry, and the backup's error says where a store
+// backup may have been left. The next start removes a file:// one that is
+// there (it is the described file) and reports a remote one with its size
+// and digest.
 func TestUncertainCommit(t *testing.T) {
 	ctx := context.Background()
 	src := sourceServer(t)
@@ -114,21 +115,17 @@ func TestUncertainCommit(t *testing.T) {
 	fileURL := "file://" + fileDir + "/s.bak"
 	sftpURL := "sftp://" + sftpSrv.Addr + sftpSrv.Root + "/s.bak"
 	t0 := time.Date(2026, 11, 27, 9, 30, 0, 0, time.Local)
-	_, err := Backup(ctx, BackupRequest{Password: testPassword, Dir: src.userfiles(), Time: t0, Store: StoreParams{URL: fileURL}, WorkFactor: testWF}, src.deps(open))
-	if err == nil || !strings.Contains(err.Error(), "connection lost") {
-		t.Fatalf("file:// backup: %v, want the commit's error", err)
+	for i, params := range []StoreParams{
+		{URL: fileURL},
+		{URL: sftpURL, UserID: sftpSrv.User, Password: sftpSrv.Password, HostKey: sftpSrv.HostKey},
+	} {
+		_, err := Backup(ctx, BackupRequest{Password: testPassword, Dir: src.userfiles(), Time: t0.Add(time.Duration(i) * time.Second), Store: params, WorkFactor: testWF}, src.deps(open))
+		if !errors.Is(err, destination.ErrUncertain) || !strings.Contains(err.Error(), "the store backup may have been left at "+params.URL) {
+			t.Fatalf("%s: %v, want the lost commit, naming where the store backup may be", params.URL, err)
+		}
 	}
-	if _, err := os.Stat(filepath.Join(fileDir, "s.bak")); err == nil {
-		t.Fatal("the committed file:// store backup was left")
-	}
-	if list, _ := readPending(src.dir); len(list) != 0 {
-		t.Fatalf("pending entries %+v after a settled file:// commit", list)
-	}
-
-	_, err = Backup(ctx, BackupRequest{Password: testPassword, Dir: src.userfiles(), Time: t0.Add(time.Second),
-		Store: StoreParams{URL: sftpURL, UserID: sftpSrv.User, Password: sftpSrv.Password, HostKey: sftpSrv.HostKey}, WorkFactor: testWF}, src.deps(open))
-	if err == nil || !strings.Contains(err.Error(), "connection lost") {
-		t.Fatalf("sftp backup: %v, want the commit's error", err)
+	if list, _ := readPending(src.dir); len(list) != 2 {
+		t.Fatalf("pending entries %+v, want both kept", list)
 	}
 	left, err := os.ReadFile(filepath.Join(sftpSrv.Root, "s.bak"))
 	if err != nil {
@@ -138,9 +135,35 @@ func TestUncertainCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := PendingOutcome{Orphan: strings.Split(sftpURL, "?")[0], Size: int64(len(left)), SHA256: sha256hex(string(left))}
-	if len(out) != 1 || out[0] != want {
-		t.Fatalf("outcomes %+v, want %+v", out, want)
+	if len(out) != 2 || out[0].Orphan != fileURL || !out[0].Removed || out[1].Orphan != sftpURL || out[1].Removed ||
+		out[1].Size != int64(len(left)) || out[1].SHA256 != sha256hex(string(left)) {
+		t.Fatalf("outcomes %+v", out)
+	}
+	if _, err := os.Stat(filepath.Join(fileDir, "s.bak")); err == nil {
+		t.Fatal("the file:// store backup of the lost commit was left")
+	}
+}
+
+// A file:// orphan that cannot be checked (here its directory is a file:
+// ENOTDIR; as root, permissions would not stop the test) is reported with
+// the reason and left; the recovery, and so the server's start, goes on.
+func TestRecoverPendingUncheckableFile(t *testing.T) {
+	data, userfiles, storeDir := t.TempDir(), t.TempDir(), t.TempDir()
+	notDir := filepath.Join(storeDir, "plain")
+	os.WriteFile(notDir, []byte("x"), 0o600)
+	url := "file://" + notDir + "/s.bak"
+	if err := markPending(data, pending{ConfigBackup: "imaBackup.101010-11272026", StoreURL: url, Size: 5, SHA256: sha256hex("store")}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := RecoverPending(data, userfiles)
+	if err != nil {
+		t.Fatalf("an uncheckable orphan stopped the recovery: %v", err)
+	}
+	if len(out) != 1 || out[0].Orphan != url || out[0].Removed || out[0].Err == nil {
+		t.Fatalf("outcomes %+v, want the orphan reported with why it was left", out)
+	}
+	if _, err := os.Stat(filepath.Join(data, pendingName)); err == nil {
+		t.Fatal("marker left")
 	}
 }
 

@@ -23,8 +23,7 @@ const copyBufferSize = 1 << 20
 // backupStore takes the checkpoint and streams it to dest. It returns the
 // configuration snapshot that was in force at the checkpoint.
 // beforeCommit gets the finished file's size and SHA-256 (hex) before it is
-// committed. A commit that failed otherwise than on an existing name is
-// reported as an *uncertainCommitError: the store backup may be committed.
+// committed.
 func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest destination.Destination, loc *destination.Location, id string, key *archive.Key, beforeCommit func(size int64, sha256 string) error) (*StoreResult, *snapshot, *archive.StoreBackup, error) {
 	if _, err := dest.Stat(ctx, loc.Name); err == nil {
 		return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc.Name, ErrNameTaken)
@@ -123,7 +122,7 @@ func backupStore(ctx context.Context, req BackupRequest, deps BackupDeps, dest d
 		if errors.Is(err, destination.ErrExists) {
 			return nil, nil, nil, fmt.Errorf("store backup %s: %w", loc.Name, ErrNameTaken)
 		}
-		return nil, nil, nil, fmt.Errorf("store backup %s: commit: %w", loc, &uncertainCommitError{err})
+		return nil, nil, nil, fmt.Errorf("store backup %s: commit: %w", loc, err)
 	}
 	sb := &archive.StoreBackup{Name: loc.Name, Size: aw.Size(), SHA256: sum, LSN: lsn, StoreUID: uid, StoreFormat: store.FormatVersion}
 	return &StoreResult{Name: loc.Name, URL: loc.String(), LSN: lsn, Size: aw.Size(), SHA256: sum, Synced: info.Synced}, snap, sb, nil
@@ -138,14 +137,6 @@ func asDestinationMissing(err error) error {
 	}
 	return err
 }
-
-// uncertainCommitError is a commit of a store backup that failed without
-// telling whether the file was committed (a connection lost during the
-// rename, a failed directory fsync).
-type uncertainCommitError struct{ err error }
-
-func (e *uncertainCommitError) Error() string { return e.err.Error() }
-func (e *uncertainCommitError) Unwrap() error { return e.err }
 
 // checkpoint takes the store checkpoint under scratch and returns its
 // directory, the configuration in force at that moment, its LSN and the

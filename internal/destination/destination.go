@@ -37,6 +37,8 @@ type Upload interface {
 	// Commit makes everything written so far visible under the final
 	// name, or fails and leaves nothing under it. ErrExists when another
 	// object took the name since Create: that object is never replaced.
+	// ErrUncertain (with ErrUnreachable) when the connection was lost
+	// during the final step: the object may then be there after all.
 	Commit() (CommitInfo, error)
 	// Abort discards the upload and its temporary data, best effort.
 	Abort() error
@@ -92,6 +94,10 @@ var (
 	// ErrUnreachable: the server could not be reached (refused, timed out,
 	// no route, DNS) or the connection was lost.
 	ErrUnreachable = errors.New("destination unreachable")
+	// ErrUncertain: a Commit lost its connection in its final step (the
+	// rename, link or upload completion) before the server answered, so
+	// the object may exist under its final name.
+	ErrUncertain = errors.New("commit outcome unknown")
 	// ErrHostKey: the SSH host key did not match the pinned fingerprint or
 	// known_hosts, or the host is unknown.
 	ErrHostKey = errors.New("host key not verified")

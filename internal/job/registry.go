@@ -31,10 +31,10 @@ type Options struct {
 	// Now returns the current time (tests); nil means time.Now.
 	Now func() time.Time
 	// Finished, if set, is called with the final status of every job as
-	// it ends, before anyone can see that status (Get, Wait): the server
-	// logs it, so that a failed job is on record after it has left the
-	// history. It runs with the registry's lock held and must not call
-	// the Registry.
+	// it ends, on the job's goroutine with no lock held, before anyone can
+	// see that status (Get and Wait still report it running); hooks of
+	// different jobs may run at the same time. The server logs it, so that
+	// a failed job is on record after it has left the history.
 	Finished func(Status)
 }
 
@@ -122,19 +122,29 @@ func (r *Registry) run(ctx context.Context, j *job, fn Func) {
 		result, err = safeCall(ctx, fn, &j.progress)
 	}
 
-	r.mu.Lock()
-	j.finished = r.opts.Now()
+	// The outcome, decided once, reported to the Finished hook with no
+	// lock held (it may block on I/O), then published.
+	state, errText := Succeeded, ""
 	switch {
 	case ctx.Err() != nil:
-		j.state, j.err = Cancelled, "cancelled"
+		state, errText, result = Cancelled, "cancelled", nil
 		if err != nil && !errors.Is(err, context.Canceled) {
-			j.err = "cancelled: " + err.Error()
+			errText = "cancelled: " + err.Error()
 		}
 	case err != nil:
-		j.state, j.err = Failed, err.Error()
-	default:
-		j.state, j.result = Succeeded, result
+		state, errText, result = Failed, err.Error(), nil
 	}
+	r.mu.Lock()
+	final := j.statusLocked()
+	r.mu.Unlock()
+	final.State, final.Error, final.Result, final.Finished = state, errText, result, r.opts.Now()
+	if r.opts.Finished != nil {
+		r.opts.Finished(final)
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	j.state, j.err, j.result, j.finished = state, errText, result, final.Finished
 	j.cancel()
 	if j.group != "" && r.mu.busy[j.group] == j.id {
 		delete(r.mu.busy, j.group)
@@ -144,11 +154,7 @@ func (r *Registry) run(ctx context.Context, j *job, fn Func) {
 		delete(r.mu.jobs, r.mu.finished[0])
 		r.mu.finished = r.mu.finished[1:]
 	}
-	if r.opts.Finished != nil {
-		r.opts.Finished(j.statusLocked())
-	}
 	close(j.done)
-	r.mu.Unlock()
 }
 
 // safeCall runs fn, turning a panic into an error so that one bad job

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sync"
 	"testing"
 	"time"
 )
@@ -214,14 +215,26 @@ func TestCloseCancelsAndRefuses(t *testing.T) {
 }
 
 // TestFinishedHook: the hook sees every job's final status once, before
-// Wait returns it.
+// Wait returns it, and holds no lock of the registry: a hook that blocks
+// (a stalled log writer) does not block Get or Start.
 func TestFinishedHook(t *testing.T) {
-	var seen []Status // written under the registry's lock, read after Wait
-	r := NewRegistry(Options{Finished: func(st Status) { seen = append(seen, st) }})
+	var (
+		mu   sync.Mutex // hooks of different jobs may run at the same time
+		seen []Status
+	)
+	stall := make(chan struct{})
+	r := NewRegistry(Options{Finished: func(st Status) {
+		if st.Op == "stalled" {
+			<-stall
+		}
+		mu.Lock()
+		seen = append(seen, st)
+		mu.Unlock()
+	}})
 	defer r.Close()
 	ok, _ := r.Start("backup", func(context.Context, *Progress) (map[string]any, error) { return map[string]any{"n": 1}, nil })
 	wait(t, r, ok.RequestID)
-	if len(seen) != 1 || seen[0].RequestID != ok.RequestID || seen[0].State != Succeeded {
+	if len(seen) != 1 || seen[0].RequestID != ok.RequestID || seen[0].State != Succeeded || seen[0].Finished.IsZero() {
 		t.Fatalf("after a success: %+v", seen)
 	}
 	bad, _ := r.Start("restore", func(context.Context, *Progress) (map[string]any, error) {
@@ -230,5 +243,31 @@ func TestFinishedHook(t *testing.T) {
 	wait(t, r, bad.RequestID)
 	if len(seen) != 2 || seen[1].Op != "restore" || seen[1].State != Failed || seen[1].Error != "CWLNA9301 wrong password" {
 		t.Fatalf("after a failure: %+v", seen)
+	}
+
+	st, _ := r.Start("stalled", func(context.Context, *Progress) (map[string]any, error) { return nil, nil })
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 100; i++ { // until the job sits in its hook
+			got, err := r.Get(st.RequestID)
+			if err != nil || got.State.Done() {
+				t.Errorf("while the hook runs: %+v, %v", got, err)
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if _, err := r.Start("other", func(context.Context, *Progress) (map[string]any, error) { return nil, nil }); err != nil {
+			t.Errorf("Start while a hook runs: %v", err)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Get or Start blocked while a Finished hook ran")
+	}
+	close(stall)
+	if got := wait(t, r, st.RequestID); got.State != Succeeded {
+		t.Fatalf("stalled job: %+v", got)
 	}
 }

@@ -204,6 +204,11 @@ func (s *Server) recoverRestore() error {
 	}
 	orphans, err := backup.RecoverPending(s.dir.path, s.dir.userFilesDir())
 	for _, o := range orphans {
+		if o.Err != nil {
+			s.log.Warn("could not check the store backup an interrupted backup may have left; it is left as it is: "+
+				"if it is that backup's, it cannot be restored, delete it", "storeURL", o.Orphan, "size", o.Size, "sha256", o.SHA256, "err", o.Err)
+			continue
+		}
 		if o.Removed {
 			s.log.Warn("removed the store backup of an interrupted backup: its configuration backup was never written",
 				"storeURL", o.Orphan)

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -141,7 +142,7 @@ func (u *upload) Commit() (destination.CommitInfo, error) {
 		opts.DisableContentSha256 = true
 		info, err := u.d.core.PutObject(u.ctx, u.d.bucket, u.key, bytes.NewReader(u.buf), int64(len(u.buf)), md5b64, sha, opts)
 		if err != nil {
-			return fail(mapErr(err))
+			return fail(uncertain(mapErr(err)))
 		}
 		if err := checkETag(info.ETag, md5b64); err != nil {
 			return fail(err)
@@ -153,7 +154,7 @@ func (u *upload) Commit() (destination.CommitInfo, error) {
 			}
 		}
 		if _, err := u.d.core.CompleteMultipartUpload(u.ctx, u.d.bucket, u.key, u.uploadID, u.parts, opts); err != nil {
-			return fail(mapErr(err))
+			return fail(uncertain(mapErr(err)))
 		}
 	}
 	u.buf = nil
@@ -185,4 +186,14 @@ func (u *upload) Abort() error {
 	}
 	u.done = true
 	return u.abortRemote()
+}
+
+// uncertain marks an error of the request that makes the object visible
+// (PutObject, CompleteMultipartUpload) as ErrUncertain when the connection
+// was lost: the server may have completed it before the answer was lost.
+func uncertain(err error) error {
+	if errors.Is(err, destination.ErrUnreachable) {
+		return fmt.Errorf("%w: %w", destination.ErrUncertain, err)
+	}
+	return err
 }

@@ -139,16 +139,32 @@ func (u *upload) publish() error {
 			_ = c.Remove(u.tmp)
 			return nil
 		}
+		if lost := uncertain("link", err); lost != nil {
+			return lost
+		}
 		if u.exists() {
 			return fmt.Errorf("%w (link: %v)", destination.ErrExists, err)
 		}
 		// Filesystems without hard links: fall back to rename.
 	}
 	if err := c.Rename(u.tmp, u.final); err != nil {
+		if lost := uncertain("rename", err); lost != nil {
+			return lost
+		}
 		if u.exists() {
 			return fmt.Errorf("%w (rename: %v)", destination.ErrExists, err)
 		}
 		return fmt.Errorf("rename: %w", mapErr(err))
+	}
+	return nil
+}
+
+// uncertain returns err of the publishing step op as ErrUncertain when it
+// is a lost connection (the server may have carried the step out before
+// the answer was lost), else nil.
+func uncertain(op string, err error) error {
+	if m := mapErr(err); errors.Is(m, destination.ErrUnreachable) {
+		return fmt.Errorf("%s: %w: %w", op, destination.ErrUncertain, m)
 	}
 	return nil
 }

@@ -149,7 +149,11 @@ type jobStatus struct {
 // step, until it ends. A failed or cancelled job is an error carrying its
 // code, returned with the job's status; when the status could not be
 // read, the status is nil (the outcome is unknown).
-func followJob(cmd *cobra.Command, c *adminClient, op, id string) (*jobStatus, error) {
+//
+// adminUsersRestored tells that the job restores the backup's admin users
+// (a restore with --include-server-config): if the server then refuses
+// the credentials, that is why.
+func followJob(cmd *cobra.Command, c *adminClient, op, id string, adminUsersRestored bool) (*jobStatus, error) {
 	var bar *progressbar.ProgressBar
 	step := ""
 	defer func() {
@@ -162,11 +166,14 @@ func followJob(cmd *cobra.Command, c *adminClient, op, id string) (*jobStatus, e
 		data, err := c.do("GET", "/ima/v1/service/status/"+op+"/"+id, nil)
 		var refused *replyError
 		if errors.As(err, &refused) && (refused.status == http.StatusUnauthorized || refused.status == http.StatusForbidden) {
-			// The job was accepted with these credentials: a restore of
-			// the server configuration has replaced the admin users.
-			return nil, fmt.Errorf("the %s (RequestID %s) was accepted, but the server no longer accepts these admin credentials (HTTP %d), so its outcome is unknown here. "+
-				"A restore with --include-server-config brings back the backup's admin users and passwords: "+
-				"check GET /ima/v1/service/status/%s/%s with those", op, id, refused.status, op, id)
+			// The job was accepted with these credentials, which changed
+			// since: its outcome cannot be read with them.
+			why := "these credentials were changed or removed meanwhile"
+			if adminUsersRestored {
+				why = "a restore with --include-server-config brings back the backup's admin users and passwords"
+			}
+			return nil, fmt.Errorf("the %s (RequestID %s) was accepted, but the server no longer accepts these admin credentials (HTTP %d), so its outcome is unknown here: "+
+				"%s. Check GET /ima/v1/service/status/%s/%s with valid ones", op, id, refused.status, why, op, id)
 		}
 		if err != nil {
 			return nil, err
@@ -240,7 +247,7 @@ func newBackupCommand() *cobra.Command {
 			}
 			result := map[string]any{}
 			if r.RequestID != "" {
-				st, err := followJob(cmd, c, "backup", r.RequestID)
+				st, err := followJob(cmd, c, "backup", r.RequestID, false)
 				if err != nil {
 					return err
 				}
@@ -498,7 +505,7 @@ func newRestoreCommand() *cobra.Command {
 			if err := json.Unmarshal(data, &r); err != nil || r.RequestID == "" {
 				return fmt.Errorf("restore: no RequestID in the reply")
 			}
-			st, err := followJob(cmd, c, "restore", r.RequestID)
+			st, err := followJob(cmd, c, "restore", r.RequestID, includeServer && !dryRun)
 			// st is nil when the job's outcome is unknown.
 			removeUpload = st != nil && (err != nil || dryRun)
 			if err != nil {

@@ -298,11 +298,15 @@ func (b *backupRoutes) postBackup(w http.ResponseWriter, r *http.Request, _ *cal
 		if err != nil {
 			return err
 		}
-		if _, err := a.opts.Jobs.Wait(r.Context(), st.RequestID); err != nil {
+		final, err := a.opts.Jobs.Wait(r.Context(), st.RequestID)
+		if err != nil {
 			return err
 		}
 		if berr != nil {
 			return backupError(berr)
+		}
+		if final.State != job.Succeeded { // a panic, recovered by the registry
+			return errors.New(final.Error)
 		}
 		a.log.Info("configuration backup written", "name", res.Name)
 		writeJSON(w, http.StatusOK, map[string]any{"Version": "v1", "Code": CodeOK,
@@ -373,6 +377,9 @@ func restoreResult(res *backup.Result) map[string]any {
 	}
 	if len(res.Plan.Kept) > 0 {
 		out["Kept"] = res.Plan.Kept
+	}
+	if len(res.EndpointsNotStarted) > 0 {
+		out["EndpointsNotStarted"] = res.EndpointsNotStarted
 	}
 	if len(res.Plan.Notes) > 0 {
 		out["Notes"] = res.Plan.Notes
@@ -497,6 +504,9 @@ func (b *backupRoutes) postImport(w http.ResponseWriter, r *http.Request, _ *cal
 		return err
 	}
 	defer release()
+	if c.Config.Frozen() { // before certificate files are written; Replace checks again
+		return fromValidation(config.ErrFrozen)
+	}
 	plan, err := b.importPlan(c.Config, cb)
 	if err != nil {
 		return backupError(err)

@@ -88,6 +88,10 @@ type Result struct {
 	FlaggedMessages int
 	// Applied is false for a dry run.
 	Applied bool
+	// EndpointsNotStarted, filled by the caller that started the
+	// components, says which restored endpoints could not listen (one
+	// text per endpoint); the restore stands all the same.
+	EndpointsNotStarted []string
 }
 
 // Restore stages req against the current configuration and, unless it is

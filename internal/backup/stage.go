@@ -12,6 +12,7 @@ import (
 	"github.com/mqsight/mqsight/internal/archive"
 	"github.com/mqsight/mqsight/internal/config"
 	"github.com/mqsight/mqsight/internal/destination"
+	"github.com/mqsight/mqsight/internal/failpoint"
 	"github.com/mqsight/mqsight/internal/store"
 )
 
@@ -102,6 +103,9 @@ func (r *Restorer) Stage(ctx context.Context, req RestoreRequest, current *confi
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	r.at("stage:done")
+	if err := r.opts.Failpoints.Eval(failpoint.RestoreAfterStage); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
 	ok = true
 	return s, nil
 }

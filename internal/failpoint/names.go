@@ -20,6 +20,10 @@ const (
 	// BackupBeforeCommit fires after a backup file is fully written under
 	// its temporary name, before it is renamed to its final name.
 	BackupBeforeCommit = "backupBeforeCommit"
+	// RestoreAfterStage fires when a restore has staged the new
+	// configuration and store, before it stops the components (the
+	// configuration is frozen, messaging runs).
+	RestoreAfterStage = "restoreAfterStage"
 	// RestoreBeforeSwap fires when a restore has staged the new
 	// configuration and store beside the live ones, before switching.
 	RestoreBeforeSwap = "restoreBeforeSwap"

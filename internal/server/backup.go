@@ -91,17 +91,31 @@ func (a adminService) Restore(ctx context.Context, req backup.RestoreRequest) (*
 		if e := s.MQTT(); e != nil {
 			res.FlaggedMessages = e.RestoredMessages() // counted as the engine loaded them
 		}
-		if rc.endpoints != nil {
-			// The restore stands, but messaging is not all back: say so
-			// where the operator reads the outcome, not only in the log.
-			res.Plan.Notes = append(res.Plan.Notes, fmt.Sprintf(
-				"some restored endpoints did not start (see GET /ima/v1/monitor/Endpoint): %v", rc.endpoints))
-		}
+		// The restore stands, but messaging may not be all back: say so
+		// where the operator reads the outcome, not only in the log.
+		res.EndpointsNotStarted = errorList(rc.endpoints)
 		s.log.Warn("restore applied", "backupID", res.ConfigManifest.BackupID,
 			"includeServerConfig", req.IncludeServerConfig, "storeCleaned", res.Plan.Store.Clean,
 			"storeLSN", res.Plan.Store.LSN, "flaggedMessages", res.FlaggedMessages)
 	}
 	return res, nil
+}
+
+// errorList is the texts of err's joined errors (one per endpoint); nil
+// for nil.
+func errorList(err error) []string {
+	if err == nil {
+		return nil
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	out := make([]string, len(errs))
+	for i, e := range errs {
+		out[i] = e.Error()
+	}
+	return out
 }
 
 // restoreComponents are the server's components as backup.Staged.Apply

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -351,6 +350,16 @@ func TestFrozenConfigurationRefusesChanges(t *testing.T) {
 	}
 	thaw()
 	c.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{"MessageHub": map[string]any{"During": map[string]any{}}})
+
+	// A restore refused while staging thaws what it froze.
+	c.must(http.StatusOK, "PUT", "/ima/v1/file/cfg.copy", c.must(http.StatusOK, "GET", "/ima/v1/service/file/cfg.exp", nil).Raw)
+	if j := restore(t, c, map[string]any{"Name": "cfg.copy", "Password": "not-the-password"}); j.Body["Status"] != "failed" {
+		t.Fatalf("restore with a wrong password: %s", j.Raw)
+	}
+	if ts.s.Config().Frozen() {
+		t.Fatal("the configuration stayed frozen after a refused restore")
+	}
+	c.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{"MessageHub": map[string]any{"After": map[string]any{}}})
 }
 
 // TestRestoreReportsEndpointsThatDidNotStart: a restored endpoint whose
@@ -379,8 +388,8 @@ func TestRestoreReportsEndpointsThatDidNotStart(t *testing.T) {
 	if j.Body["Status"] != "succeeded" {
 		t.Fatalf("restore: %s", j.Raw)
 	}
-	notes, _ := j.Body["Result"].(map[string]any)["Notes"].([]any)
-	if len(notes) == 0 || !strings.Contains(fmt.Sprint(notes), "some restored endpoints did not start") {
+	failed, _ := j.Body["Result"].(map[string]any)["EndpointsNotStarted"].([]any)
+	if len(failed) != 1 || !strings.Contains(failed[0].(string), `endpoint "DemoEndpoint"`) {
 		t.Fatalf("the result does not report the endpoint that did not start: %s", j.Raw)
 	}
 }

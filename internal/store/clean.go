@@ -82,7 +82,12 @@ func (s *Store) finishInterruptedClean() error {
 	} else if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
-	if _, _, err := readDirMeta(s.dir, s.opts); err != nil {
+	_, _, err := readDirMeta(s.dir, s.opts)
+	if errors.Is(err, ErrNewerFormat) {
+		// A complete store of a newer build: not this build's to repair.
+		return fmt.Errorf("open store: %w", err)
+	}
+	if err != nil {
 		_, lsn, err := readDirMeta(old, s.opts)
 		if err != nil {
 			return fmt.Errorf("open store: finish interrupted clean: %w", err)

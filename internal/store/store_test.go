@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -363,6 +364,18 @@ func TestNewerFormatIsRefused(t *testing.T) {
 	if got := formatOf(t, dir); got != formatVersion+1 {
 		t.Fatalf("refusing the store changed its format to %d", got)
 	}
+	// Beside what looks like an interrupted Clean, a newer store is not
+	// taken for a half-made one and recreated.
+	if err := os.Mkdir(dir+deletingSuffix, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrNewerFormat) {
+		t.Fatalf("Open beside %s: %v, want ErrNewerFormat", deletingSuffix, err)
+	}
+	if got := formatOf(t, dir); got != formatVersion+1 {
+		t.Fatalf("the newer store was recreated (format %d)", got)
+	}
+	os.Remove(dir + deletingSuffix)
 	setFormat(t, dir, 0)
 	if _, err := Open(dir, Options{}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("format 0: %v, want ErrCorrupt", err)

@@ -173,11 +173,12 @@ func TestBackupBadInputs(t *testing.T) {
 	}
 
 	// Restore while another restore runs: the second is refused; the
-	// first is held before its switch by a failpoint.
+	// first is held after staging, before it stops anything, by a
+	// failpoint.
 	if err := s.p.terminate(30 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	p := startWith(t, bin, s.d.Path, []string{lowWorkFactor, "MQSIGHT_FAILPOINTS=restoreBeforeSwap=sleep(1500)"})
+	p := startWith(t, bin, s.d.Path, []string{lowWorkFactor, "MQSIGHT_FAILPOINTS=restoreAfterStage=sleep(1500)"})
 	a = newAPI(t, s.d, p)
 	first := a.must(http.StatusAccepted, "POST", "/ima/v1/service/restore", restoreBody(map[string]any{"DryRun": false}))
 	r := a.must(http.StatusConflict, "POST", "/ima/v1/service/restore", restoreBody(nil))

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -252,11 +253,19 @@ func TestBackupCLI(t *testing.T) {
 		"AdminUser": map[string]any{d.AdminUser: map[string]any{"Password": changed, "Role": "SystemAdministrator"}}})
 	cenv := []string{"MQSIGHT_ADMIN_PASSWORD=" + changed, "MQSIGHT_BACKUP_PASSWORD=" + e2eBackupPassword}
 	out, err = runCLI(t, cenv, append([]string{"restore", local, "--store-url", storeURL, "--include-server-config"}, conn...)...)
-	if err == nil || !strings.Contains(out, "was accepted, but the server no longer accepts these admin credentials") || strings.Contains(out, "restore failed") {
+	if err == nil || !strings.Contains(out, "was accepted, but the server no longer accepts these admin credentials") ||
+		!strings.Contains(out, "brings back the backup's admin users") || strings.Contains(out, "restore failed") {
 		t.Fatalf("restore with a password the backup does not have: %v\n%s", err, out)
 	}
-	// The backup's admin password is back (a logs in with it), and the
-	// restore happened.
+	// With the backup's admin password (a logs in with it) the outcome
+	// the CLI could not read is there: the restore succeeded.
+	m := regexp.MustCompile(`RequestID ([A-Za-z0-9_-]+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no RequestID in %s", out)
+	}
+	if j := a.waitJob("restore", m[1]); j.Body["Status"] != "succeeded" {
+		t.Fatalf("the restore the CLI could not follow: %s", j.Raw)
+	}
 	if got := serverFile(); !bytes.Equal(got, original) {
 		t.Fatal("the restored backup is not kept in the server's user files")
 	}

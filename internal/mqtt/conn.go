@@ -217,10 +217,22 @@ func (c *conn) handle(pk *packets.Packet) bool {
 // DISCONNECT: the connection is just closed) and makes the connection
 // close after flushing.
 func (c *conn) disconnect(rc byte) {
+	var last []byte
 	if c.version == 5 {
-		c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: rc})
+		last = c.encodeDisconnect(rc)
 	}
-	c.out.closeAfterFlush()
+	c.out.closeAfter(last)
+}
+
+// encodeDisconnect is the v5 DISCONNECT with reason rc, counted as sent.
+func (c *conn) encodeDisconnect(rc byte) []byte {
+	b, err := encode(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: rc}, c.version, 0)
+	if err != nil {
+		c.e.log.Error("encode mqtt packet", "type", packets.Disconnect, "err", err)
+		return nil
+	}
+	c.e.stats.BytesOut.Add(uint64(len(b)))
+	return b
 }
 
 // send encodes pk for this connection's protocol version and queues it.

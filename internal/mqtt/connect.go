@@ -230,10 +230,7 @@ func (e *Engine) takeOverLocked(old *session) {
 	oc := old.conn
 	old.takenOver = true
 	e.detachLocked(oc, false)
-	if oc.version == 5 {
-		oc.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: 0x8E})
-	}
-	oc.out.closeAfterFlush()
+	oc.disconnect(0x8E)
 }
 
 func newClientID() string {

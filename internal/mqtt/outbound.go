@@ -132,8 +132,17 @@ func (o *outbound) full() bool {
 }
 
 // closeAfterFlush writes what is pending, then closes the connection.
-func (o *outbound) closeAfterFlush() {
+func (o *outbound) closeAfterFlush() { o.closeAfter(nil) }
+
+// closeAfter appends last (a DISCONNECT; nil for none) and closes the
+// connection once everything pending is written. Appending and closing are
+// one step, so nothing another goroutine sends can follow last on the
+// wire ([MQTT-3.14.4-1]: the DISCONNECT is the last packet).
+func (o *outbound) closeAfter(last []byte) {
 	o.mu.Lock()
+	if !o.mu.closed && !o.mu.closing {
+		o.mu.pending = append(o.mu.pending, last...)
+	}
 	o.mu.closing = true
 	if !o.mu.closed {
 		o.startLocked() // it flushes, then closes

@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"testing"
@@ -109,5 +110,36 @@ func TestOutboundCloseWhileIdle(t *testing.T) {
 		}
 		o.closeNow() // idempotent
 		client.Close()
+	}
+}
+
+// closeAfter appends its last packet and closes in one step: a packet
+// appended at the same time either goes before it or is refused, never
+// after it ([MQTT-3.14.4-1]).
+func TestOutboundCloseAfterIsLast(t *testing.T) {
+	for round := 0; round < 50; round++ {
+		server, client := net.Pipe()
+		o := newOutbound(server, 1<<20, nil)
+		start := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			<-start
+			for i := 0; i < 100; i++ {
+				if o.appendPacket([]byte("p"), false) == refusedClosed {
+					return
+				}
+			}
+		}()
+		close(start)
+		o.closeAfter([]byte("D"))
+		<-done
+		all, _ := io.ReadAll(client)
+		if len(all) == 0 || all[len(all)-1] != 'D' || bytes.Count(all, []byte("D")) != 1 {
+			t.Fatalf("round %d: wire %q, want the D last", round, all)
+		}
+		if r := o.appendPacket([]byte("late"), false); r != refusedClosed {
+			t.Fatalf("append after closeAfter: %v", r)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"errors"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -133,4 +134,25 @@ func (c *offsetClock) advance(d time.Duration) {
 // withClock makes the test server's engine use c.
 func withClock(c *offsetClock) func(*testServer) {
 	return func(ts *testServer) { ts.opts.Now = c.now }
+}
+
+// failNextCommit installs a store hook that fails the next commit after
+// arm is called (a transient store failure).
+func failNextCommit(ts *testServer) (arm func()) {
+	var mu sync.Mutex
+	fail := false
+	ts.storeOpts.BeforeSync = func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if fail {
+			fail = false
+			return errors.New("injected commit failure")
+		}
+		return nil
+	}
+	return func() {
+		mu.Lock()
+		fail = true
+		mu.Unlock()
+	}
 }

@@ -2,7 +2,6 @@ package mqtt
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -422,25 +421,21 @@ func expectResent(t *testing.T, c *mqtttest.Conn, payload string, pid uint16) *p
 	return got
 }
 
-// failNextCommit installs a store hook that fails the next commit after
-// arm is called (a transient store failure).
-func failNextCommit(ts *testServer) (arm func()) {
-	var mu sync.Mutex
-	fail := false
-	ts.storeOpts.BeforeSync = func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		if fail {
-			fail = false
-			return errors.New("injected commit failure")
+// closedWithoutThenResume expects the server to close c without sending a
+// packet of type typ, then resumes the persistent session id on a new
+// connection.
+func closedWithoutThenResume(t *testing.T, ts *testServer, c *mqtttest.Conn, id string, typ byte) *mqtttest.Conn {
+	t.Helper()
+	for _, got := range c.ExpectClosed(waitLong) {
+		if got.FixedHeader.Type == typ {
+			t.Fatalf("packet type %d sent although the commit behind it failed", typ)
 		}
-		return nil
 	}
-	return func() {
-		mu.Lock()
-		fail = true
-		mu.Unlock()
+	again, ack := v5Open(t, ts, id, v5Persistent, v5Resume)
+	if !ack.SessionPresent {
+		t.Fatal("session not resumed")
 	}
+	return again
 }
 
 // An inbound PUBREL whose release could not be committed gets no PUBCOMP:
@@ -459,15 +454,7 @@ func TestInboundPubrelCommitFailureClosesWithoutPubcomp(t *testing.T) {
 	}
 	arm()
 	pub.MustSend(mqtttest.AckPacket(packets.Pubrel, 7, 0))
-	for _, got := range pub.ExpectClosed(waitLong) {
-		if got.FixedHeader.Type == packets.Pubcomp {
-			t.Fatal("PUBCOMP for a PUBREL whose commit failed")
-		}
-	}
-	again, ack := v5Open(t, ts, "q2fail-in", v5Persistent, v5Resume)
-	if !ack.SessionPresent {
-		t.Fatal("session not resumed")
-	}
+	again := closedWithoutThenResume(t, ts, pub, "q2fail-in", packets.Pubcomp)
 	again.MustSend(mqtttest.AckPacket(packets.Pubrel, 7, 0))
 	comp, err := again.AwaitAck(packets.Pubcomp, 7, waitLong)
 	if err != nil || comp.ReasonCode != 0 {
@@ -488,15 +475,7 @@ func TestOutboundPubrecCommitFailureClosesWithoutPubrel(t *testing.T) {
 	first := sub.ExpectPublish()
 	arm()
 	sub.MustSend(mqtttest.AckPacket(packets.Pubrec, first.PacketID, 0))
-	for _, got := range sub.ExpectClosed(waitLong) {
-		if got.FixedHeader.Type == packets.Pubrel {
-			t.Fatal("PUBREL for a PUBREC whose commit failed")
-		}
-	}
-	again, ack := v5Open(t, ts, "q2fail-out", v5Persistent, v5Resume)
-	if !ack.SessionPresent {
-		t.Fatal("session not resumed")
-	}
+	again := closedWithoutThenResume(t, ts, sub, "q2fail-out", packets.Pubrel)
 	resent := again.ExpectPublish()
 	if resent.PacketID != first.PacketID || !resent.FixedHeader.Dup || string(resent.Payload) != "once" {
 		t.Fatalf("resent %v, want the PUBLISH again with DUP", resent)

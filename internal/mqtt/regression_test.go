@@ -9,7 +9,6 @@ package mqtt
 // timed out, and wills published by a graceful shutdown.
 
 import (
-	"errors"
 	"net"
 	"sync"
 	"testing"
@@ -186,25 +185,12 @@ func TestRegressionDisconnectExpiryBypassesCap(t *testing.T) {
 // identifier stays in inQoS2; the client's next QoS 2 message with that
 // identifier ([MQTT-4.3.3-9]: a new message) is acknowledged and dropped.
 func TestRegressionQoS2FailedCommitPoisonsPID(t *testing.T) {
-	var mu sync.Mutex
-	failNext := false
-	ts := startServer(t, func(ts *testServer) {
-		ts.storeOpts.BeforeSync = func() error {
-			mu.Lock()
-			defer mu.Unlock()
-			if failNext {
-				failNext = false
-				return errors.New("injected")
-			}
-			return nil
-		}
-	})
+	var arm func()
+	ts := startServer(t, func(ts *testServer) { arm = failNextCommit(ts) })
 	s, _ := v5Open(t, ts, "rs7", v5Persistent)
 	s.MustSubscribe(mqtttest.Sub("r7", 2))
 	p, _ := v5Open(t, ts, "rp7")
-	mu.Lock()
-	failNext = true
-	mu.Unlock()
+	arm()
 	pk := p.PublishPacket("r7", []byte("first"), 2, false)
 	pk.PacketID = 77
 	rec, err := p.PublishWith(pk)

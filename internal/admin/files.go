@@ -60,7 +60,7 @@ func (a *API) putFile(w http.ResponseWriter, r *http.Request, _ *caller) error {
 		return err
 	}
 	publish := os.Rename
-	switch inm := r.Header.Get("If-None-Match"); inm {
+	switch r.Header.Get("If-None-Match") {
 	case "":
 	case "*":
 		publish = linkNoReplace

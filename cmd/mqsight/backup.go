@@ -189,7 +189,7 @@ func followJob(cmd *cobra.Command, c *adminClient, op, id string, adminUsersRest
 			step = st.Step
 			bar = newBar(cmd, st.BytesTotal, op+": "+step, bytePhase(step))
 		}
-		if bar != nil {
+		if bar != nil && st.Step == step { // the counts are the current step's
 			if st.BytesTotal > 0 && bar.GetMax64() != st.BytesTotal {
 				bar.ChangeMax64(st.BytesTotal)
 			}

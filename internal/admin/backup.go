@@ -247,10 +247,24 @@ func failJob(err error) error {
 	return jobFailure{e}
 }
 
+// coded makes a panic in fn a failure with a code (CWLNA9500), as every
+// other failure of a backup or restore job has; the registry would report
+// it without one.
+func coded(fn job.Func) job.Func {
+	return func(ctx context.Context, p *job.Progress) (result map[string]any, err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				result, err = nil, jobFailure{apiError(CodeInternal, fmt.Sprintf("panic: %v", v))}
+			}
+		}()
+		return fn(ctx, p)
+	}
+}
+
 // startJob starts a backup or restore job and replies 202 with its
 // RequestID.
 func (b *backupRoutes) startJob(w http.ResponseWriter, op string, fn job.Func) error {
-	st, err := b.api.opts.Jobs.Start(op, fn)
+	st, err := b.api.opts.Jobs.Start(op, coded(fn))
 	if errors.Is(err, job.ErrBusy) {
 		return apiError(CodeBusy, err.Error())
 	}
@@ -285,13 +299,13 @@ func (b *backupRoutes) postBackup(w http.ResponseWriter, r *http.Request, _ *cal
 			res  *backup.BackupResult
 			berr error
 		)
-		st, err := a.opts.Jobs.Start("backup", func(ctx context.Context, _ *job.Progress) (map[string]any, error) {
+		st, err := a.opts.Jobs.Start("backup", coded(func(ctx context.Context, _ *job.Progress) (map[string]any, error) {
 			res, berr = b.svc.Backup(ctx, req)
 			if berr != nil {
 				return nil, failJob(berr)
 			}
 			return map[string]any{"FileName": res.Name, "BackupID": res.Manifest.BackupID}, nil
-		})
+		}))
 		if errors.Is(err, job.ErrBusy) {
 			return apiError(CodeBusy, err.Error())
 		}

@@ -167,3 +167,16 @@ func TestProgressToJob(t *testing.T) {
 		t.Fatalf("status %+v", got)
 	}
 }
+
+// A panic in a backup or restore job fails it with a code, as every other
+// failure does.
+func TestCodedJobPanic(t *testing.T) {
+	_, err := coded(func(context.Context, *job.Progress) (map[string]any, error) { panic("boom") })(context.Background(), &job.Progress{})
+	if err == nil || !strings.HasPrefix(err.Error(), string(CodeInternal)+" ") || !strings.Contains(err.Error(), "panic: boom") {
+		t.Fatalf("err %v, want %s with the panic", err, CodeInternal)
+	}
+	res, err := coded(func(context.Context, *job.Progress) (map[string]any, error) { return map[string]any{"ok": true}, nil })(context.Background(), &job.Progress{})
+	if err != nil || res["ok"] != true {
+		t.Fatalf("a job that does not panic: %v, %v", res, err)
+	}
+}

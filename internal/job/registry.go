@@ -117,21 +117,26 @@ func (r *Registry) run(ctx context.Context, j *job, fn Func) {
 	var (
 		result map[string]any
 		err    error
+		ran    bool
 	)
 	if ctx.Err() == nil {
 		result, err = safeCall(ctx, fn, &j.progress)
+		ran = true
 	}
 
 	// The outcome, decided once, reported to the Finished hook with no
-	// lock held (it may block on I/O), then published.
+	// lock held (it may block on I/O), then published. A Func that
+	// succeeded succeeded, even if a cancel (a shutdown) came as it
+	// finished: a restore applied then is applied.
 	state, errText := Succeeded, ""
 	switch {
+	case ran && err == nil:
 	case ctx.Err() != nil:
 		state, errText, result = Cancelled, "cancelled", nil
 		if err != nil && !errors.Is(err, context.Canceled) {
 			errText = "cancelled: " + err.Error()
 		}
-	case err != nil:
+	default:
 		state, errText, result = Failed, err.Error(), nil
 	}
 	r.mu.Lock()

@@ -52,6 +52,13 @@ func TestOutcomes(t *testing.T) {
 			<-ctx.Done()
 			return nil, errors.New("upload aborted")
 		}, state: Cancelled, errMsg: "cancelled: upload aborted"},
+		// A cancel (a shutdown) that comes as the Func finishes its work
+		// does not undo the success it reports.
+		{name: "succeeded although cancelled", cancel: true, fn: func(ctx context.Context, p *Progress) (map[string]any, error) {
+			close(running)
+			<-ctx.Done()
+			return map[string]any{"File": "applied"}, nil
+		}, state: Succeeded, result: "applied"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

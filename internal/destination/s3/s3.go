@@ -2,6 +2,8 @@ package s3
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -121,7 +123,11 @@ func (d *Destination) Create(ctx context.Context, name string) (destination.Uplo
 	if !ok {
 		return nil, fmt.Errorf("%s: create: bucket %w", d.where(name), destination.ErrNotFound)
 	}
-	return &upload{ctx: ctx, d: d, name: name, key: d.key(name)}, nil
+	var token [16]byte
+	if _, err := rand.Read(token[:]); err != nil {
+		return nil, fmt.Errorf("%s: create: %w", d.where(name), err)
+	}
+	return &upload{ctx: ctx, d: d, name: name, key: d.key(name), token: hex.EncodeToString(token[:])}, nil
 }
 
 // Open implements destination.Destination.

@@ -36,6 +36,10 @@ type fakeS3 struct {
 	// corruptParts, when set, flips one byte of every part upload body
 	// after the client computed its digests.
 	corruptParts atomic.Bool
+	// loseCompletion, when set, carries out the next request that makes an
+	// object visible (CompleteMultipartUpload, or a PUT without
+	// partNumber) and then drops the connection instead of answering.
+	loseCompletion atomic.Bool
 }
 
 func startFake(t *testing.T, tls bool) *fakeS3 {
@@ -49,6 +53,15 @@ func startFake(t *testing.T, tls bool) *fakeS3 {
 				body[len(body)/2] ^= 0x40
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		q := r.URL.Query()
+		completes := (r.Method == http.MethodPost && q.Has("uploadId")) || (r.Method == http.MethodPut && !q.Has("partNumber") && !q.Has("uploadId"))
+		if completes && f.loseCompletion.CompareAndSwap(true, false) {
+			h.ServeHTTP(httptest.NewRecorder(), r) // done on the server
+			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+				conn.Close() // the answer is lost
+			}
+			return
 		}
 		h.ServeHTTP(w, r)
 	})
@@ -283,5 +296,51 @@ func TestBufferBounded(t *testing.T) {
 	}
 	if want := int(u.n / MinPartSize); len(u.parts) != want {
 		t.Errorf("%d parts uploaded for %d bytes", len(u.parts), u.n)
+	}
+}
+
+// TestLostCompletionIsUncertain: the request that makes the object visible
+// is carried out, but its answer is lost (the connection drops). The client
+// retries it (as in production, 3 attempts). The retried single PUT is
+// refused (PreconditionFailed: the object exists now); the object carries
+// this upload's token, so Commit succeeds. Never ErrExists or ErrNotFound:
+// a backup would take its own store backup for another's, clear its
+// pending entry and leave it unreported.
+func TestLostCompletionIsUncertain(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		size int
+	}{
+		{"single PUT", 1 << 10},
+		{"multipart", MinPartSize + 1<<20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := startFake(t, false)
+			loc, err := destination.Parse("s3://" + f.host() + "/bucket/store.age?insecure=true")
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := New(loc, goodCred, Options{PartSize: MinPartSize, MaxRetries: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			up, err := d.Create(context.Background(), "store.age")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := up.Write(bytes.Repeat([]byte("x"), tc.size)); err != nil {
+				t.Fatal(err)
+			}
+			f.loseCompletion.Store(true)
+			// A retried completion may also just succeed (the fake, like
+			// S3 for a while, completes a completed upload again).
+			_, err = up.Commit()
+			if err != nil && !errors.Is(err, destination.ErrUncertain) || errors.Is(err, destination.ErrExists) || errors.Is(err, destination.ErrNotFound) {
+				t.Fatalf("Commit: %v, want success or ErrUncertain, never ErrExists or ErrNotFound", err)
+			}
+			if info, err := d.Stat(context.Background(), "store.age"); err != nil || info.Size != int64(tc.size) {
+				t.Fatalf("the object the lost answer was about: %+v, %v", info, err)
+			}
+		})
 	}
 }

@@ -34,6 +34,20 @@ type upload struct {
 	n        int64
 	done     bool
 	err      error // first failure; Commit refuses after one
+	// token, random, is stored with the object as user metadata
+	// (tokenMeta), so that after a lost answer the object can be told
+	// apart from another under the same name (uncertain).
+	token string
+}
+
+// tokenMeta is the user metadata key (x-amz-meta-mqsight-upload) of an
+// upload's token.
+const tokenMeta = "Mqsight-Upload"
+
+// putOptions are the options of the requests that create the object: the
+// upload's token as metadata.
+func (u *upload) putOptions() minio.PutObjectOptions {
+	return minio.PutObjectOptions{UserMetadata: map[string]string{tokenMeta: u.token}}
 }
 
 func (u *upload) Write(p []byte) (int, error) {
@@ -72,7 +86,7 @@ func (u *upload) Write(p []byte) (int, error) {
 // multipart upload if needed, and empties the buffer (keeping its memory).
 func (u *upload) flushPart() error {
 	if u.uploadID == "" {
-		id, err := u.d.core.NewMultipartUpload(u.ctx, u.d.bucket, u.key, minio.PutObjectOptions{})
+		id, err := u.d.core.NewMultipartUpload(u.ctx, u.d.bucket, u.key, u.putOptions())
 		if err != nil {
 			return fmt.Errorf("start multipart upload: %w", mapErr(err))
 		}
@@ -135,16 +149,17 @@ func (u *upload) Commit() (destination.CommitInfo, error) {
 	if err := u.ctx.Err(); err != nil {
 		return fail(err)
 	}
-	var opts minio.PutObjectOptions
+	opts := u.putOptions()
 	opts.SetMatchETagExcept("*") // never replace an existing object
 	if u.uploadID == "" {
 		md5b64, sha := digests(u.buf)
 		opts.DisableContentSha256 = true
 		info, err := u.d.core.PutObject(u.ctx, u.d.bucket, u.key, bytes.NewReader(u.buf), int64(len(u.buf)), md5b64, sha, opts)
 		if err != nil {
-			return fail(uncertain(mapErr(err)))
-		}
-		if err := checkETag(info.ETag, md5b64); err != nil {
+			if err := u.uncertain(mapErr(err)); err != nil {
+				return fail(err)
+			}
+		} else if err := checkETag(info.ETag, md5b64); err != nil {
 			return fail(err)
 		}
 	} else {
@@ -154,7 +169,9 @@ func (u *upload) Commit() (destination.CommitInfo, error) {
 			}
 		}
 		if _, err := u.d.core.CompleteMultipartUpload(u.ctx, u.d.bucket, u.key, u.uploadID, u.parts, opts); err != nil {
-			return fail(uncertain(mapErr(err)))
+			if err := u.uncertain(mapErr(err)); err != nil {
+				return fail(err)
+			}
 		}
 	}
 	u.buf = nil
@@ -188,12 +205,31 @@ func (u *upload) Abort() error {
 	return u.abortRemote()
 }
 
-// uncertain marks an error of the request that makes the object visible
-// (PutObject, CompleteMultipartUpload) as ErrUncertain when the connection
-// was lost: the server may have completed it before the answer was lost.
-func uncertain(err error) error {
+// uncertain classifies an error of the request that makes the object
+// visible (PutObject, CompleteMultipartUpload). The client retries it
+// when a connection drops; if an earlier attempt was carried out but its
+// answer lost, the retry is refused (PreconditionFailed: the object now
+// exists; NoSuchUpload: the upload is complete) although the object is
+// ours. A lost connection is ErrUncertain; such a refusal is looked into:
+// if the object there carries this upload's token, the commit happened
+// (nil); if it cannot be looked up, it is ErrUncertain; if another object
+// took the name, the refusal stands.
+func (u *upload) uncertain(err error) error {
 	if errors.Is(err, destination.ErrUnreachable) {
 		return fmt.Errorf("%w: %w", destination.ErrUncertain, err)
+	}
+	if !errors.Is(err, destination.ErrExists) && !errors.Is(err, destination.ErrNotFound) {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), abortTimeout)
+	defer cancel()
+	info, serr := u.d.core.StatObject(ctx, u.d.bucket, u.key, minio.StatObjectOptions{})
+	switch {
+	case serr == nil && info.UserMetadata[tokenMeta] == u.token && info.Size == u.n:
+		return nil // ours: an earlier attempt completed it
+	case serr != nil && !errors.Is(mapErr(serr), destination.ErrNotFound):
+		return fmt.Errorf("%w: %w: the answer to an earlier attempt may have been lost: %v; looking the object up: %v",
+			destination.ErrUncertain, destination.ErrUnreachable, err, serr)
 	}
 	return err
 }

@@ -261,13 +261,20 @@ func coded(fn job.Func) job.Func {
 	}
 }
 
+// start starts fn as a backup or restore job (a panic fails it with a
+// code); another job of the group running is 409 CWLNA9206.
+func (b *backupRoutes) start(op string, fn job.Func) (job.Status, error) {
+	st, err := b.api.opts.Jobs.Start(op, coded(fn))
+	if errors.Is(err, job.ErrBusy) {
+		return st, apiError(CodeBusy, err.Error())
+	}
+	return st, err
+}
+
 // startJob starts a backup or restore job and replies 202 with its
 // RequestID.
 func (b *backupRoutes) startJob(w http.ResponseWriter, op string, fn job.Func) error {
-	st, err := b.api.opts.Jobs.Start(op, coded(fn))
-	if errors.Is(err, job.ErrBusy) {
-		return apiError(CodeBusy, err.Error())
-	}
+	st, err := b.start(op, fn)
 	if err != nil {
 		return err
 	}
@@ -299,16 +306,13 @@ func (b *backupRoutes) postBackup(w http.ResponseWriter, r *http.Request, _ *cal
 			res  *backup.BackupResult
 			berr error
 		)
-		st, err := a.opts.Jobs.Start("backup", coded(func(ctx context.Context, _ *job.Progress) (map[string]any, error) {
+		st, err := b.start("backup", func(ctx context.Context, _ *job.Progress) (map[string]any, error) {
 			res, berr = b.svc.Backup(ctx, req)
 			if berr != nil {
 				return nil, failJob(berr)
 			}
 			return map[string]any{"FileName": res.Name, "BackupID": res.Manifest.BackupID}, nil
-		}))
-		if errors.Is(err, job.ErrBusy) {
-			return apiError(CodeBusy, err.Error())
-		}
+		})
 		if err != nil {
 			return err
 		}

@@ -109,6 +109,8 @@ func (e *Engine) destroySessionLocked(s *session, b *store.Batch) {
 		case e.isGroupBuffer(ent.buf):
 			ent.buf.requeue(ent)
 			e.kickGroupBufferLocked(ent.buf)
+		case ent.buf.detached:
+			e.removeEntryLocked(ent, b) // its subscription is gone already
 		}
 		delete(s.inflight, pid)
 	}
@@ -138,6 +140,11 @@ func (e *Engine) unpersistSessionLocked(s *session, b *store.Batch) {
 			}
 			return true
 		})
+	}
+	for _, ent := range s.inflight {
+		if ent.buf.detached && ent.durable {
+			e.dropRefLocked(ent, b)
+		}
 	}
 	b.Delete(store.ClientStateKey(s.clientID))
 }

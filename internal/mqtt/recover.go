@@ -122,6 +122,7 @@ func (e *Engine) recover() error {
 		return err
 	}
 
+	detached := make(map[string]*buffer) // store owner → buffer of a removed subscription
 	err = st.Scan(store.KindPrefix(store.KindReference), func(k, v []byte) error {
 		owner, seq, err := store.ParseRefKey(k)
 		if err != nil {
@@ -132,6 +133,11 @@ func (e *Engine) recover() error {
 			return fmt.Errorf("reference record: %w", err)
 		}
 		buf, m := buffers[owner], msgs[ref.MessageID]
+		if buf == nil && m != nil && ref.State != store.RefQueued {
+			if e.recoverDetachedLocked(owner, seq, ref, m, detached) {
+				return nil
+			}
+		}
 		if buf == nil || m == nil {
 			e.log.Warn("deleting orphaned message reference", "message", ref.MessageID, "bufferFound", buf != nil)
 			cleanup.Delete(k)
@@ -279,6 +285,44 @@ func (e *Engine) recover() error {
 		cleanup.Discard()
 	}
 	return nil
+}
+
+// recoverDetachedLocked puts back in flight to its session a delivery
+// whose ordinary subscription was removed while it was in flight (see
+// removeSubscriptionLocked), in a detached buffer for its owner (kept in
+// buffers). It reports false when the reference is an orphan after all:
+// no such session, or its packet identifier unusable.
+func (e *Engine) recoverDetachedLocked(owner string, seq uint64, ref store.Reference, m *message, buffers map[string]*buffer) bool {
+	clientID, _, err := store.ParseSubscriptionKey([]byte(owner))
+	if err != nil {
+		return false // a shared group's owner: its group is gone
+	}
+	s := e.mu.sessions[clientID]
+	if s == nil {
+		return false
+	}
+	ent := &entry{seq: seq, msg: m, ready: true, durable: true, dup: true, pid: ref.PacketID,
+		state: entryState(ref.State), qos: m.qos}
+	// The granted QoS went with the subscription's record. The PUBLISH
+	// was sent with at most the message's QoS; resending with that QoS
+	// never leaves a QoS 2 exchange the client started unfinished.
+	if ent.state == statePubrecd {
+		ent.qos = 2
+	}
+	if !s.adoptInflight(ent) {
+		e.log.Warn("dropping a delivery in flight from a removed subscription: its packet identifier is taken",
+			"clientID", clientID, "message", ref.MessageID, "packetID", ref.PacketID)
+		return false
+	}
+	buf := buffers[owner]
+	if buf == nil {
+		buf = newBuffer(owner, true, defaultLimits)
+		buf.detached = true
+		buffers[owner] = buf
+	}
+	m.refs++
+	buf.appendRecovered(ent)
+	return true
 }
 
 // consumerOf returns the session that the shared-group or queue QoS 2

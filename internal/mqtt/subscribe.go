@@ -129,7 +129,9 @@ func (e *Engine) subscribeLocked(s *session, f packets.Subscription, parsed topi
 			sub.group, sub.buf = g, g.buf
 			g.addMember(sub)
 		} else {
-			sub.buf = newBuffer(string(store.SubscriptionKey(s.clientID, f.Filter)), s.persistent, limits)
+			owner := string(store.SubscriptionKey(s.clientID, f.Filter))
+			sub.buf = newBuffer(owner, s.persistent, limits)
+			sub.buf.nextSeq = s.nextSeqAfterDetached(owner)
 		}
 		s.subs[f.Filter] = sub
 	}
@@ -232,17 +234,28 @@ func (e *Engine) removeSubscriptionLocked(sub *subscription, b *store.Batch) {
 		}
 		return
 	}
+	sub.buf.detached = true
 	for _, ent := range sub.buf.liveEntries() {
 		if ent.state != stateQueued && s.inflight[ent.pid] == ent {
 			// A delivery already started stays in the session until the
-			// client completes it, also after a reconnection
-			// ([MQTT-3.10.4-3], [MQTT-4.4.0-1]); it is no longer durable,
-			// since the subscription's records are gone.
-			if ent.durable {
-				e.dropRefLocked(ent, b)
-			}
+			// client completes it, also after a reconnection or a restart
+			// ([MQTT-3.10.4-3], [MQTT-4.4.0-1]): its reference stays, and
+			// recovery finds it without a subscription.
 			continue
 		}
 		e.removeEntryLocked(ent, b)
 	}
+}
+
+// nextSeqAfterDetached is where a new buffer for owner starts numbering
+// so that its references never take the key of a delivery of an earlier,
+// removed subscription with the same owner still in flight to s.
+func (s *session) nextSeqAfterDetached(owner string) uint64 {
+	next := uint64(1)
+	for _, ent := range s.inflight {
+		if ent.buf.detached && ent.buf.owner == owner {
+			next = max(next, ent.seq+1)
+		}
+	}
+	return next
 }

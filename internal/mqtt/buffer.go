@@ -51,10 +51,6 @@ type buffer struct {
 	durable  bool         // new QoS>0 entries of an ordinary subscription are durable
 	group    *sharedGroup // the shared group owning this buffer, if any
 	queue    string       // for a queue's buffer: the queue name (store.QueueEntryKey)
-	// detached: the ordinary subscription owning this buffer was removed;
-	// it holds only deliveries still in flight to the session, which stay
-	// durable under the owner's references until completed.
-	detached bool
 	entries  []*entry
 	head     int
 	scan     int // entries[head:scan] hold no queued entry (a search hint)
@@ -63,6 +59,11 @@ type buffer struct {
 	inflight int
 
 	limits bufferLimits
+
+	// detached: the ordinary subscription owning this buffer was removed;
+	// it holds only deliveries still in flight to the session, which stay
+	// durable under the owner's references until completed.
+	detached bool
 
 	// counters for monitoring (Engine.mu)
 	enqueued  uint64

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -112,23 +111,6 @@ func (f *storeFlags) params(cmd *cobra.Command, prefix string, body map[string]a
 	return nil
 }
 
-// newBar is a progress bar on standard error, of bytes or of steps.
-func newBar(cmd *cobra.Command, total int64, desc string, bytes bool) *progressbar.ProgressBar {
-	if total <= 0 {
-		total = -1 // spinner until the size is known
-	}
-	return progressbar.NewOptions64(total,
-		progressbar.OptionSetWriter(cmd.ErrOrStderr()),
-		progressbar.OptionSetDescription(desc),
-		progressbar.OptionShowBytes(bytes),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionShowCount(),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(cmd.ErrOrStderr()) }),
-		progressbar.OptionSetRenderBlankState(true),
-	)
-}
-
 // bytePhase tells whether a backup, restore or verify phase counts bytes
 // (moving a store backup); the others count steps.
 func bytePhase(phase string) bool {
@@ -154,11 +136,11 @@ type jobStatus struct {
 // (a restore with --include-server-config): if the server then refuses
 // the credentials, that is why.
 func followJob(cmd *cobra.Command, c *adminClient, op, id string, adminUsersRestored bool) (*jobStatus, error) {
-	var bar *progressbar.ProgressBar
+	var bar *progress
 	step := ""
 	defer func() {
 		if bar != nil {
-			bar.Finish()
+			bar.Stop() // the job did not succeed (Finish below when it did)
 		}
 	}()
 	deadline := time.Now().Add(24 * time.Hour)
@@ -187,16 +169,17 @@ func followJob(cmd *cobra.Command, c *adminClient, op, id string, adminUsersRest
 				bar.Finish()
 			}
 			step = st.Step
-			bar = newBar(cmd, st.BytesTotal, op+": "+step, bytePhase(step))
+			bar = newProgress(cmd, st.BytesTotal, op+": "+step, bytePhase(step))
 		}
 		if bar != nil && st.Step == step { // the counts are the current step's
-			if st.BytesTotal > 0 && bar.GetMax64() != st.BytesTotal {
-				bar.ChangeMax64(st.BytesTotal)
-			}
-			bar.Set64(st.BytesDone)
+			bar.SetTotal(st.BytesTotal)
+			bar.Set(st.BytesDone)
 		}
 		switch st.Status {
 		case "succeeded":
+			if bar != nil {
+				bar.Finish()
+			}
 			return &st, nil
 		case "failed", "cancelled":
 			return &st, fmt.Errorf("%s %s: %s", op, st.Status, st.Error)
@@ -295,9 +278,13 @@ func (c *adminClient) download(cmd *cobra.Command, name, dir string) (string, er
 		return "", err
 	}
 	defer os.Remove(tmp.Name())
-	bar := newBar(cmd, resp.ContentLength, "download "+name, true)
+	bar := newProgress(cmd, resp.ContentLength, "download "+name, true)
 	_, err = io.Copy(io.MultiWriter(tmp, bar), resp.Body)
-	bar.Finish()
+	if err != nil {
+		bar.Stop()
+	} else {
+		bar.Finish()
+	}
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -417,10 +404,9 @@ func (c *adminClient) upload(cmd *cobra.Command, path, name string) error {
 	if err != nil {
 		return err
 	}
-	bar := newBar(cmd, st.Size(), "upload "+name, true)
-	defer bar.Finish()
-	rd := progressbar.NewReader(f, bar)
-	req, err := http.NewRequest("PUT", c.base+"/ima/v1/file/"+url.PathEscape(name), &rd)
+	bar := newProgress(cmd, st.Size(), "upload "+name, true)
+	defer bar.Stop() // unless finished below
+	req, err := http.NewRequest("PUT", c.base+"/ima/v1/file/"+url.PathEscape(name), io.TeeReader(f, bar))
 	if err != nil {
 		return err
 	}
@@ -438,6 +424,7 @@ func (c *adminClient) upload(cmd *cobra.Command, path, name string) error {
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("upload %s: %w", name, newReplyError("PUT", req.URL.Path, resp.StatusCode, data))
 	}
+	bar.Finish()
 	return nil
 }
 
@@ -551,7 +538,7 @@ func newVerifyCommand() *cobra.Command {
 				req.Store = backup.StoreParams{URL: store.url, UserID: store.user, HostKey: store.hostKey}
 				req.Store.Password, _ = params["Password"].(string)
 			}
-			var bar *progressbar.ProgressBar
+			var bar *progress
 			phase := backup.Phase("")
 			req.Progress = func(p backup.Progress) {
 				if p.Phase != phase {
@@ -559,12 +546,15 @@ func newVerifyCommand() *cobra.Command {
 						bar.Finish()
 					}
 					phase = p.Phase
-					bar = newBar(cmd, p.Total, "verify: "+string(p.Phase), bytePhase(string(p.Phase)))
+					bar = newProgress(cmd, p.Total, "verify: "+string(p.Phase), bytePhase(string(p.Phase)))
 				}
-				bar.Set64(p.Done)
+				bar.SetTotal(p.Total)
+				bar.Set(p.Done)
 			}
 			res, err := backup.Verify(context.Background(), req)
-			if bar != nil {
+			if bar != nil && err != nil {
+				bar.Stop()
+			} else if bar != nil {
 				bar.Finish()
 			}
 			if err != nil {

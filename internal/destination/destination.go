@@ -38,7 +38,8 @@ type Upload interface {
 	// name, or fails and leaves nothing under it. ErrExists when another
 	// object took the name since Create: that object is never replaced.
 	// ErrUncertain (with ErrUnreachable) when the connection was lost
-	// during the final step: the object may then be there after all.
+	// during the final step, or the upload's context was cancelled while
+	// that step's request was out: the object may then be there after all.
 	Commit() (CommitInfo, error)
 	// Abort discards the upload and its temporary data, best effort.
 	Abort() error

@@ -40,6 +40,10 @@ type fakeS3 struct {
 	// object visible (CompleteMultipartUpload, or a PUT without
 	// partNumber) and then drops the connection instead of answering.
 	loseCompletion atomic.Bool
+	// holdCompletion, when set, makes the next request that makes an
+	// object visible wait until the channel is closed, then carries it
+	// out and answers (to a client that may have gone).
+	holdCompletion atomic.Pointer[chan struct{}]
 }
 
 func startFake(t *testing.T, tls bool) *fakeS3 {
@@ -56,6 +60,11 @@ func startFake(t *testing.T, tls bool) *fakeS3 {
 		}
 		q := r.URL.Query()
 		completes := (r.Method == http.MethodPost && q.Has("uploadId")) || (r.Method == http.MethodPut && !q.Has("partNumber") && !q.Has("uploadId"))
+		if completes {
+			if hold := f.holdCompletion.Swap(nil); hold != nil {
+				<-*hold
+			}
+		}
 		if completes && f.loseCompletion.CompareAndSwap(true, false) {
 			h.ServeHTTP(httptest.NewRecorder(), r) // done on the server
 			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
@@ -306,6 +315,63 @@ func TestBufferBounded(t *testing.T) {
 // this upload's token, so Commit succeeds. Never ErrExists or ErrNotFound:
 // a backup would take its own store backup for another's, clear its
 // pending entry and leave it unreported.
+// A Commit cancelled while the request that makes the object visible is
+// out does not know whether the server carried it out: ErrUncertain. A
+// single PUT is then carried out here; a multipart upload's completion
+// races with the abort that follows the failed Commit, so the object may
+// or may not appear (complete, if it does).
+func TestCancelledCompletionIsUncertain(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		size    int
+		appears bool
+	}{
+		{"single PUT", 1 << 10, true},
+		{"multipart", MinPartSize + 1<<20, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := startFake(t, false)
+			d := f.dest(t, "s3://"+f.host()+"/bucket/store.age?insecure=true", goodCred)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			up, err := d.Create(ctx, "store.age")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := up.Write(bytes.Repeat([]byte("x"), tc.size)); err != nil {
+				t.Fatal(err)
+			}
+			hold := make(chan struct{})
+			f.holdCompletion.Store(&hold)
+			time.AfterFunc(200*time.Millisecond, func() {
+				cancel()
+				time.Sleep(100 * time.Millisecond) // the client has given up
+				close(hold)
+			})
+			if _, err := up.Commit(); !errors.Is(err, destination.ErrUncertain) {
+				t.Fatalf("Commit cancelled during the completion: %v, want ErrUncertain", err)
+			}
+			deadline := time.Now().Add(time.Second) // for an object that may not appear
+			if tc.appears {
+				deadline = time.Now().Add(10 * time.Second)
+			}
+			for {
+				info, err := d.Stat(context.Background(), "store.age")
+				if err == nil && info.Size != int64(tc.size) {
+					t.Fatalf("an incomplete object appeared: %+v", info)
+				}
+				if err == nil || !tc.appears && time.Now().After(deadline) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the server never completed the object: %v", err)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+}
+
 func TestLostCompletionIsUncertain(t *testing.T) {
 	for _, tc := range []struct {
 		name string

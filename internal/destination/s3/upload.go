@@ -210,13 +210,18 @@ func (u *upload) Abort() error {
 // when a connection drops; if an earlier attempt was carried out but its
 // answer lost, the retry is refused (PreconditionFailed: the object now
 // exists; NoSuchUpload: the upload is complete) although the object is
-// ours. A lost connection is ErrUncertain; such a refusal is looked into:
+// ours. A lost connection, or a cancellation while the request was out,
+// is ErrUncertain; such a refusal is looked into:
 // if the object there carries this upload's token, the commit happened
 // (nil); if it cannot be looked up, it is ErrUncertain; if another object
 // took the name, the refusal stands.
 func (u *upload) uncertain(err error) error {
 	if errors.Is(err, destination.ErrUnreachable) {
 		return fmt.Errorf("%w: %w", destination.ErrUncertain, err)
+	}
+	if u.ctx.Err() != nil {
+		// Cancelled with the request out: the server may carry it out.
+		return fmt.Errorf("%w: cancelled while the server may have been completing it: %w", destination.ErrUncertain, err)
 	}
 	if !errors.Is(err, destination.ErrExists) && !errors.Is(err, destination.ErrNotFound) {
 		return err

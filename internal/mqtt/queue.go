@@ -120,6 +120,14 @@ func (e *Engine) subscribeQueueLocked(s *session, f packets.Subscription, name s
 			}
 		}
 	}
+	return e.joinQueueLocked(s, f, q, b), f.Qos
+}
+
+// joinQueueLocked makes s a consumer of q through subscription f, writing
+// its record into b (nil during recovery, which restores a stored
+// consumer whatever the queue's configuration: it was admitted then, and
+// the configuration is applied after recovery).
+func (e *Engine) joinQueueLocked(s *session, f packets.Subscription, q *sharedGroup, b *store.Batch) *subscription {
 	sub := s.subs[f.Filter]
 	if sub == nil {
 		sub = &subscription{sess: s, filter: f.Filter, group: q, buf: q.buf}
@@ -132,7 +140,7 @@ func (e *Engine) subscribeQueueLocked(s *session, f packets.Subscription, name s
 			ClientID: s.clientID, Filter: f.Filter, QoS: f.Qos, SubscriptionID: uint32(f.Identifier),
 		}).Encode())
 	}
-	return sub, f.Qos
+	return sub
 }
 
 // QueueStats describes one queue for monitoring.

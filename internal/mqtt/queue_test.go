@@ -162,3 +162,50 @@ func TestQueueRefusals(t *testing.T) {
 		t.Fatalf("v3.1.1 send refused by the queue did not disconnect: %v", kind)
 	}
 }
+
+// A persistent session's queue subscription is part of its state and
+// survives a restart: the consumer comes back without subscribing again
+// and gets what it left unacknowledged (DUP) and what arrived meanwhile.
+func TestQueueConsumerOfPersistentSessionSurvivesRestart(t *testing.T) {
+	for _, version := range []byte{4, 5} {
+		t.Run(fmt.Sprint("v", version), func(t *testing.T) {
+			ts := startServer(t, withQueue("Q4", 1000, true, true))
+			o := mqtttest.ConnectOptions{ClientID: "qcons"}
+			if version == 5 {
+				o.Properties = packets.Properties{SessionExpiryInterval: 3600, SessionExpiryIntervalFlag: true}
+			}
+			c := mqtttest.Dial(t, ts.addr, version)
+			c.MustConnect(o)
+			c.MustSubscribe(mqtttest.Sub("$queue/Q4", 1))
+			pub := mqtttest.Dial(t, ts.addr, 4)
+			pub.MustConnect(mqtttest.ConnectOptions{ClientID: "qsender", Clean: true})
+			pub.MustPublish("$queue/Q4", []byte("0"), 1, false)
+			c.Expect(packets.Publish) // received, never acknowledged
+			c.Close()
+			ts.waitOffline("qcons")
+			for i := 1; i < 4; i++ {
+				pub.MustPublish("$queue/Q4", fmt.Append(nil, i), 1, false)
+			}
+
+			ts.restart()
+			c = mqtttest.Dial(t, ts.addr, version)
+			if ack := c.MustConnect(o); !ack.SessionPresent {
+				t.Fatal("session lost")
+			}
+			for i := range 4 {
+				pk, err := c.AwaitType(packets.Publish, waitLong)
+				if err != nil {
+					t.Fatalf("message %d not delivered to the consumer after the restart: %v", i, err)
+				}
+				if string(pk.Payload) != fmt.Sprint(i) || pk.FixedHeader.Dup != (i == 0) {
+					t.Fatalf("message %d: %s; want payload %d, DUP only on the one sent before", i, mqtttest.Describe(pk), i)
+				}
+				c.MustAcknowledge(pk)
+			}
+			c.ExpectNothing(200 * time.Millisecond) // the acknowledgements are in
+			if d := ts.e.QueueDepth("Q4"); d != 0 {
+				t.Fatalf("queue depth %d after every message was acknowledged", d)
+			}
+		})
+	}
+}

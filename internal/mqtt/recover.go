@@ -92,9 +92,8 @@ func (e *Engine) recover() error {
 		}
 		s := e.mu.sessions[rec.ClientID]
 		if qn, ok := queueName(rec.Filter); ok && s != nil {
-			e.ensureQueueLocked(qn)
-			e.subscribeQueueLocked(s, packets.Subscription{Filter: rec.Filter, Qos: rec.QoS,
-				Identifier: int(rec.SubscriptionID)}, qn, nil)
+			e.joinQueueLocked(s, packets.Subscription{Filter: rec.Filter, Qos: rec.QoS,
+				Identifier: int(rec.SubscriptionID)}, e.ensureQueueLocked(qn), nil)
 			return nil
 		}
 		parsed, perr := topic.ParseSubscription(rec.Filter)

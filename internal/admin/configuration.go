@@ -2,10 +2,13 @@ package admin
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/mqsight/mqsight/internal/config"
 )
@@ -114,6 +117,9 @@ type change struct {
 	t     config.ObjectType
 	name  string
 	props map[string]any
+	// overwrite is a CertificateProfile's Overwrite request flag (not
+	// stored): nil when not given.
+	overwrite *bool
 }
 
 // parseChanges turns a POST body into changes, in a fixed order (by type
@@ -173,7 +179,13 @@ func parseChanges(body map[string]any) ([]change, error) {
 				if !ok {
 					return nil, apiError(CodeBadValue, k+" "+strconv.Quote(n)+" must be a JSON object (use DELETE to remove it)")
 				}
-				out = append(out, change{t: t, name: n, props: obj})
+				c := change{t: t, name: n, props: obj}
+				if t.Name == "CertificateProfile" {
+					if err := c.takeCertificateFlags(); err != nil {
+						return nil, err
+					}
+				}
+				out = append(out, c)
 			}
 		}
 	}
@@ -181,6 +193,36 @@ func parseChanges(body map[string]any) ([]change, error) {
 		return nil, apiError(CodeBadRequest, "the body names no configuration object")
 	}
 	return out, nil
+}
+
+// takeCertificateFlags removes from a CertificateProfile change the
+// request-only properties of MessageSight's CertificateProfile: Overwrite
+// (whether the upload may replace a different file of the same name; by
+// default a SystemAdministrator's may) and the passwords of encrypted
+// certificate and key files, which are refused unless empty: mqsight
+// takes unencrypted PEM files only, so that no file password is stored.
+func (c *change) takeCertificateFlags() error {
+	where := "CertificateProfile " + strconv.Quote(c.name)
+	if v, ok := c.props["Overwrite"]; ok {
+		b, isBool := v.(bool)
+		if !isBool {
+			return apiError(CodeBadValue, where+": Overwrite must be true or false")
+		}
+		c.overwrite = &b
+		delete(c.props, "Overwrite")
+	}
+	for _, p := range []string{"CertFilePassword", "KeyFilePassword"} {
+		v, ok := c.props[p]
+		if !ok {
+			continue
+		}
+		if v != "" && v != nil {
+			return apiError(CodeBadValue, where+": "+p+": encrypted certificate and key files are not supported; "+
+				"upload them unencrypted (e.g. openssl pkey -in encrypted.key -out plain.key) and omit "+p)
+		}
+		delete(c.props, p)
+	}
+	return nil
 }
 
 // serverType reports whether every property of t is server configuration
@@ -260,6 +302,9 @@ func (a *API) postConfiguration(w http.ResponseWriter, r *http.Request, who *cal
 				return err
 			}
 		}
+		if err := checkCertificateFiles(doc, comps.Config.CertificateDir(), changes, staged, time.Now()); err != nil {
+			return err
+		}
 		return checkSystemAdministrator(doc)
 	})
 	if err != nil {
@@ -267,8 +312,42 @@ func (a *API) postConfiguration(w http.ResponseWriter, r *http.Request, who *cal
 		return fromValidation(err)
 	}
 	staged.commit()
-	renderOK(w, "")
+	if staged.renewed() {
+		// The document may be unchanged (the same names), so no change
+		// was delivered; listeners must still load the new files.
+		comps.Config.FilesChanged()
+	}
+	reply := Reply{Version: "v1", Code: CodeOK, Message: apiError(CodeOK).Error()}
+	if warn := notListening(comps); warn != "" {
+		reply.Message += " " + warn
+	}
+	writeJSON(w, http.StatusOK, reply)
 	return nil
+}
+
+// notListening says which enabled endpoints do not listen after a change
+// (a port taken by another process): the change stands, and the engine
+// retries them, but the operator should know now. "" when all listen.
+func notListening(comps Components) string {
+	if comps.Engine == nil {
+		return ""
+	}
+	cfg := comps.Config.Current()
+	names := make([]string, 0, len(cfg.Endpoints))
+	for n := range cfg.Endpoints {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []string
+	for _, n := range names {
+		if err := comps.Engine.ListenerError(n); err != nil {
+			out = append(out, fmt.Sprintf("Endpoint %q is not listening: %v", n, err))
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return "Warning: " + strings.Join(out, "; ") + " (retried until it can listen; see GET /ima/v1/monitor/Endpoint)."
 }
 
 // deleteConfiguration deletes one named object. Singletons cannot be

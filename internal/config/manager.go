@@ -224,6 +224,18 @@ func (m *Manager) replace(c *Config) error {
 	return m.commitLocked(old, cand)
 }
 
+// FilesChanged tells subscribers that files the current document names
+// (certificate files) changed under the same names, as a renewal does:
+// they are called with (current, current) and re-read what they derive
+// from those files. Nothing is written; the generation stays.
+func (m *Manager) FilesChanged() {
+	cur := m.current.Load()
+	m.notify.Lock()
+	m.notify.queue = append(m.notify.queue, change{cur, cur})
+	m.notify.Unlock()
+	m.deliver()
+}
+
 // Freeze makes every Update and Replace fail with ErrFrozen until the
 // returned thaw is called (once; later calls do nothing). A restore freezes
 // the configuration it was planned against: a change made while it stages

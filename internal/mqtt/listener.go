@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"reflect"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqsight/mqsight/internal/config"
@@ -26,29 +28,75 @@ type listenerSet struct {
 	// certDir holds the files named by CertificateProfiles and
 	// TrustedCertificates.
 	certDir string
+
+	// failed holds why endpoints that should listen do not (their port
+	// is taken, their certificate does not load); retry applies the
+	// configuration again after retryDelay, which doubles up to
+	// maxRetryDelay while they keep failing.
+	failed     map[string]error
+	retry      *time.Timer
+	retryDelay time.Duration
+	closed     bool
 }
+
+// Retry delays for endpoints that could not start.
+const (
+	firstRetryDelay = 2 * time.Second
+	maxRetryDelay   = time.Minute
+)
 
 // listener is one endpoint's accept loop and the connections it accepted.
 type listener struct {
 	name  string
 	spec  listenerSpec
 	ln    net.Listener
-	conns sync.Map // net.Conn → struct{}
+	live  atomic.Pointer[liveSettings] // for connections accepted from now on
+	conns sync.Map                     // net.Conn → struct{}
 	done  chan struct{}
 }
 
-// listenerSpec is everything about an endpoint that needs a restart of its
-// listener when it changes.
+// liveSettings are what a listener gives each new connection.
+type liveSettings struct {
+	maxSize int
+	tls     *tls.Config // nil: plain TCP
+}
+
+// listenerSpec is everything about an endpoint that shapes its listener.
+// A change to the address, to TLS on or off, or to what decides which
+// clients get in (minimum TLS version, client certificates, trusted
+// certificates) restarts the listener and closes its connections: they
+// were admitted under the old rules. A change to the size limit or to the
+// server's own certificate (a renewal) applies to new connections only.
 type listenerSpec struct {
-	Addr         string
-	MaxSize      int
-	TLS          bool
-	MinTLS       string
-	CertFile     string
-	KeyFile      string
-	ClientCert   bool
-	TrustedFiles []string
-	fileStamps   []string
+	Addr          string
+	TLS           bool
+	MinTLS        string
+	ClientCert    bool
+	TrustedFiles  []string
+	trustDigests  [][sha256.Size]byte
+	MaxSize       int
+	CertFile      string
+	KeyFile       string
+	serverDigests [][sha256.Size]byte
+}
+
+// restartKey is the part of s whose change restarts the listener.
+func (s listenerSpec) restartKey() listenerSpec {
+	s.MaxSize, s.CertFile, s.KeyFile, s.serverDigests = 0, "", "", nil
+	return s
+}
+
+// fileDigests returns the SHA-256 of each file that can be read: the
+// files' contents shape the listener too, so that a certificate renewed
+// under the same name is noticed.
+func fileDigests(files ...string) [][sha256.Size]byte {
+	var out [][sha256.Size]byte
+	for _, f := range files {
+		if data, err := os.ReadFile(f); err == nil {
+			out = append(out, sha256.Sum256(data))
+		}
+	}
+	return out
 }
 
 func newListenerSet(e *Engine) *listenerSet {
@@ -61,6 +109,14 @@ func (e *Engine) SetCertificateDir(dir string) {
 	e.listeners.mu.Lock()
 	e.listeners.certDir = dir
 	e.listeners.mu.Unlock()
+}
+
+// ListenerError returns why an endpoint that should listen does not
+// (the engine retries it), or nil.
+func (e *Engine) ListenerError(endpoint string) error {
+	e.listeners.mu.Lock()
+	defer e.listeners.mu.Unlock()
+	return e.listeners.failed[endpoint]
 }
 
 // ListenerAddr returns the bound address of an endpoint's listener (for
@@ -97,11 +153,8 @@ func (ls *listenerSet) specFor(c *config.Config, ep *config.Endpoint) listenerSp
 				spec.TrustedFiles = append(spec.TrustedFiles, filepath.Join(ls.certDir, tc.TrustedCertificate))
 			}
 		}
-		for _, f := range append([]string{spec.CertFile, spec.KeyFile}, spec.TrustedFiles...) {
-			if st, err := os.Stat(f); err == nil {
-				spec.fileStamps = append(spec.fileStamps, st.ModTime().String()+"/"+strconv.FormatInt(st.Size(), 10))
-			}
-		}
+		spec.serverDigests = fileDigests(spec.CertFile, spec.KeyFile)
+		spec.trustDigests = fileDigests(spec.TrustedFiles...)
 	}
 	return spec
 }
@@ -122,53 +175,119 @@ func serves(ep *config.Endpoint) bool {
 	return false
 }
 
-// apply starts, restarts and stops listeners to match c.
+// apply starts, restarts, updates and stops listeners to match c.
 func (ls *listenerSet) apply(c *config.Config) error {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
+	if ls.closed {
+		return nil // a retry that fired as the engine closed
+	}
 	var errs []error
 	for name, l := range ls.m {
 		ep := c.Endpoints[name]
-		if ep == nil || !serves(ep) || !reflect.DeepEqual(ls.specFor(c, ep), l.spec) {
+		if ep == nil || !serves(ep) {
+			l.close()
+			delete(ls.m, name)
+			continue
+		}
+		spec := ls.specFor(c, ep)
+		switch {
+		case reflect.DeepEqual(spec, l.spec):
+		case reflect.DeepEqual(spec.restartKey(), l.spec.restartKey()):
+			if err := l.update(spec); err != nil {
+				ls.e.log.Error("mqtt endpoint keeps its previous settings", "endpoint", name, "err", err)
+				errs = append(errs, fmt.Errorf("endpoint %q: %w", name, err))
+			}
+		default:
 			l.close()
 			delete(ls.m, name)
 		}
 	}
+	failed := map[string]error{}
 	for name, ep := range c.Endpoints {
 		if !serves(ep) || ls.m[name] != nil {
 			continue
 		}
 		l, err := ls.start(name, ls.specFor(c, ep))
 		if err != nil {
+			failed[name] = err
 			errs = append(errs, fmt.Errorf("endpoint %q: %w", name, err))
 			continue
 		}
 		ls.m[name] = l
 	}
+	ls.failed = failed
+	ls.scheduleRetryLocked(len(failed) > 0)
 	return errors.Join(errs...)
 }
 
-func (ls *listenerSet) start(name string, spec listenerSpec) (*listener, error) {
-	var tlsConf *tls.Config
-	if spec.TLS {
-		var err error
-		if tlsConf, err = buildTLS(spec); err != nil {
-			return nil, err
+// scheduleRetryLocked arms (or, when nothing failed, disarms) the retry
+// of endpoints that could not start: a port held by a process that ends,
+// a file that is repaired, must not need another configuration change.
+func (ls *listenerSet) scheduleRetryLocked(failed bool) {
+	if ls.retry != nil {
+		ls.retry.Stop()
+		ls.retry = nil
+	}
+	if !failed || ls.closed {
+		ls.retryDelay = 0
+		return
+	}
+	ls.retryDelay = min(max(2*ls.retryDelay, firstRetryDelay), maxRetryDelay)
+	ls.retry = time.AfterFunc(ls.retryDelay, func() {
+		if c := ls.e.cfg.Load(); c != nil {
+			if err := ls.apply(c); err != nil {
+				ls.e.log.Debug("mqtt endpoints still not listening; retrying", "err", err, "next", ls.retryDelay)
+			}
 		}
+	})
+}
+
+func (ls *listenerSet) start(name string, spec listenerSpec) (*listener, error) {
+	live, err := spec.liveSettings()
+	if err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", spec.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", spec.Addr, err)
 	}
 	l := &listener{name: name, spec: spec, ln: ln, done: make(chan struct{})}
+	l.live.Store(live)
 	ls.e.log.Info("mqtt endpoint listening", "endpoint", name, "addr", ln.Addr().String(), "tls", spec.TLS)
-	go l.accept(ls.e, tlsConf)
+	go l.accept(ls.e)
 	return l, nil
+}
+
+// liveSettings builds what new connections get under spec.
+func (spec listenerSpec) liveSettings() (*liveSettings, error) {
+	live := &liveSettings{maxSize: spec.MaxSize}
+	if spec.TLS {
+		var err error
+		if live.tls, err = buildTLS(spec); err != nil {
+			return nil, err
+		}
+	}
+	return live, nil
+}
+
+// update gives new connections the settings of spec, which differs from
+// the listener's only in what does not restart it; established
+// connections keep theirs. On error (the new certificate does not load)
+// the listener keeps its previous settings.
+func (l *listener) update(spec listenerSpec) error {
+	live, err := spec.liveSettings()
+	if err != nil {
+		return err
+	}
+	l.live.Store(live)
+	l.spec = spec
+	return nil
 }
 
 // accept runs until the listener closes. Each connection is served on its
 // own goroutine; WebSocket upgrades are detected on the first byte.
-func (l *listener) accept(e *Engine, tlsConf *tls.Config) {
+func (l *listener) accept(e *Engine) {
 	defer close(l.done)
 	for {
 		nc, err := l.ln.Accept()
@@ -179,13 +298,14 @@ func (l *listener) accept(e *Engine, tlsConf *tls.Config) {
 			return
 		}
 		l.conns.Store(nc, struct{}{})
+		live := l.live.Load()
 		go func() {
 			defer l.conns.Delete(nc)
 			var c net.Conn = nc
-			if tlsConf != nil {
-				c = tls.Server(nc, tlsConf)
+			if live.tls != nil {
+				c = tls.Server(nc, live.tls)
 			}
-			e.serveDetect(c, l.name, l.spec.MaxSize)
+			e.serveDetect(c, l.name, live.maxSize)
 		}()
 	}
 }
@@ -254,6 +374,8 @@ func (l *listener) close() {
 func (ls *listenerSet) closeAll() {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
+	ls.closed = true
+	ls.scheduleRetryLocked(false)
 	for name, l := range ls.m {
 		l.close()
 		delete(ls.m, name)

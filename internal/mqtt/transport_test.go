@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/mqsight/mqsight/internal/config"
 	"github.com/mqsight/mqsight/internal/mqtt/mqtttest"
@@ -186,5 +188,131 @@ func TestMosquittoClients(t *testing.T) {
 		if !strings.HasPrefix(out.String(), "cli/x m") {
 			t.Fatalf("%s: mosquitto_sub printed %q", v, out.String())
 		}
+	}
+}
+
+// applyEndpoint applies ts's configuration with change made to a copy of
+// DemoEndpoint.
+func applyEndpoint(t *testing.T, ts *testServer, change func(ep *config.Endpoint)) error {
+	t.Helper()
+	next := *ts.cfg
+	next.Endpoints = map[string]*config.Endpoint{}
+	for k, v := range ts.cfg.Endpoints {
+		next.Endpoints[k] = v
+	}
+	ep := *ts.cfg.Endpoints["DemoEndpoint"]
+	change(&ep)
+	next.Endpoints["DemoEndpoint"] = &ep
+	ts.cfg = &next
+	return ts.e.Apply(&next)
+}
+
+// pingOK reports whether c still answers PINGREQ.
+func pingOK(c *mqtttest.Conn) bool {
+	if err := c.Send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pingreq}}); err != nil {
+		return false
+	}
+	_, err := c.AwaitType(packets.Pingresp, 2*time.Second)
+	return err == nil
+}
+
+// An endpoint whose port is taken is retried until it listens, without
+// another configuration change; meanwhile ListenerError says why.
+func TestEndpointRetriesTakenPort(t *testing.T) {
+	ts := startServer(t)
+	holder, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := holder.Addr().(*net.TCPAddr).Port
+	if err := applyEndpoint(t, ts, func(ep *config.Endpoint) { ep.Port = port }); err == nil {
+		t.Fatal("Apply reported no error for a taken port")
+	}
+	if err := ts.e.ListenerError("DemoEndpoint"); err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("ListenerError: %v", err)
+	}
+	holder.Close()
+	deadline := time.Now().Add(waitLong)
+	for ts.e.ListenerAddr("DemoEndpoint") == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the endpoint never listened after its port was freed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := ts.e.ListenerError("DemoEndpoint"); err != nil {
+		t.Fatalf("ListenerError after it listens: %v", err)
+	}
+	c := mqtttest.Dial(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 4)
+	c.MustConnect(mqtttest.ConnectOptions{ClientID: "retried", Clean: true})
+}
+
+// A new size limit or a renewed server certificate applies to new
+// connections and leaves established ones alone; a change to who may
+// connect (here: client certificates required) closes them.
+func TestEndpointChangesThatKeepConnections(t *testing.T) {
+	certDir := ""
+	ts := startServer(t, func(ts *testServer) {
+		certDir = filepath.Join(ts.dir, "certificates")
+		selfSigned(t, certDir)
+		c := ts.cfg
+		c.CertificateProfiles["CP"] = &config.CertificateProfile{Name: "CP", Certificate: "server.crt", Key: "server.key"}
+		c.SecurityProfiles["SP"] = &config.SecurityProfile{Name: "SP", TLSEnabled: true, MinimumProtocolMethod: "TLSv1.2", CertificateProfile: "CP"}
+		c.Endpoints["DemoEndpoint"].SecurityProfile = "SP"
+	})
+	dialTLS := func() (*tls.Conn, error) {
+		return tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", ts.addr, &tls.Config{InsecureSkipVerify: true})
+	}
+	connect := func() *mqtttest.Conn {
+		nc, err := dialTLS()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := mqtttest.Wrap(t, nc, 4)
+		c.MustConnect(mqtttest.ConnectOptions{ClientID: mqtttest.ClientID(t), Clean: true})
+		return c
+	}
+	served := func() []byte {
+		nc, err := dialTLS()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		return nc.ConnectionState().PeerCertificates[0].Raw
+	}
+
+	old := connect()
+	if err := applyEndpoint(t, ts, func(ep *config.Endpoint) { ep.MaxMessageSize = "2048KB" }); err != nil {
+		t.Fatal(err)
+	}
+	if !pingOK(old) {
+		t.Fatal("a new MaxMessageSize closed an established connection")
+	}
+
+	first := served()
+	selfSigned(t, certDir) // renewed under the same names
+	if err := ts.e.Apply(ts.cfg); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(served(), first) {
+		t.Fatal("new connections still get the old certificate")
+	}
+	if !pingOK(old) {
+		t.Fatal("a renewed certificate closed an established connection")
+	}
+
+	next := *ts.cfg
+	next.SecurityProfiles = map[string]*config.SecurityProfile{}
+	for k, v := range ts.cfg.SecurityProfiles {
+		next.SecurityProfiles[k] = v
+	}
+	sp := *ts.cfg.SecurityProfiles["SP"]
+	sp.UseClientCertificate = true
+	next.SecurityProfiles["SP"] = &sp
+	next.TrustedCertificates = []config.TrustedCertificate{{SecurityProfileName: "SP", TrustedCertificate: "server.crt"}}
+	if err := ts.e.Apply(&next); err != nil {
+		t.Fatal(err)
+	}
+	if pingOK(old) {
+		t.Fatal("a connection admitted without a client certificate survived requiring one")
 	}
 }

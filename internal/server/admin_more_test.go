@@ -147,8 +147,9 @@ func TestAdminSecretsNeverLogged(t *testing.T) {
 	}
 }
 
-// A certificate change that cannot be loaded must not lock the
-// administrators out: the admin endpoint keeps its previous certificate.
+// A certificate that cannot be loaded must not lock the administrators
+// out. Such files are refused when configured; should the files break on
+// disk afterwards, the admin endpoint keeps its previous certificate.
 func TestAdminEndpointKeepsCertificateWhenNewOneIsBroken(t *testing.T) {
 	logs := &logBuffer{}
 	ts := startTestServer(t, func(o *Options) { o.Logger = logs.logger() })
@@ -156,12 +157,32 @@ func TestAdminEndpointKeepsCertificateWhenNewOneIsBroken(t *testing.T) {
 	before := peerFingerprint(t, ts)
 	c.must(http.StatusOK, "PUT", "/ima/v1/file/broken.crt", "not a certificate")
 	c.must(http.StatusOK, "PUT", "/ima/v1/file/broken.key", "not a key")
-	c.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{
+	c.must(http.StatusBadRequest, "POST", "/ima/v1/configuration", map[string]any{
 		"CertificateProfile": map[string]any{"Broken": map[string]any{"Certificate": "broken.crt", "Key": "broken.key"}},
 		"SecurityProfile":    map[string]any{"BrokenSP": map[string]any{"TLSEnabled": true, "CertificateProfile": "Broken"}},
 		"AdminEndpoint":      map[string]any{"SecurityProfile": "BrokenSP"},
 	})
 	if peerFingerprint(t, ts) != before {
+		t.Fatal("certificate changed after a refused change")
+	}
+
+	cert, key := uploadCertificate(t, c, "adm")
+	c.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{
+		"CertificateProfile": map[string]any{"Adm": map[string]any{"Certificate": cert, "Key": key}},
+		"SecurityProfile":    map[string]any{"AdmSP": map[string]any{"TLSEnabled": true, "CertificateProfile": "Adm"}},
+		"AdminEndpoint":      map[string]any{"SecurityProfile": "AdmSP"},
+	})
+	c.http.Transport.(*http.Transport).TLSClientConfig.InsecureSkipVerify = true // the new certificate
+	served := peerFingerprint(t, ts)
+	if served == before {
+		t.Fatal("the admin endpoint did not take the configured certificate")
+	}
+	for _, f := range []string{cert, key} {
+		if err := os.WriteFile(filepath.Join(ts.s.Config().CertificateDir(), f), []byte("damaged"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if peerFingerprint(t, ts) != served {
 		t.Fatal("certificate changed to something else")
 	}
 	c.must(http.StatusOK, "GET", "/ima/v1/service/status", nil)

@@ -134,6 +134,12 @@ func DialTimeout(tb testing.TB, addr string, version byte, timeout time.Duration
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
+	return Wrap(tb, nc, version), nil
+}
+
+// Wrap is a Conn over a connection the test dialled itself (TLS, for
+// instance). It is closed when the test ends. No MQTT packet is sent.
+func Wrap(tb testing.TB, nc net.Conn, version byte) *Conn {
 	c := &Conn{
 		tb:      tb,
 		nc:      nc,
@@ -143,7 +149,7 @@ func DialTimeout(tb testing.TB, addr string, version byte, timeout time.Duration
 	}
 	go c.readLoop()
 	tb.Cleanup(func() { _ = c.Close() })
-	return c, nil
+	return c
 }
 
 func (c *Conn) readLoop() {

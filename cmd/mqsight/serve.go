@@ -25,9 +25,17 @@ func newServeCommand() *cobra.Command {
 		Short: "Run the server (the default command)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return err
+			// The configuration's LogLevel sets the level, unless
+			// --log-level fixes it.
+			level := new(slog.LevelVar)
+			follow := level
+			if cmd.Flags().Changed("log-level") {
+				var l slog.Level
+				if err := l.UnmarshalText([]byte(logLevel)); err != nil {
+					return err
+				}
+				level.Set(l)
+				follow = nil
 			}
 			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			fps, err := failpoint.FromEnv()
@@ -45,6 +53,7 @@ func newServeCommand() *cobra.Command {
 				AdminAddr:     adminAddr,
 				// Plain HTTP only on explicit request; the server logs a loud warning.
 				AdminInsecureHTTP: adminInsecure,
+				LogLevel:          follow,
 			})
 		},
 	}
@@ -53,7 +62,7 @@ func newServeCommand() *cobra.Command {
 		def = "./mqsight-data"
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", def, "data directory (env MQSIGHT_DATA_DIR)")
-	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error (default: from the configuration's LogLevel, MIN=warn, NORMAL=info, MAX=debug)")
 	cmd.Flags().StringVar(&adminAddr, "admin-addr", "", "admin endpoint listen address host:port (default: the AdminEndpoint configuration)")
 	cmd.Flags().BoolVar(&adminInsecure, "admin-insecure-http", false, "serve the admin API over plain HTTP (local development only: passwords travel in clear)")
 	return cmd

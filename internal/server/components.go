@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/mqsight/mqsight/internal/config"
 	"github.com/mqsight/mqsight/internal/failpoint"
@@ -16,10 +17,47 @@ import (
 // data directory lock, the job registry and the admin endpoint outlive
 // them.
 type components struct {
-	config *config.Manager
-	store  *store.Store
-	mqtt   *mqtt.Engine
-	unsub  func() // follows configuration changes; nil until started
+	config   *config.Manager
+	store    *store.Store
+	mqtt     *mqtt.Engine
+	unsub    func() // follows configuration changes; nil until started
+	unsubLog func() // keeps the log level in step; nil until started
+}
+
+// logLevel maps the configuration's LogLevel to a slog level.
+func logLevel(l string) slog.Level {
+	switch l {
+	case "MIN":
+		return slog.LevelWarn
+	case "MAX":
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}
+
+// followLogLevel sets Options.LogLevel from the configuration in force and
+// from each change of it (also in maintenance mode).
+func (c *components) followLogLevel(s *Server) {
+	lv := s.opts.LogLevel
+	if lv == nil {
+		return
+	}
+	set := func(cfg *config.Config) {
+		l := logLevel(cfg.LogLevel)
+		if l == lv.Level() {
+			return
+		}
+		// Said at INFO while INFO lines are still (or already) shown.
+		if l > slog.LevelInfo {
+			s.log.Info("log level set from the configuration", "LogLevel", cfg.LogLevel, "level", l.String())
+		}
+		lv.Set(l)
+		if l <= slog.LevelInfo {
+			s.log.Info("log level set from the configuration", "LogLevel", cfg.LogLevel, "level", l.String())
+		}
+	}
+	set(c.config.Current())
+	c.unsubLog = c.config.Subscribe(func(_, cfg *config.Config) { set(cfg) })
 }
 
 // openConfig opens (or at first start creates) the configuration.
@@ -90,6 +128,7 @@ func (s *Server) openEngine(st *store.Store, m *config.Manager) (*mqtt.Engine, e
 // admin API down. It returns the error of the endpoints that did not start
 // now, for a caller that reports it (a restore's result).
 func (c *components) start(s *Server, maintenance bool) error {
+	c.followLogLevel(s)
 	if maintenance {
 		s.log.Warn("maintenance mode: MQTT endpoints are closed; the admin API is up")
 		return nil
@@ -113,6 +152,10 @@ func (c *components) close() error {
 	if c.unsub != nil {
 		c.unsub()
 		c.unsub = nil
+	}
+	if c.unsubLog != nil {
+		c.unsubLog()
+		c.unsubLog = nil
 	}
 	if c.mqtt != nil {
 		if err := c.mqtt.Close(); err != nil {

@@ -52,6 +52,12 @@ type Options struct {
 	// development only: credentials then cross the network in clear, and
 	// the server says so loudly in its log.
 	AdminInsecureHTTP bool
+	// LogLevel, when set, is the level of Logger's handler, which the
+	// server sets from the configuration's LogLevel (MIN: warnings and
+	// errors; NORMAL: information too; MAX: debug too) and keeps in step
+	// with its changes. Nil leaves the logger's level alone (a level the
+	// operator fixed on the command line).
+	LogLevel *slog.LevelVar
 }
 
 // Server is one running mqsight instance. New builds it, Start starts its

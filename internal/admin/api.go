@@ -220,6 +220,9 @@ func (a *API) readObject(w http.ResponseWriter, r *http.Request) (map[string]any
 	if !ok {
 		return nil, apiError(CodeNotJSONObject, "the body is not an object")
 	}
+	if dup := duplicateName(body); dup != "" {
+		return nil, apiError(CodeNotJSONObject, "the name "+strconv.Quote(dup)+" occurs twice in one object")
+	}
 	return obj, nil
 }
 

@@ -258,6 +258,7 @@ func TestAdminRequestValidation(t *testing.T) {
 		{"unknown type GET", "GET", "/ima/v1/configuration/Bogus", nil, 404, admin.CodeNotFound},
 		{"last admin", "DELETE", "/ima/v1/configuration/AdminUser/admin", nil, 403, admin.CodeLastAdmin},
 		{"demote last admin", "POST", "/ima/v1/configuration", `{"AdminUser":{"admin":{"Role":"User"}}}`, 403, admin.CodeLastAdmin},
+		{"duplicate name", "POST", "/ima/v1/configuration", `{"MessageHub":{"D1":{}},"MessageHub":{"D2":{}}}`, 400, admin.CodeNotJSONObject},
 		{"missing certificate file", "POST", "/ima/v1/configuration", `{"CertificateProfile":{"cp":{"Certificate":"none.crt","Key":"none.key"}}}`, 400, admin.CodeFileMissing},
 		{"file name dot-dot", "PUT", "/ima/v1/file/%2E%2E", "x", 400, admin.CodeFileName},
 		{"file name with slash", "PUT", "/ima/v1/file/a%2Fb", "x", 400, admin.CodeFileName},

@@ -558,7 +558,7 @@ func newVerifyCommand() *cobra.Command {
 				bar.Finish()
 			}
 			if err != nil {
-				return fmt.Errorf("verify: %w", err)
+				return err // backup.Verify's errors start with "verify: "
 			}
 			out := map[string]any{"Config": res.Config}
 			if res.Store != nil {

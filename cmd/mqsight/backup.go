@@ -30,11 +30,19 @@ const (
 )
 
 // secretSource says where one secret comes from: a file (first line), an
-// environment variable, or a prompt on the terminal.
+// environment variable, or a prompt on the terminal. An empty secret is
+// refused where it was found, naming its source, so that an empty file or
+// variable is not reported later as a wrong password.
 type secretSource struct {
-	file   string
-	env    string
-	prompt string
+	what string // "backup password", "store password"
+	flag string // the flag naming file
+	file string
+	env  string
+}
+
+// backupPassword is the backup password's source, file being the flag's value.
+func backupPassword(file string) secretSource {
+	return secretSource{what: "backup password", flag: "--password-file", file: file, env: envBackupPassword}
 }
 
 // read returns the secret. confirm asks twice at a prompt (new backups).
@@ -42,28 +50,46 @@ func (s secretSource) read(cmd *cobra.Command, confirm bool) (string, error) {
 	if s.file != "" {
 		data, err := os.ReadFile(s.file)
 		if err != nil {
-			return "", fmt.Errorf("read password file: %w", err)
+			return "", fmt.Errorf("%s: %w", s.flag, err)
 		}
 		line, _, _ := strings.Cut(string(data), "\n")
-		return strings.TrimRight(line, "\r"), nil
+		line = strings.TrimRight(line, "\r")
+		switch {
+		case len(data) == 0:
+			return "", fmt.Errorf("%s file %s (%s) is empty", s.what, s.file, s.flag)
+		case line == "":
+			return "", fmt.Errorf("%s file %s (%s) has an empty first line; the %s is its first line", s.what, s.file, s.flag, s.what)
+		}
+		return line, nil
 	}
-	if v := os.Getenv(s.env); v != "" {
+	v, set := os.LookupEnv(s.env)
+	if v != "" {
 		return v, nil
 	}
 	if !term.IsTerminal(int(os.Stdin.Fd())) {
-		return "", fmt.Errorf("no %s: give a file, set %s, or run on a terminal", s.prompt, s.env)
+		if set {
+			return "", fmt.Errorf("no %s: %s is set but empty; give %s, set %s, or run on a terminal", s.what, s.env, s.flag, s.env)
+		}
+		return "", fmt.Errorf("no %s: give %s, set %s, or run on a terminal", s.what, s.flag, s.env)
 	}
+	prompt := strings.ToUpper(s.what[:1]) + s.what[1:]
 	ask := func(p string) (string, error) {
 		fmt.Fprintf(cmd.ErrOrStderr(), "%s: ", p)
 		b, err := term.ReadPassword(int(os.Stdin.Fd()))
 		fmt.Fprintln(cmd.ErrOrStderr())
 		return string(b), err
 	}
-	pw, err := ask(s.prompt)
-	if err != nil || !confirm {
-		return pw, err
+	pw, err := ask(prompt)
+	if err != nil {
+		return "", err
 	}
-	again, err := ask(s.prompt + " (again)")
+	if pw == "" {
+		return "", fmt.Errorf("empty %s", s.what)
+	}
+	if !confirm {
+		return pw, nil
+	}
+	again, err := ask(prompt + " (again)")
 	if err != nil {
 		return "", err
 	}
@@ -103,7 +129,7 @@ func (f *storeFlags) params(cmd *cobra.Command, prefix string, body map[string]a
 		return nil // file://, or the server names what is missing
 	}
 	body[prefix+"UserID"] = f.user
-	pw, err := secretSource{file: f.passwordFile, env: envStorePassword, prompt: "Store password"}.read(cmd, false)
+	pw, err := secretSource{what: "store password", flag: "--store-password-file", file: f.passwordFile, env: envStorePassword}.read(cmd, false)
 	if err != nil {
 		return err
 	}
@@ -207,7 +233,7 @@ func newBackupCommand() *cobra.Command {
 			"that destination first. The backup password comes from --password-file, " + envBackupPassword + " or a prompt.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pw, err := secretSource{file: passwordFile, env: envBackupPassword, prompt: "Backup password"}.read(cmd, true)
+			pw, err := backupPassword(passwordFile).read(cmd, true)
 			if err != nil {
 				return err
 			}
@@ -449,7 +475,7 @@ func newRestoreCommand() *cobra.Command {
 			"--dry-run reports what would change and changes nothing.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pw, err := secretSource{file: passwordFile, env: envBackupPassword, prompt: "Backup password"}.read(cmd, false)
+			pw, err := backupPassword(passwordFile).read(cmd, false)
 			if err != nil {
 				return err
 			}
@@ -525,7 +551,7 @@ func newVerifyCommand() *cobra.Command {
 			if storeFile != "" && store.url != "" {
 				return errors.New("give --store-url or --store-file, not both")
 			}
-			pw, err := secretSource{file: passwordFile, env: envBackupPassword, prompt: "Backup password"}.read(cmd, false)
+			pw, err := backupPassword(passwordFile).read(cmd, false)
 			if err != nil {
 				return err
 			}

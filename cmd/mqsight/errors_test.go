@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/term"
 )
 
 // runCLI runs the mqsight command line with args in-process and returns
@@ -41,4 +43,49 @@ func TestVerifyErrorNamesTheOperationOnce(t *testing.T) {
 	if err == nil || strings.Count(err.Error(), "verify:") != 1 || !strings.HasPrefix(err.Error(), "verify: ") {
 		t.Fatalf("err %v, want one leading \"verify: \"", err)
 	}
+}
+
+// An empty password source is reported as such, naming it, and never
+// reaches the archive (which would call it a wrong password).
+func TestEmptyPasswordSourceIsNamed(t *testing.T) {
+	backupFile := writeFile(t, "imaBackup.101010-11272026", "not read")
+	empty := writeFile(t, "empty", "")
+	blank := writeFile(t, "blank", "\r\nsecond line")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"empty file", []string{"backup", "verify", backupFile, "--password-file", empty}, "backup password file " + empty + " (--password-file) is empty"},
+		{"empty first line", []string{"backup", "verify", backupFile, "--password-file", blank}, "backup password file " + blank + " (--password-file) has an empty first line"},
+		{"restore, empty file", []string{"restore", backupFile, "--password-file", empty, "--password", "admin"}, "backup password file " + empty + " (--password-file) is empty"},
+		{"missing file", []string{"backup", "verify", backupFile, "--password-file", blank + "x"}, "--password-file: open " + blank + "x"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := runCLI(t, tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "wrong") {
+				t.Fatalf("err %v, want %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("store password file", func(t *testing.T) {
+		pw := writeFile(t, "pw", "a backup password\n")
+		_, _, err := runCLI(t, "backup", "verify", backupFile, "--password-file", pw,
+			"--store-url", "sftp://127.0.0.1/x", "--store-user", "u", "--store-password-file", empty)
+		want := "store password file " + empty + " (--store-password-file) is empty"
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err %v, want %q", err, want)
+		}
+	})
+	t.Run("variable set but empty", func(t *testing.T) {
+		if term.IsTerminal(int(os.Stdin.Fd())) {
+			t.Skip("standard input is a terminal: the command would prompt")
+		}
+		t.Setenv(envBackupPassword, "")
+		_, _, err := runCLI(t, "backup", "verify", backupFile)
+		want := envBackupPassword + " is set but empty"
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err %v, want %q", err, want)
+		}
+	})
 }

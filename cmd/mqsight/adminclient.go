@@ -136,7 +136,7 @@ func (c *adminClient) do(method, path string, body []byte) ([]byte, error) {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.http.Do(req)
+	resp, err := send(c.http, req)
 	if err != nil {
 		return nil, err
 	}
@@ -146,18 +146,61 @@ func (c *adminClient) do(method, path string, body []byte) ([]byte, error) {
 		return nil, err
 	}
 	if resp.StatusCode/100 != 2 {
-		return nil, newReplyError(method, path, resp.StatusCode, data)
+		return nil, c.replyError(method, path, resp.StatusCode, data)
 	}
 	return data, nil
 }
 
-// newReplyError is the error for a reply of the given status with body
-// data (the admin API's JSON error, if it is one).
-func newReplyError(method, path string, status int, data []byte) *replyError {
+// send sends req with hc (an adminClient's, or a copy with other
+// timeouts). An error that the operator fixes with this command's own
+// flags says so.
+func send(hc *http.Client, req *http.Request) (*http.Response, error) {
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, explainTransport(err)
+	}
+	return resp, nil
+}
+
+// explainTransport puts in front of a failed request's error what to do
+// about it, when that is one of the connection flags: a certificate the
+// client does not trust is a bare x509 error otherwise.
+func explainTransport(err error) error {
+	var (
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err, &unknown):
+		return fmt.Errorf("the server's certificate is not trusted: give --ca-file with its CA certificate (for the "+
+			"self-signed one, the server's <datadir>/config/certificates/mqsight-admin-selfsigned.crt), or pin it with "+
+			"--fingerprint and the certSHA256 the server logs at start: %w", err)
+	case errors.As(err, &hostname):
+		return fmt.Errorf("the server's certificate is not valid for %s: use a --server host name the certificate holds, "+
+			"or pin it with --fingerprint and the certSHA256 the server logs at start: %w", hostname.Host, err)
+	case errors.As(err, &invalid):
+		return fmt.Errorf("the server's certificate is not valid (expired, or not for TLS servers): renew it, or pin it "+
+			"with --fingerprint and the certSHA256 the server logs at start: %w", err)
+	}
+	return err
+}
+
+// plainHTTPOnTLS is what Go's HTTPS server answers, with status 400, to a
+// request in plain HTTP.
+const plainHTTPOnTLS = "Client sent an HTTP request to an HTTPS server"
+
+// replyError is the error for a reply of the given status with body data
+// (the admin API's JSON error, if it is one).
+func (c *adminClient) replyError(method, path string, status int, data []byte) *replyError {
 	e := &replyError{method: method, path: path, status: status}
 	var r apiReply
-	if json.Unmarshal(data, &r) == nil && r.Code != "" {
+	switch {
+	case json.Unmarshal(data, &r) == nil && r.Code != "":
 		e.code, e.message = r.Code, r.Message
+	case status == http.StatusBadRequest && bytes.Contains(data, []byte(plainHTTPOnTLS)):
+		e.message = "the admin endpoint speaks HTTPS, not plain HTTP: use --server " +
+			"https://" + strings.TrimPrefix(c.base, "http://")
 	}
 	return e
 }
@@ -170,8 +213,11 @@ type replyError struct {
 }
 
 func (e *replyError) Error() string {
-	if e.code == "" {
+	if e.code == "" && e.message == "" {
 		return fmt.Sprintf("%s %s: HTTP %d", e.method, e.path, e.status)
+	}
+	if e.code == "" {
+		return fmt.Sprintf("%s %s: HTTP %d: %s", e.method, e.path, e.status, e.message)
 	}
 	return fmt.Sprintf("%s %s: HTTP %d %s: %s", e.method, e.path, e.status, e.code, e.message)
 }

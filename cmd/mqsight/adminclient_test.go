@@ -3,11 +3,14 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/pem"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -109,6 +112,53 @@ func TestPlaceLosesTheRaceSafely(t *testing.T) {
 			}
 			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Fatalf("err %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// An error the operator fixes with the command's own flags names them:
+// plain HTTP to the HTTPS admin endpoint (Go answers a bare 400), and a
+// server certificate the client does not trust.
+func TestConnectionErrorsNameTheFix(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"Version":"v1"}`))
+	}))
+	defer srv.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+
+	for _, tc := range []struct {
+		name   string
+		flags  adminFlags
+		want   []string
+		reject string
+	}{
+		{"plain HTTP to HTTPS", adminFlags{server: "http://127.0.0.1:" + strconv.Itoa(port)},
+			[]string{"HTTP 400: the admin endpoint speaks HTTPS, not plain HTTP: use --server https://127.0.0.1:" + strconv.Itoa(port)}, ""},
+		{"unknown authority", adminFlags{server: srv.URL},
+			[]string{"not trusted", "--ca-file", "mqsight-admin-selfsigned.crt", "--fingerprint", "certSHA256", "x509: certificate signed by unknown authority"}, ""},
+		{"other host name", adminFlags{server: "https://localhost:" + strconv.Itoa(port), caFile: caFile},
+			[]string{"not valid for localhost", "--fingerprint", "x509: certificate is valid for"}, "--ca-file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.flags.user, tc.flags.password = "admin", "pw"
+			c, err := tc.flags.client(&cobra.Command{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.do("GET", "/ima/v1/service/status", nil)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("err %q lacks %q", err, w)
+				}
+			}
+			if tc.reject != "" && strings.Contains(err.Error(), tc.reject) {
+				t.Errorf("err %q names %q, which does not help here", err, tc.reject)
 			}
 		})
 	}

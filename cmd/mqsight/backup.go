@@ -407,7 +407,7 @@ func (c *adminClient) getUserFile(name string) (*http.Response, error) {
 	req.SetBasicAuth(c.user, c.pass)
 	hc := *c.http
 	hc.Timeout = 0 // the body may take longer than one request timeout
-	resp, err := hc.Do(req)
+	resp, err := send(&hc, req)
 	if err != nil {
 		return nil, err
 	}
@@ -416,7 +416,7 @@ func (c *adminClient) getUserFile(name string) (*http.Response, error) {
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return nil, newReplyError("GET", path, resp.StatusCode, data)
+	return nil, c.replyError("GET", path, resp.StatusCode, data)
 }
 
 // upload streams a local file to the server's user files.
@@ -441,14 +441,14 @@ func (c *adminClient) upload(cmd *cobra.Command, path, name string) error {
 	req.SetBasicAuth(c.user, c.pass)
 	hc := *c.http
 	hc.Timeout = 0
-	resp, err := hc.Do(req)
+	resp, err := send(&hc, req)
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", name, err)
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("upload %s: %w", name, newReplyError("PUT", req.URL.Path, resp.StatusCode, data))
+		return fmt.Errorf("upload %s: %w", name, c.replyError("PUT", req.URL.Path, resp.StatusCode, data))
 	}
 	bar.Finish()
 	return nil

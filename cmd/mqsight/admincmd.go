@@ -41,7 +41,10 @@ func newConfigCommand() *cobra.Command {
 	set := &cobra.Command{
 		Use:   "set -f file.json",
 		Short: "Create or update the objects of a JSON file as one all-or-nothing change",
-		Args:  cobra.NoArgs,
+		Long: "Create or update the objects of a JSON file as one all-or-nothing change. The file may be what\n" +
+			"`mqsight config get` printed: read-only properties (ServerUID) that equal the server's are left out;\n" +
+			"one that differs stops the command before anything is changed.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var body []byte
 			var err error
@@ -55,6 +58,9 @@ func newConfigCommand() *cobra.Command {
 			}
 			c, err := f.client(cmd)
 			if err != nil {
+				return err
+			}
+			if body, err = c.withoutUnchangedReadOnly(body); err != nil {
 				return err
 			}
 			data, err := c.do("POST", "/ima/v1/configuration", body)

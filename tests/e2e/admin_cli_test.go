@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -125,5 +126,34 @@ func TestAdminCLIAgainstRealBinary(t *testing.T) {
 	c.must("config", "delete", "MessageHub", "CLIHub")
 	if out, err := c.run("config", "get", "MessageHub", "CLIHub"); err == nil || !strings.Contains(out, "CWLNA0136") {
 		t.Fatalf("get after delete: %v\n%s", err, out)
+	}
+}
+
+// TestAdminCLIConfigRoundTrip: what `mqsight config get` prints,
+// `mqsight config set -f` takes back: the read-only ServerUID it holds is
+// left out when it is the server's, and refused when it is another's.
+func TestAdminCLIConfigRoundTrip(t *testing.T) {
+	d := prepareDataDir(t, nil)
+	p := start(t, d.Path, nil)
+	fp := logValue(p.logs.String(), "admin endpoint listening", "certSHA256")
+	c := cli{t: t, addr: d.AdminAddr, password: d.AdminPass, fingerprint: fp}
+
+	cmd := exec.Command(binary, "config", "get", "--server", "https://"+c.addr, "--fingerprint", fp)
+	cmd.Env = append(os.Environ(), "MQSIGHT_ADMIN_PASSWORD="+c.password, "MQSIGHT_ADMIN_USER=admin")
+	got, err := cmd.Output() // standard output only, as `> c.json` takes it
+	if err != nil || !strings.Contains(string(got), `"ServerUID"`) {
+		t.Fatalf("config get: %v\n%s", err, got)
+	}
+	file := filepath.Join(t.TempDir(), "c.json")
+	os.WriteFile(file, got, 0o600)
+	if out := c.must("config", "set", "-f", file); !strings.Contains(out, "CWLNA6011") {
+		t.Fatalf("config set of config get's output:\n%s", out)
+	}
+
+	other := regexp.MustCompile(`"ServerUID": "[^"]*"`).ReplaceAll(got, []byte(`"ServerUID": "another-server"`))
+	os.WriteFile(file, other, 0o600)
+	out, err := c.run("config", "set", "-f", file)
+	if err == nil || !strings.Contains(out, `ServerUID is read-only: the file sets "another-server"`) {
+		t.Fatalf("config set with another ServerUID: %v\n%s", err, out)
 	}
 }

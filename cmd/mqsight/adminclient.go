@@ -53,6 +53,7 @@ type adminClient struct {
 	base       string
 	user, pass string
 	http       *http.Client
+	reconnect  time.Duration // how long pollJob rides out an unreachable server
 }
 
 // client builds the client: credentials from flags, the environment or a
@@ -109,7 +110,8 @@ func (f *adminFlags) client(cmd *cobra.Command) (*adminClient, error) {
 	}
 	return &adminClient{
 		base: strings.TrimRight(f.server, "/"), user: f.user, pass: pass,
-		http: &http.Client{Timeout: f.timeout, Transport: &http.Transport{TLSClientConfig: tlsConf}},
+		http:      &http.Client{Timeout: f.timeout, Transport: &http.Transport{TLSClientConfig: tlsConf}},
+		reconnect: jobReconnect,
 	}, nil
 }
 

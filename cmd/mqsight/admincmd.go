@@ -178,9 +178,9 @@ func newRestartCommand() *cobra.Command {
 func waitJob(cmd *cobra.Command, c *adminClient, op, id string) error {
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
-		data, err := c.do("GET", "/ima/v1/service/status/"+op+"/"+id, nil)
+		data, err := c.pollJob(op, id)
 		if err != nil {
-			return err
+			return outcomeUnknown(op, id, err)
 		}
 		var st struct{ Status, Error string }
 		if err := json.Unmarshal(data, &st); err != nil {

@@ -156,7 +156,8 @@ type jobStatus struct {
 // followJob polls a backup or restore job, drawing one progress bar per
 // step, until it ends. A failed or cancelled job is an error carrying its
 // code, returned with the job's status; when the status could not be
-// read, the status is nil (the outcome is unknown).
+// read (after riding out an unreachable server, see pollJob), the status
+// is nil and the error says that the outcome is unknown.
 //
 // adminUsersRestored tells that the job restores the backup's admin users
 // (a restore with --include-server-config): if the server then refuses
@@ -171,7 +172,7 @@ func followJob(cmd *cobra.Command, c *adminClient, op, id string, adminUsersRest
 	}()
 	deadline := time.Now().Add(24 * time.Hour)
 	for {
-		data, err := c.do("GET", "/ima/v1/service/status/"+op+"/"+id, nil)
+		data, err := c.pollJob(op, id)
 		var refused *replyError
 		if errors.As(err, &refused) && (refused.status == http.StatusUnauthorized || refused.status == http.StatusForbidden) {
 			// The job was accepted with these credentials, which changed
@@ -184,7 +185,7 @@ func followJob(cmd *cobra.Command, c *adminClient, op, id string, adminUsersRest
 				"%s. Check GET /ima/v1/service/status/%s/%s with valid ones", op, id, refused.status, why, op, id)
 		}
 		if err != nil {
-			return nil, err
+			return nil, outcomeUnknown(op, id, err)
 		}
 		var st jobStatus
 		if err := json.Unmarshal(data, &st); err != nil {

@@ -42,7 +42,7 @@ func (f *adminFlags) register(cmd *cobra.Command) {
 	fl := cmd.PersistentFlags()
 	fl.StringVar(&f.server, "server", def, "admin API URL (env MQSIGHT_SERVER)")
 	fl.StringVar(&f.user, "user", user, "admin user (env MQSIGHT_ADMIN_USER)")
-	fl.StringVar(&f.password, "password", "", "admin password (env MQSIGHT_ADMIN_PASSWORD; prompted when unset)")
+	fl.StringVar(&f.password, "password", "", "admin password of --user for the admin API (env MQSIGHT_ADMIN_PASSWORD; prompted when unset)")
 	fl.StringVar(&f.caFile, "ca-file", "", "PEM file of the CA (or self-signed certificate) to trust")
 	fl.StringVar(&f.fingerprint, "fingerprint", "", "SHA-256 fingerprint (hex) of the server certificate to pin, as the server logs it (certSHA256)")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "timeout of each request")

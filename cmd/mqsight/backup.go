@@ -40,9 +40,42 @@ type secretSource struct {
 	env  string
 }
 
-// backupPassword is the backup password's source, file being the flag's value.
-func backupPassword(file string) secretSource {
-	return secretSource{what: "backup password", flag: "--password-file", file: file, env: envBackupPassword}
+// Flags naming the backup password's file. The commands that talk to a
+// server also have the admin password flag --password, which the old
+// name --password-file sat too close to: it stays as a hidden alias, so
+// that scripts keep working (docs/decisions/backup-api.md).
+const (
+	flagBackupPasswordFile = "backup-password-file"
+	flagOldPasswordFile    = "password-file"
+)
+
+// registerBackupPasswordFile defines --backup-password-file and its
+// hidden alias --password-file, both setting file.
+func registerBackupPasswordFile(cmd *cobra.Command, file *string) {
+	fl := cmd.Flags()
+	fl.StringVar(file, flagBackupPasswordFile, "", "file whose first line is the backup password, which encrypts the backup "+
+		"(not the admin --password); else "+envBackupPassword+" or a prompt")
+	fl.StringVar(file, flagOldPasswordFile, "", "old name of --"+flagBackupPasswordFile)
+	fl.MarkHidden(flagOldPasswordFile)
+	cmd.MarkFlagsMutuallyExclusive(flagBackupPasswordFile, flagOldPasswordFile)
+}
+
+// backupPassword is the backup password's source: the file of
+// --backup-password-file (or its alias), else the environment or a prompt.
+func backupPassword(cmd *cobra.Command, file string) secretSource {
+	flag := "--" + flagBackupPasswordFile
+	if cmd.Flags().Changed(flagOldPasswordFile) {
+		flag = "--" + flagOldPasswordFile // name the flag the operator typed
+	}
+	return secretSource{what: "backup password", flag: flag, file: file, env: envBackupPassword}
+}
+
+// adminPasswordIsNotTheBackups adds to the help of a backup command's
+// --password which password it is.
+func adminPasswordIsNotTheBackups(cmd *cobra.Command) {
+	if f := cmd.Flags().Lookup("password"); f != nil {
+		f.Usage += "; not the backup password (--" + flagBackupPasswordFile + ")"
+	}
 }
 
 // read returns the secret. confirm asks twice at a prompt (new backups).
@@ -231,10 +264,11 @@ func newBackupCommand() *cobra.Command {
 		Short: "Back up a running server's configuration (and, with --store-url, its store) and download the configuration backup",
 		Long: "Back up a running server over the REST admin API. The configuration backup is written on the server\n" +
 			"(imaBackup.hhmmss-MMDDYYYY) and downloaded into --out; with --store-url the store is backed up online to\n" +
-			"that destination first. The backup password comes from --password-file, " + envBackupPassword + " or a prompt.",
+			"that destination first. The backup password, which encrypts the backup, comes from --backup-password-file,\n" +
+			envBackupPassword + " or a prompt (asked twice); --password is the admin password for the server.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pw, err := backupPassword(passwordFile).read(cmd, true)
+			pw, err := backupPassword(cmd, passwordFile).read(cmd, true)
 			if err != nil {
 				return err
 			}
@@ -284,7 +318,8 @@ func newBackupCommand() *cobra.Command {
 	cmd.Flags().AddFlagSet(conn.PersistentFlags())
 	store.register(cmd)
 	cmd.Flags().StringVar(&out, "out", ".", "directory the configuration backup is downloaded into")
-	cmd.Flags().StringVar(&passwordFile, "password-file", "", "file holding the backup password (first line)")
+	registerBackupPasswordFile(cmd, &passwordFile)
+	adminPasswordIsNotTheBackups(cmd)
 	cmd.AddCommand(newVerifyCommand())
 	return cmd
 }
@@ -473,10 +508,12 @@ func newRestoreCommand() *cobra.Command {
 			"(it stays if the connection breaks before the outcome is known).\n" +
 			"Without --include-server-config the server keeps its own name,\n" +
 			"UID, admin endpoint, admin users and HA configuration. Without --store-url the store is cleaned.\n" +
-			"--dry-run reports what would change and changes nothing.",
+			"--dry-run reports what would change and changes nothing.\n" +
+			"The backup password comes from --backup-password-file, " + envBackupPassword + " or a prompt;\n" +
+			"--password is the admin password for the server.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pw, err := backupPassword(passwordFile).read(cmd, false)
+			pw, err := backupPassword(cmd, passwordFile).read(cmd, false)
 			if err != nil {
 				return err
 			}
@@ -533,7 +570,8 @@ func newRestoreCommand() *cobra.Command {
 	store.register(cmd)
 	cmd.Flags().BoolVar(&includeServer, "include-server-config", false, "also restore the server configuration (same environment after loss)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report what would change; change nothing")
-	cmd.Flags().StringVar(&passwordFile, "password-file", "", "file holding the backup password (first line)")
+	registerBackupPasswordFile(cmd, &passwordFile)
+	adminPasswordIsNotTheBackups(cmd)
 	return cmd
 }
 
@@ -552,7 +590,7 @@ func newVerifyCommand() *cobra.Command {
 			if storeFile != "" && store.url != "" {
 				return errors.New("give --store-url or --store-file, not both")
 			}
-			pw, err := backupPassword(passwordFile).read(cmd, false)
+			pw, err := backupPassword(cmd, passwordFile).read(cmd, false)
 			if err != nil {
 				return err
 			}
@@ -604,6 +642,6 @@ func newVerifyCommand() *cobra.Command {
 	}
 	store.register(cmd)
 	cmd.Flags().StringVar(&storeFile, "store-file", "", "a local store backup file to check with the configuration backup")
-	cmd.Flags().StringVar(&passwordFile, "password-file", "", "file holding the backup password (first line)")
+	registerBackupPasswordFile(cmd, &passwordFile)
 	return cmd
 }

@@ -89,3 +89,41 @@ func TestEmptyPasswordSourceIsNamed(t *testing.T) {
 		}
 	})
 }
+
+// The backup password's file is --backup-password-file, told apart from
+// the admin --password in the help of every command that has both; the
+// old --password-file still works, hidden, and not together with the new.
+func TestBackupPasswordFileFlag(t *testing.T) {
+	backupFile := writeFile(t, "imaBackup.101010-11272026", "not read")
+	empty := writeFile(t, "empty", "")
+	for _, args := range [][]string{{"backup"}, {"restore"}, {"backup", "verify"}} {
+		name := strings.Join(args, " ")
+		help, _, err := runCLI(t, append(args, "--help")...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(help, "--backup-password-file") || strings.Contains(help, "--password-file") {
+			t.Errorf("%s --help lists --password-file or not --backup-password-file:\n%s", name, help)
+		}
+		if name != "backup verify" && !strings.Contains(help, "not the backup password (--backup-password-file)") {
+			t.Errorf("%s --help does not tell --password from the backup password:\n%s", name, help)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"new name", []string{"backup", "verify", backupFile, "--backup-password-file", empty}, "(--backup-password-file) is empty"},
+		{"old name", []string{"backup", "verify", backupFile, "--password-file", empty}, "(--password-file) is empty"},
+		{"restore, new name", []string{"restore", backupFile, "--backup-password-file", empty, "--password", "admin"}, "(--backup-password-file) is empty"},
+		{"both", []string{"backup", "verify", backupFile, "--backup-password-file", empty, "--password-file", empty}, "backup-password-file password-file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := runCLI(t, tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -149,7 +149,7 @@ func TestBackupCLI(t *testing.T) {
 	conn := []string{"--server", "https://" + d.AdminAddr, "--fingerprint", fp}
 	env := []string{"MQSIGHT_ADMIN_PASSWORD=" + d.AdminPass}
 
-	out, err := runCLI(t, env, append([]string{"backup", "--store-url", storeURL, "--out", dir, "--password-file", pwFile}, conn...)...)
+	out, err := runCLI(t, env, append([]string{"backup", "--store-url", storeURL, "--out", dir, "--backup-password-file", pwFile}, conn...)...)
 	if err != nil || !strings.Contains(out, `"Downloaded"`) || !strings.Contains(out, "download imaBackup") {
 		t.Fatalf("mqsight backup: %v\n%s", err, out)
 	}

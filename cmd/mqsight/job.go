@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -34,8 +35,8 @@ func (c *adminClient) pollJob(op, id string) ([]byte, error) {
 		}
 		var refused *replyError
 		if !lostSince.IsZero() && errors.As(err, &refused) && refused.status == http.StatusNotFound {
-			return nil, fmt.Errorf("the server could not be reached for %s, and now no longer knows the request "+
-				"(it was restarted meanwhile): %w", time.Since(lostSince).Round(time.Second), err)
+			return nil, fmt.Errorf("the server could not be reached for %s, and then %w: %w",
+				time.Since(lostSince).Round(time.Second), errJobForgotten, err)
 		}
 		if !unreachable(err) {
 			return nil, err
@@ -69,10 +70,28 @@ func unreachable(err error) bool {
 		errors.As(err, &ue) && ue.Timeout()
 }
 
+// errJobForgotten: the server was restarted while the request ran and
+// no longer knows it.
+var errJobForgotten = errors.New("the server was restarted meanwhile and no longer knows the request")
+
 // outcomeUnknown is the error of a command whose long-running request
 // op/id the server accepted, when its status could not be read (err).
 func outcomeUnknown(op, id string, err error) error {
-	return fmt.Errorf("the %s (RequestID %s) was accepted, but its outcome is unknown here: %w; "+
-		"check GET /ima/v1/service/status/%s/%s (kept until the server restarts), `mqsight status` and the server log",
-		op, id, err, op, id)
+	return &unknownOutcomeError{op: op, id: id, err: err}
 }
+
+type unknownOutcomeError struct {
+	op, id string
+	err    error
+}
+
+func (e *unknownOutcomeError) Error() string {
+	check := fmt.Sprintf("check GET /ima/v1/service/status/%s/%s (kept until the server restarts), `mqsight status` and the server log", e.op, e.id)
+	if errors.Is(e.err, errJobForgotten) {
+		check = "check `mqsight status` and the server log"
+	}
+	return fmt.Sprintf("the %s (RequestID %s) was accepted, but its outcome is unknown here: %s; %s",
+		e.op, e.id, strings.TrimSuffix(e.err.Error(), "."), check)
+}
+
+func (e *unknownOutcomeError) Unwrap() error { return e.err }

@@ -57,7 +57,7 @@ func TestFollowJobAcrossALostConnection(t *testing.T) {
 			}
 			return true
 		}, wantErr: []string{"the restore (RequestID R1) was accepted, but its outcome is unknown here",
-			"no longer knows the request", "CWLNA6178", "GET /ima/v1/service/status/restore/R1"}},
+			"the server was restarted meanwhile and no longer knows the request", "CWLNA6178", "check `mqsight status` and the server log"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var (
@@ -109,6 +109,9 @@ func TestFollowJobAcrossALostConnection(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("err %q lacks %q", err, w)
 				}
+			}
+			if strings.Contains(err.Error(), ".;") {
+				t.Errorf("err %q: a sentence ends twice", err)
 			}
 			if took < tc.minTime || took > tc.minTime+5*time.Second {
 				t.Errorf("gave up after %s, want %s at most a few seconds later", took, tc.minTime)

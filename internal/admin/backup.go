@@ -633,6 +633,30 @@ func writeImportedCertificates(certDir string, plan *backup.Plan, cb *backup.Con
 	return undo, nil
 }
 
+// detail is err's text for the message of the code its sentinel maps
+// to, which already says what the sentinel says: the text without the
+// first sentinel's own words, so that they are not said twice; context
+// and specifics stay.
+func detail(err error, sentinels ...error) string {
+	msg := err.Error()
+	for _, s := range sentinels {
+		before, after, ok := strings.Cut(msg, s.Error())
+		if !ok {
+			continue
+		}
+		before = strings.TrimSuffix(before, ": ")
+		after = strings.TrimPrefix(after, ": ")
+		switch {
+		case before == "":
+			return after
+		case after == "":
+			return before
+		}
+		return before + ": " + after
+	}
+	return msg
+}
+
 // backupError maps an error of internal/backup, internal/archive or a
 // destination to its row of the error table. Errors already *Error pass
 // through; anything unknown stays as it is (rendered CodeInternal).
@@ -642,54 +666,53 @@ func backupError(err error) error {
 		return e
 	}
 	var missing *destination.MissingError
-	msg := err.Error()
 	switch {
 	case errors.Is(err, ErrNotRunning):
 		return apiError(CodeUnavailable, "restarting")
 	case errors.Is(err, archive.ErrWrongPassword):
 		return apiError(CodeBackupPassword)
 	case errors.Is(err, archive.ErrTruncated):
-		return apiError(CodeBackupTruncated, msg)
+		return apiError(CodeBackupTruncated, detail(err, archive.ErrTruncated))
 	case errors.Is(err, archive.ErrTampered):
-		return apiError(CodeBackupTampered, msg)
+		return apiError(CodeBackupTampered, detail(err, archive.ErrTampered))
 	case errors.Is(err, archive.ErrNewerFormat), errors.Is(err, config.ErrNewerFormat):
-		return apiError(CodeBackupNewer, msg)
+		return apiError(CodeBackupNewer, detail(err, archive.ErrNewerFormat, config.ErrNewerFormat))
 	case errors.Is(err, archive.ErrNotBackup):
-		return apiError(CodeNotBackup, msg)
+		return apiError(CodeNotBackup, detail(err, archive.ErrNotBackup))
 	case errors.Is(err, backup.ErrWrongKind):
-		return apiError(CodeBackupKind, msg)
+		return apiError(CodeBackupKind, detail(err, backup.ErrWrongKind))
 	case errors.Is(err, archive.ErrCorrupt), errors.Is(err, config.ErrCorrupt):
-		return apiError(CodeBackupCorrupt, msg)
+		return apiError(CodeBackupCorrupt, detail(err, archive.ErrCorrupt, config.ErrCorrupt))
 	case errors.Is(err, backup.ErrStoreMismatch):
-		return apiError(CodeStoreMismatch, msg)
+		return apiError(CodeStoreMismatch, detail(err, backup.ErrStoreMismatch))
 	case errors.Is(err, backup.ErrStoreMissing):
-		return apiError(CodeStoreMissing, msg)
+		return apiError(CodeStoreMissing, detail(err, backup.ErrStoreMissing))
 	case errors.Is(err, backup.ErrDestinationMissing):
-		return apiError(CodeDestMissing, msg)
+		return apiError(CodeDestMissing, detail(err, backup.ErrDestinationMissing))
 	case errors.Is(err, backup.ErrNameTaken), errors.Is(err, destination.ErrExists):
-		return apiError(CodeNameTaken, msg)
+		return apiError(CodeNameTaken, detail(err, backup.ErrNameTaken, destination.ErrExists))
 	case errors.Is(err, backup.ErrSameName):
-		return apiError(CodeBadValue, msg)
+		return apiError(CodeBadValue, detail(err, backup.ErrSameName))
 	case errors.Is(err, backup.ErrBusy), errors.Is(err, job.ErrBusy):
-		return apiError(CodeBusy, msg)
+		return apiError(CodeBusy, detail(err, backup.ErrBusy, job.ErrBusy))
 	case errors.Is(err, backup.ErrInvalidRestore):
-		return apiError(CodeInvalidRestore, msg)
+		return apiError(CodeInvalidRestore, detail(err, backup.ErrInvalidRestore))
 	case errors.Is(err, backup.ErrNoSpace):
-		return apiError(CodeNoSpace, msg)
+		return apiError(CodeNoSpace, detail(err, backup.ErrNoSpace))
 	case errors.As(err, &missing):
 		return apiError(CodeStoreParams, strings.Join(missing.Missing, ", "))
 	case errors.Is(err, destination.ErrCredentials):
-		return apiError(CodeStoreParams, msg)
+		return apiError(CodeStoreParams, detail(err, destination.ErrCredentials))
 	case errors.Is(err, destination.ErrBadURL):
-		return apiError(CodeBadDestination, msg)
+		return apiError(CodeBadDestination, detail(err, destination.ErrBadURL))
 	case errors.Is(err, destination.ErrHostKey):
-		return apiError(CodeHostKey, msg)
+		return apiError(CodeHostKey, detail(err, destination.ErrHostKey))
 	case errors.Is(err, destination.ErrAuth):
-		return apiError(CodeDestinationAuth, msg)
+		return apiError(CodeDestinationAuth, detail(err, destination.ErrAuth))
 	case errors.Is(err, destination.ErrUnreachable):
-		return apiError(CodeUnreachable, msg)
+		return apiError(CodeUnreachable, detail(err, destination.ErrUnreachable))
 	case errors.Is(err, destination.ErrNotFound):
-		return apiError(CodeStoreMissing, msg)
+		return apiError(CodeStoreMissing, detail(err, destination.ErrNotFound))
 	}
 	return err
 }

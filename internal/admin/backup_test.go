@@ -180,3 +180,23 @@ func TestCodedJobPanic(t *testing.T) {
 		t.Fatalf("a job that does not panic: %v, %v", res, err)
 	}
 }
+
+// A job's error message does not say its code's words twice.
+func TestBackupErrorSaysItOnce(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("restore: %w: BackupID a is not b", backup.ErrStoreMismatch),
+			"The store backup does not belong to this configuration backup: restore: BackupID a is not b."},
+		{fmt.Errorf("restore: %w", backup.ErrStoreMismatch),
+			"The store backup does not belong to this configuration backup: restore."},
+		{fmt.Errorf("sftp 127.0.0.1:22: %w: dial tcp: connection refused", destination.ErrUnreachable),
+			"sftp 127.0.0.1:22: dial tcp: connection refused"},
+	} {
+		got := backupError(tc.err).Error()
+		if !strings.Contains(got, tc.want) || strings.Count(got, "does not belong") > 1 || strings.Contains(got, "destination unreachable: dial") {
+			t.Errorf("%v → %q, want it to hold %q", tc.err, got, tc.want)
+		}
+	}
+}

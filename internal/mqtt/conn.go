@@ -29,7 +29,8 @@ type conn struct {
 	// Guarded by Engine.mu.
 	sess      *session
 	client    Client
-	connacked bool // CONNACK written; deliveries may follow
+	connacked bool      // CONNACK written; deliveries may follow
+	connected time.Time // when CONNACK was written (monitoring order)
 	closed    bool
 	willSent  bool
 

@@ -209,6 +209,7 @@ func (c *conn) handleConnect(pk *packets.Packet, r *packet.Reader) bool {
 		}
 		c.send(ack)
 		c.connacked = true
+		c.connected = e.now()
 		e.resendInflightLocked(s)
 		e.pumpLocked(s)
 		done <- true

@@ -1,6 +1,9 @@
 package mqtt
 
-import "sort"
+import (
+	"sort"
+	"time"
+)
 
 // ConnectionStats describes one connected client for monitoring (the admin
 // API's /ima/v1/monitor/Connection).
@@ -8,8 +11,9 @@ type ConnectionStats struct {
 	ClientID        string
 	Endpoint        string // configuration Endpoint the connection arrived on
 	RemoteAddr      string
-	ProtocolVersion byte // 3, 4 (3.1.1) or 5
-	Durable         bool // the session is persistent
+	ProtocolVersion byte      // 3, 4 (3.1.1) or 5
+	Durable         bool      // the session is persistent
+	Connected       time.Time // when the CONNECT was accepted (CONNACK written)
 }
 
 // Connections returns the clients whose CONNECT was accepted and that are
@@ -24,7 +28,7 @@ func (e *Engine) Connections() []ConnectionStats {
 		}
 		out = append(out, ConnectionStats{
 			ClientID: s.clientID, Endpoint: c.endpoint, RemoteAddr: c.nc.RemoteAddr().String(),
-			ProtocolVersion: s.version, Durable: s.persistent,
+			ProtocolVersion: s.version, Durable: s.persistent, Connected: c.connected,
 		})
 	}
 	e.mu.Unlock()

@@ -28,4 +28,8 @@ func TestConnectionsListsConnectedClients(t *testing.T) {
 	if got[1].ProtocolVersion != 5 || !got[1].Durable {
 		t.Fatalf("b-durable: %+v", got[1])
 	}
+	// a-clean connected after b-durable: the admin API orders by this.
+	if got[1].Connected.IsZero() || got[0].Connected.Before(got[1].Connected) {
+		t.Fatalf("connection times: a-clean %v, b-durable %v", got[0].Connected, got[1].Connected)
+	}
 }

@@ -82,10 +82,10 @@ type codeInfo struct {
 func codeTable() map[Code]codeInfo {
 	return map[Code]codeInfo{
 		CodeOK:              {http.StatusOK, "The requested configuration change has completed successfully.", "MessageSight", "Success of a POST, PUT or DELETE."},
-		CodeBadValue:        {http.StatusBadRequest, "The property value is not valid: %s.", "MessageSight", "A property has a wrong JSON type, is out of range, malformed, or names an object that does not exist."},
+		CodeBadValue:        {http.StatusBadRequest, "The property value is not valid: %s.", "MessageSight", "A property has a wrong JSON type, is out of range, malformed, or names an object that does not exist; a monitoring query value that is not allowed or cannot be honoured."},
 		CodeUnknownProperty: {http.StatusBadRequest, "The property name is not valid: %s.", "MessageSight", "Unknown object type or property, or a read-only property (ServerUID)."},
 		CodeRequired:        {http.StatusBadRequest, "A required property is missing or empty: %s.", "MessageSight", "A required property is absent or empty."},
-		CodeBadRequest:      {http.StatusBadRequest, "The REST API call is not valid: %s.", "MessageSight", "Malformed request: wrong method, bad JSON, invalid combination of restart options."},
+		CodeBadRequest:      {http.StatusBadRequest, "The REST API call is not valid: %s.", "MessageSight", "Malformed request: wrong method, bad JSON, an unknown, repeated or malformed monitoring query parameter, invalid combination of restart options."},
 		CodeBadArgument:     {http.StatusBadRequest, "An argument is not valid: Name: %s.", "MessageSight", "An unknown field in a service request (restart)."},
 		CodeNotFound:        {http.StatusNotFound, "The item or object cannot be found. Type: %s Name: %s", "MessageSight", "GET of an object, file or path that does not exist."},
 		CodeDeleteNotFound:  {http.StatusNotFound, "The requested item is not found: %s.", "MessageSight", "DELETE of an object or file that does not exist."},

@@ -25,9 +25,15 @@ func (a *API) registerMonitor() {
 	})
 }
 
-// monitor runs fn with the components acquired and sends its value as
-// {"Version":"v1","<typ>":value}.
-func (a *API) monitor(w http.ResponseWriter, typ string, fn func(Components) (any, error)) error {
+// monitor checks the request's query against spec (400 before anything
+// else), runs fn with the components acquired and sends its value as
+// {"Version":"v1","<typ>":value}. A list value is filtered, ordered and
+// cut by the query (monitorquery.go).
+func (a *API) monitor(w http.ResponseWriter, r *http.Request, typ string, spec monitorSpec, fn func(Components) (any, error)) error {
+	q, err := parseMonitorQuery(typ, r.URL.RawQuery, spec)
+	if err != nil {
+		return err
+	}
 	c, release, err := a.acquire()
 	if err != nil {
 		return err
@@ -37,12 +43,15 @@ func (a *API) monitor(w http.ResponseWriter, typ string, fn func(Components) (an
 	if err != nil {
 		return err
 	}
+	if rows, ok := v.([]monitorRow); ok {
+		v = q.apply(rows)
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"Version": "v1", typ: v})
 	return nil
 }
 
 func (a *API) monitorServer(w http.ResponseWriter, r *http.Request, _ *caller) error {
-	return a.monitor(w, "Server", func(c Components) (any, error) {
+	return a.monitor(w, r, "Server", monitorSpec{}, func(c Components) (any, error) {
 		n := c.Engine.Counters()
 		endpoints := 0
 		for _, ep := range c.Config.Current().Endpoints {
@@ -61,7 +70,7 @@ func (a *API) monitorServer(w http.ResponseWriter, r *http.Request, _ *caller) e
 }
 
 func (a *API) monitorEndpoint(w http.ResponseWriter, r *http.Request, _ *caller) error {
-	return a.monitor(w, "Endpoint", func(c Components) (any, error) {
+	return a.monitor(w, r, "Endpoint", endpointSpec(), func(c Components) (any, error) {
 		active := map[string]int{}
 		for _, conn := range c.Engine.Connections() {
 			active[conn.Endpoint]++
@@ -72,7 +81,7 @@ func (a *API) monitorEndpoint(w http.ResponseWriter, r *http.Request, _ *caller)
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		out := []map[string]any{}
+		out := []monitorRow{}
 		for _, n := range names {
 			ep := eps[n]
 			addr := ""
@@ -89,8 +98,8 @@ func (a *API) monitorEndpoint(w http.ResponseWriter, r *http.Request, _ *caller)
 }
 
 func (a *API) monitorConnection(w http.ResponseWriter, r *http.Request, _ *caller) error {
-	return a.monitor(w, "Connection", func(c Components) (any, error) {
-		out := []map[string]any{}
+	return a.monitor(w, r, "Connection", connectionSpec(), func(c Components) (any, error) {
+		out := []monitorRow{}
 		for _, conn := range c.Engine.Connections() {
 			protocol := "mqtt"
 			if conn.ProtocolVersion == 5 {
@@ -99,6 +108,7 @@ func (a *API) monitorConnection(w http.ResponseWriter, r *http.Request, _ *calle
 			out = append(out, map[string]any{
 				"Name": conn.ClientID, "Endpoint": conn.Endpoint, "ClientAddr": conn.RemoteAddr,
 				"Protocol": protocol, "ProtocolVersion": conn.ProtocolVersion, "Durable": conn.Durable,
+				"ConnectedAt": conn.Connected.UTC(),
 			})
 		}
 		return out, nil
@@ -106,7 +116,7 @@ func (a *API) monitorConnection(w http.ResponseWriter, r *http.Request, _ *calle
 }
 
 func (a *API) monitorSubscription(w http.ResponseWriter, r *http.Request, _ *caller) error {
-	return a.monitor(w, "Subscription", func(c Components) (any, error) {
+	return a.monitor(w, r, "Subscription", subscriptionSpec(), func(c Components) (any, error) {
 		subs := c.Engine.Subscriptions()
 		sort.Slice(subs, func(i, j int) bool {
 			if subs[i].ClientID != subs[j].ClientID {
@@ -114,7 +124,7 @@ func (a *API) monitorSubscription(w http.ResponseWriter, r *http.Request, _ *cal
 			}
 			return subs[i].Filter < subs[j].Filter
 		})
-		out := []map[string]any{}
+		out := []monitorRow{}
 		for _, s := range subs {
 			out = append(out, map[string]any{
 				"ClientID": s.ClientID, "TopicString": s.Filter, "SubName": s.ShareName,
@@ -128,7 +138,7 @@ func (a *API) monitorSubscription(w http.ResponseWriter, r *http.Request, _ *cal
 }
 
 func (a *API) monitorQueue(w http.ResponseWriter, r *http.Request, _ *caller) error {
-	return a.monitor(w, "Queue", func(c Components) (any, error) {
+	return a.monitor(w, r, "Queue", queueSpec(), func(c Components) (any, error) {
 		qs := c.Config.Current().Queues
 		stats := map[string]mqtt.QueueStats{}
 		for _, q := range c.Engine.Queues() {
@@ -139,7 +149,7 @@ func (a *API) monitorQueue(w http.ResponseWriter, r *http.Request, _ *caller) er
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		out := []map[string]any{}
+		out := []monitorRow{}
 		for _, n := range names {
 			st := stats[n]
 			depth, err := a.opts.Service.QueueMessages(c, n)
@@ -157,7 +167,7 @@ func (a *API) monitorQueue(w http.ResponseWriter, r *http.Request, _ *caller) er
 }
 
 func (a *API) monitorStore(w http.ResponseWriter, r *http.Request, _ *caller) error {
-	return a.monitor(w, "Store", func(c Components) (any, error) {
+	return a.monitor(w, r, "Store", monitorSpec{}, func(c Components) (any, error) {
 		s := c.Store.Stats()
 		avg := int64(0)
 		if s.Commits > 0 {

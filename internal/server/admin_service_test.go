@@ -193,3 +193,59 @@ func TestAdminMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminMonitorFilters drives the monitoring filters against a live
+// engine: a filter that matches nothing returns an empty list, not every
+// row, and a parameter mqsight does not know is refused.
+func TestAdminMonitorFilters(t *testing.T) {
+	ts := startTestServer(t)
+	c := ts.admin
+	for _, id := range []string{"client-a", "client-b"} {
+		cn := mqtttest.Dial(t, ts.mqttAddr, 4)
+		cn.MustConnect(mqtttest.ConnectOptions{ClientID: id, Clean: true})
+		cn.MustSubscribe(mqtttest.Sub("plant/"+id+"/#", 1))
+		time.Sleep(2 * time.Millisecond) // distinct connect times for the order below
+	}
+	names := func(path, typ, field string) string {
+		t.Helper()
+		var out []string
+		for _, e := range c.must(http.StatusOK, "GET", path, nil).Body[typ].([]any) {
+			out = append(out, e.(map[string]any)[field].(string))
+		}
+		return strings.Join(out, " ")
+	}
+	for path, want := range map[string]string{
+		"/ima/v1/monitor/Connection":                                          "client-a client-b",
+		"/ima/v1/monitor/Connection?ClientID=zzz":                             "",
+		"/ima/v1/monitor/Connection?ClientID=*-b":                             "client-b",
+		"/ima/v1/monitor/Connection?Endpoint=NoSuchEndpoint":                  "",
+		"/ima/v1/monitor/Connection?StatType=NewestConnection":                "client-b client-a",
+		"/ima/v1/monitor/Connection?StatType=OldestConnection&ResultCount=10": "client-a client-b",
+		"/ima/v1/monitor/Subscription?ClientID=zzz&ResultCount=10":            "",
+		"/ima/v1/monitor/Subscription?TopicString=plant/client-a/*":           "client-a",
+		"/ima/v1/monitor/Subscription?SubType=Durable":                        "",
+	} {
+		typ, _, _ := strings.Cut(strings.TrimPrefix(path, "/ima/v1/monitor/"), "?")
+		field := "Name"
+		if typ == "Subscription" {
+			field = "ClientID"
+		}
+		if got := names(path, typ, field); got != want {
+			t.Errorf("%s: %q, want %q", path, got, want)
+		}
+	}
+	if got := names("/ima/v1/monitor/Endpoint?Name=E4", "Endpoint", "Name"); got != "" {
+		t.Errorf("Endpoint?Name=E4: %q", got)
+	}
+	if got := names("/ima/v1/monitor/Endpoint?Name=DemoEndpoint", "Endpoint", "Name"); got != "DemoEndpoint" {
+		t.Errorf("Endpoint?Name=DemoEndpoint: %q", got)
+	}
+	r := c.must(http.StatusBadRequest, "GET", "/ima/v1/monitor/Connection?Bogus=1", nil)
+	if r.code() != string(admin.CodeBadRequest) || !strings.Contains(r.Body["Message"].(string), `"Bogus"`) {
+		t.Fatalf("unknown parameter: %s", r.Raw)
+	}
+	r = c.must(http.StatusBadRequest, "GET", "/ima/v1/monitor/Subscription?ResultCount=1000", nil)
+	if r.code() != string(admin.CodeBadValue) {
+		t.Fatalf("bad ResultCount: %s", r.Raw)
+	}
+}

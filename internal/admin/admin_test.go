@@ -183,3 +183,50 @@ func TestGetWholeConfigurationHasEveryTypeAndNoSecret(t *testing.T) {
 		t.Errorf("scalar singletons: %v %v", body["ServerName"], body["Version"])
 	}
 }
+
+// TestServiceStatusByName: Amlen's GET /ima/v1/service/status/<Service>
+// returns that part of the whole status; the job routes beside it keep
+// working.
+func TestServiceStatusByName(t *testing.T) {
+	a, svc := newTestAPI(t)
+	_, all := call(t, a, "GET", "/ima/v1/service/status", "")
+	for _, name := range []string{"Server", "HighAvailability"} {
+		status, body := call(t, a, "GET", "/ima/v1/service/status/"+name, "")
+		if status != http.StatusOK || body["Version"] != "v1" || len(body) != 2 {
+			t.Fatalf("%s: %d %v", name, status, body)
+		}
+		part, _ := json.Marshal(body[name])
+		whole, _ := json.Marshal(all[name])
+		if name == "Server" { // ServerTime may tick between the calls
+			delete(body[name].(map[string]any), "ServerTime")
+			delete(all[name].(map[string]any), "ServerTime")
+			part, _ = json.Marshal(body[name])
+			whole, _ = json.Marshal(all[name])
+		}
+		if string(part) != string(whole) {
+			t.Errorf("%s: %s, whole status has %s", name, part, whole)
+		}
+	}
+	ha := all["HighAvailability"].(map[string]any)
+	if ha["Status"] != "Inactive" || ha["Enabled"] != false || ha["NewRole"] != "HADISABLED" {
+		t.Errorf("HighAvailability %v", ha)
+	}
+	for _, name := range []string{"server", "Cluster", "MQConnectivity", "restart"} {
+		status, body := call(t, a, "GET", "/ima/v1/service/status/"+name, "")
+		if status != http.StatusNotFound || body["Code"] != string(CodeNotFound) ||
+			!strings.Contains(body["Message"].(string), "Name: "+name) {
+			t.Errorf("%s: %d %v", name, status, body)
+		}
+	}
+	// status/{op}/{RequestID} is still the job route.
+	st, err := svc.Restart(RestartRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := call(t, a, "GET", "/ima/v1/service/status/restart/"+st.RequestID, ""); status != 200 || body["Operation"] != "restart" {
+		t.Fatalf("job route: %d %v", status, body)
+	}
+	if status, body := call(t, a, "GET", "/ima/v1/service/status/backup/none", ""); status != 404 || body["Code"] != string(CodeJobNotFound) {
+		t.Fatalf("unknown job: %d %v", status, body)
+	}
+}

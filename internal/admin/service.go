@@ -10,16 +10,21 @@ import (
 	"github.com/mqsight/mqsight/internal/job"
 )
 
-// registerService registers the service routes: status, restart and the
-// status of long-running requests. Backup and restore register their own
-// routes from their own file.
+// registerService registers the service routes: status (whole, or one
+// service's), restart and the status of long-running requests. Backup and
+// restore register their own routes from their own file.
 func (a *API) registerService() {
 	a.route("GET /ima/v1/service/status", readAccess, a.getStatus)
+	a.route("GET /ima/v1/service/status/{Service}", readAccess, a.getServiceStatus)
 	a.route("POST /ima/v1/service/restart", systemAccess, a.postRestart)
 	a.route("GET /ima/v1/service/status/{op}/{RequestID}", readAccess, a.getJobStatus)
 }
 
-func (a *API) getStatus(w http.ResponseWriter, r *http.Request, _ *caller) error {
+// statusParts returns the parts of GET /ima/v1/service/status, keyed by
+// the service names Amlen uses for GET /ima/v1/service/status/<Service>.
+// mqsight runs no cluster, MQ Connectivity, plug-in or SNMP service, so
+// those names are not parts.
+func (a *API) statusParts() map[string]any {
 	st := a.opts.Service.Status()
 	now := a.opts.Now()
 	up := int64(0)
@@ -30,16 +35,38 @@ func (a *API) getStatus(w http.ResponseWriter, r *http.Request, _ *caller) error
 	if !st.HAEnabled && role == "" {
 		role = "HADISABLED"
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"Version": "v1",
+	return map[string]any{
 		"Server": map[string]any{
 			"Name": st.Name, "UID": st.UID, "Status": st.Status, "State": st.State,
 			"StateDescription": st.StateDescription, "ServerTime": now.UTC().Format(time.RFC3339),
 			"UpTimeSeconds": up, "Version": st.Version,
 			"ErrorCode": st.ErrorCode, "ErrorMessage": st.ErrorMessage,
 		},
-		"HighAvailability": map[string]any{"Enabled": st.HAEnabled, "NewRole": role},
-	})
+		// mqsight has no HA service running: Amlen reports that as
+		// Status "Inactive", whether or not HA is enabled.
+		"HighAvailability": map[string]any{"Status": "Inactive", "Enabled": st.HAEnabled, "NewRole": role},
+	}
+}
+
+// getStatus reports every part: {"Version":"v1","Server":{...},
+// "HighAvailability":{...}}.
+func (a *API) getStatus(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	reply := a.statusParts()
+	reply["Version"] = "v1"
+	writeJSON(w, http.StatusOK, reply)
+	return nil
+}
+
+// getServiceStatus reports one part, as Amlen's
+// GET /ima/v1/service/status/<Service> does: {"Version":"v1","Server":{...}}.
+// The name is case-sensitive, as Amlen's; an unknown one is 404.
+func (a *API) getServiceStatus(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	name := r.PathValue("Service")
+	part, ok := a.statusParts()[name]
+	if !ok {
+		return apiError(CodeNotFound, "Service", name)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"Version": "v1", name: part})
 	return nil
 }
 

@@ -63,7 +63,7 @@ func TestOpenAPIMatchesLiveRoutes(t *testing.T) {
 	}
 
 	sample := strings.NewReplacer("{Type}", "MessageHub", "{Name}", "NoSuchHub", "{name}", "no-such-file",
-		"{op}", "restart", "{RequestID}", "none")
+		"{op}", "restart", "{RequestID}", "none", "{Service}", "Server")
 	for _, op := range documented {
 		method, path, _ := strings.Cut(op, " ")
 		if op == "POST /ima/v1/service/restart" {

@@ -87,7 +87,9 @@ func parseRestart(body map[string]any) (RestartRequest, error) {
 		switch k {
 		case "Service":
 			if v != "Server" {
-				return req, apiError(CodeBadValue, `Service must be "Server"`)
+				// A bad value like any other (CWLNA0112), even when only
+				// the case differs: names are case-sensitive, as in Amlen.
+				return req, apiError(CodeBadValue, `Service must be "Server" (case-sensitive)`)
 			}
 			service = true
 		case "Maintenance":

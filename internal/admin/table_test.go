@@ -24,6 +24,7 @@ func TestParseRestart(t *testing.T) {
 		{map[string]any{"Service": "Server", "Maintenance": "start", "CleanStore": true}, RestartRequest{}, CodeBadRequest},
 		{map[string]any{"Service": "Server", "Maintenance": "stop", "Reset": "config"}, RestartRequest{}, CodeBadRequest},
 		{map[string]any{"Service": "Plugin"}, RestartRequest{}, CodeBadValue},
+		{map[string]any{"Service": "server"}, RestartRequest{}, CodeBadValue}, // case-sensitive, a value like any other
 		{map[string]any{"Service": "Server", "Maintenance": true}, RestartRequest{}, CodeBadValue},
 		{map[string]any{"Service": "Server", "CleanStore": "yes"}, RestartRequest{}, CodeBadValue},
 		{map[string]any{"Service": "Server", "Reset": "store"}, RestartRequest{}, CodeBadValue},

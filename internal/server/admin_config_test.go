@@ -246,6 +246,12 @@ func TestAdminRequestValidation(t *testing.T) {
 		{"array body", "POST", "/ima/v1/configuration", "[1]", 400, admin.CodeNotJSONObject},
 		{"trailing data", "POST", "/ima/v1/configuration", `{"ServerName":"a"} {}`, 400, admin.CodeNotJSONObject},
 		{"empty object", "POST", "/ima/v1/configuration", `{}`, 400, admin.CodeBadRequest},
+		// An empty body is not one JSON object, whatever the route (docs/admin-api.md).
+		{"empty body", "POST", "/ima/v1/configuration", "", 400, admin.CodeNotJSONObject},
+		{"empty backup body", "POST", "/ima/v1/service/backup", "", 400, admin.CodeNotJSONObject},
+		{"empty restart body", "POST", "/ima/v1/service/restart", "", 400, admin.CodeNotJSONObject},
+		{"restart without Service", "POST", "/ima/v1/service/restart", `{"CleanStore":true}`, 400, admin.CodeBadRequest},
+		{"restart lowercase Service", "POST", "/ima/v1/service/restart", `{"Service":"server"}`, 400, admin.CodeBadValue},
 		{"unknown type", "POST", "/ima/v1/configuration", `{"Bogus":{}}`, 400, admin.CodeUnknownProperty},
 		{"unknown property", "POST", "/ima/v1/configuration", `{"MessageHub":{"H":{"Colour":"red"}}}`, 400, admin.CodeUnknownProperty},
 		{"missing required", "POST", "/ima/v1/configuration", `{"User":{"u1":{}}}`, 400, admin.CodeRequired},

@@ -265,7 +265,7 @@ func (m *Manager) Frozen() bool {
 // commitLocked validates cand, writes it and makes it current, and queues
 // the notification. m.mu must be held.
 func (m *Manager) commitLocked(old, cand *Config) error {
-	if err := cand.Validate(); err != nil {
+	if err := cand.ValidateChange(old); err != nil {
 		return err
 	}
 	canon, err := Marshal(cand)

@@ -159,7 +159,13 @@ func checkList(typ, name string, p *Property, l List, errs *errList) {
 // equal object names, that every reference resolves, that groups do not
 // nest in a cycle and that no two listeners share a port. All problems found
 // are returned, joined with errors.Join; each is a *ValidationError.
-func (c *Config) Validate() error {
+func (c *Config) Validate() error { return c.ValidateChange(nil) }
+
+// ValidateChange is Validate for c as a change of old (nil: no previous
+// document). It checks the same rules; old only decides which object a
+// conflict between two objects is reported on: the one the change moved
+// into it, so that the error names what the caller just changed.
+func (c *Config) ValidateChange(old *Config) error {
 	var errs errList
 	for _, t := range registry.list {
 		switch t.loc {
@@ -195,7 +201,7 @@ func (c *Config) Validate() error {
 	}
 	c.checkReferences(&errs)
 	c.checkGroupCycles(&errs)
-	c.checkPorts(&errs)
+	c.checkPorts(&errs, old)
 	return errs.join()
 }
 
@@ -333,18 +339,37 @@ func (c *Config) checkGroupCycles(errs *errList) {
 
 // checkPorts refuses two listeners on the same port whose interfaces
 // overlap ("All" overlaps every address). The admin endpoint comes first,
-// then enabled endpoints by name; the later listener gets the error.
-func (c *Config) checkPorts(errs *errList) {
+// then enabled endpoints by name; the later listener gets the error, unless
+// old is given and only the earlier one differs from old (it is the one
+// being changed onto the port the other already had).
+func (c *Config) checkPorts(errs *errList, old *Config) {
 	type listener struct {
-		label, name, iface string
-		port               int
+		typ, name, iface string
+		port             int
 	}
-	ls := []listener{{"AdminEndpoint", "", c.AdminEndpoint.Interface, c.AdminEndpoint.Port}}
-	for _, n := range sortedKeys(reflect.ValueOf(c.Endpoints)) {
-		if e := c.Endpoints[n]; e != nil && e.Enabled {
-			ls = append(ls, listener{"Endpoint " + describe(n), n, e.Interface, e.Port})
+	listeners := func(c *Config) []listener {
+		ls := []listener{{"AdminEndpoint", "", c.AdminEndpoint.Interface, c.AdminEndpoint.Port}}
+		for _, n := range sortedKeys(reflect.ValueOf(c.Endpoints)) {
+			if e := c.Endpoints[n]; e != nil && e.Enabled {
+				ls = append(ls, listener{"Endpoint", n, e.Interface, e.Port})
+			}
+		}
+		return ls
+	}
+	label := func(l listener) string {
+		if l.name == "" {
+			return l.typ
+		}
+		return l.typ + " " + describe(l.name)
+	}
+	ls := listeners(c)
+	before := map[listener]bool{}
+	if old != nil {
+		for _, l := range listeners(old) {
+			before[l] = true
 		}
 	}
+	changed := func(l listener) bool { return old != nil && !before[l] }
 	sameIface := func(a, b string) bool {
 		if a == "All" || b == "All" {
 			return true
@@ -356,7 +381,11 @@ func (c *Config) checkPorts(errs *errList) {
 	for j := 1; j < len(ls); j++ {
 		for i := range j {
 			if ls[i].port == ls[j].port && ls[i].port != 0 && sameIface(ls[i].iface, ls[j].iface) {
-				errs.add("Endpoint", ls[j].name, "Port", Invalid, "Port %d is already used by %s", ls[j].port, ls[i].label)
+				blame, other := ls[j], ls[i]
+				if changed(other) && !changed(blame) {
+					blame, other = other, blame
+				}
+				errs.add(blame.typ, blame.name, "Port", Invalid, "Port %d is already used by %s", blame.port, label(other))
 				break
 			}
 		}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -198,5 +199,69 @@ func TestEachTypeValidatesItself(t *testing.T) {
 		if err == nil || err.Error() != b.want {
 			t.Errorf("%T:\n got: %v\nwant: %s", b.obj, err, b.want)
 		}
+	}
+}
+
+// TestPortConflictNamesTheChangedObject: of two listeners on one port, the
+// error is reported on the one the change moved there, whichever comes
+// first in the document's order; without a previous document, on the later.
+func TestPortConflictNamesTheChangedObject(t *testing.T) {
+	old := fixture(t)
+	old.AdminEndpoint.Port = 9089
+	e1 := old.Endpoints["E1"]
+	if !e1.Enabled || e1.Interface != "All" {
+		t.Fatalf("fixture E1: %+v", e1)
+	}
+	cases := []struct {
+		name string
+		edit func(c *Config)
+		want string
+	}{
+		{"admin endpoint moved onto an endpoint's port", func(c *Config) { c.AdminEndpoint.Port = e1.Port },
+			fmt.Sprintf(`AdminEndpoint: Port %d is already used by Endpoint "E1"`, e1.Port)},
+		{"endpoint moved onto the admin port", func(c *Config) { c.Endpoints["E1"].Port = 9089 },
+			`Endpoint "E1": Port 9089 is already used by AdminEndpoint`},
+		{"new endpoint on a taken port", func(c *Config) {
+			e0 := *c.Endpoints["E1"]
+			e0.Name = "E0" // sorts before E1
+			c.Endpoints["E0"] = &e0
+		}, fmt.Sprintf(`Endpoint "E0": Port %d is already used by Endpoint "E1"`, e1.Port)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cand := old.Clone()
+			tc.edit(cand)
+			err := cand.ValidateChange(old)
+			var ve *ValidationError
+			if err == nil || err.Error() != tc.want || !errors.As(err, &ve) || ve.Property != "Port" || ve.Kind != Invalid {
+				t.Fatalf("got %v, want %s", err, tc.want)
+			}
+		})
+	}
+	// Without a previous document the later listener is blamed, as before.
+	cand := old.Clone()
+	cand.AdminEndpoint.Port = e1.Port
+	if err := cand.Validate(); err == nil || err.Error() != fmt.Sprintf(`Endpoint "E1": Port %d is already used by AdminEndpoint`, e1.Port) {
+		t.Fatalf("Validate: %v", err)
+	}
+}
+
+// TestManagerUpdateReportsPortConflictOnChangedObject: Update (the path
+// of every admin POST) validates the candidate as a change of the
+// document in force.
+func TestManagerUpdateReportsPortConflictOnChangedObject(t *testing.T) {
+	m, _ := openTemp(t)
+	var demo int
+	for _, e := range m.Current().Endpoints {
+		if e.Enabled {
+			demo = e.Port
+		}
+	}
+	if demo == 0 {
+		t.Skip("the default configuration has no enabled endpoint")
+	}
+	_, err := m.Update(func(c *Config) error { c.AdminEndpoint.Port = demo; return nil })
+	if err == nil || !strings.HasPrefix(err.Error(), "AdminEndpoint: Port ") {
+		t.Fatalf("Update: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -324,4 +325,17 @@ func TestAdminFiles(t *testing.T) {
 		t.Fatalf("%d files after delete", n)
 	}
 	_ = strconv.Itoa
+}
+
+// TestAdminPortConflictNamesTheChangedObject: moving the AdminEndpoint onto
+// an endpoint's port is refused with an error about the AdminEndpoint,
+// the object the POST changed, not about the endpoint that had the port.
+func TestAdminPortConflictNamesTheChangedObject(t *testing.T) {
+	ts := startTestServer(t)
+	_, port, _ := net.SplitHostPort(ts.mqttAddr)
+	r := ts.admin.must(http.StatusBadRequest, "POST", "/ima/v1/configuration", `{"AdminEndpoint":{"Port":`+port+`}}`)
+	msg, _ := r.Body["Message"].(string)
+	if r.code() != string(admin.CodeBadValue) || !strings.Contains(msg, "AdminEndpoint: Port "+port+" is already used by Endpoint ") {
+		t.Fatalf("reply %s", r.Raw)
+	}
 }

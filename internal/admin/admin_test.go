@@ -230,3 +230,35 @@ func TestServiceStatusByName(t *testing.T) {
 		t.Fatalf("unknown job: %d %v", status, body)
 	}
 }
+
+// TestUnavailableError: a server on its way (stopping, starting) asks to
+// retry in a few seconds; one that failed to start says so and needs a
+// restart, so it carries no Retry-After.
+func TestUnavailableError(t *testing.T) {
+	tests := []struct {
+		st         ServerStatus
+		msg        string
+		retryAfter string
+	}{
+		{ServerStatus{Status: "Stopping", State: 2, StateDescription: "Stopping for restart"}, "The server is Stopping for restart;", "5"},
+		{ServerStatus{Status: "Starting", State: 0, StateDescription: "Opening store"}, "The server is Opening store;", "5"},
+		{ServerStatus{Status: "Running", State: 9, StateDescription: "Running (maintenance)", ErrorCode: 1, ErrorMessage: "open store: disk full"},
+			"in maintenance after a failed restart (ErrorCode 1;", ""},
+	}
+	for _, tc := range tests {
+		e := unavailableError(tc.st)
+		if e.Code != CodeUnavailable || e.Status() != http.StatusServiceUnavailable || !strings.Contains(e.Error(), tc.msg) ||
+			e.Header.Get("Retry-After") != tc.retryAfter || strings.Contains(e.Error(), "restarting") {
+			t.Errorf("%+v: %q Retry-After %q", tc.st, e.Error(), e.Header.Get("Retry-After"))
+		}
+	}
+	// Through the API: the header reaches the client.
+	a, _ := newTestAPI(t)
+	req := httptest.NewRequest("GET", "/ima/v1/monitor/Server", nil)
+	req.SetBasicAuth("admin", testPassword)
+	rec := httptest.NewRecorder()
+	a.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "5" {
+		t.Fatalf("503 %d, Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
+	}
+}

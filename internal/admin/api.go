@@ -182,6 +182,9 @@ func (a *API) route(pattern string, need access, h handlerFunc) {
 		if err == nil {
 			err = h(w, r, who)
 		}
+		if _, ok := err.(*Error); !ok && errors.Is(err, ErrNotRunning) {
+			err = a.unavailable() // e.g. a backup that acquired the components itself
+		}
 		if err != nil {
 			var e *Error
 			if !errors.As(err, &e) || e.Status() >= 500 {

@@ -238,10 +238,13 @@ type jobFailure struct{ e *Error }
 func (f jobFailure) Error() string { return string(f.e.Code) + " " + f.e.Error() }
 func (f jobFailure) Unwrap() error { return f.e }
 
-// failJob maps err for a job's status.
-func failJob(err error) error {
+// failJob maps err for a job's status. The server not running is
+// described from its status (unavailable), as a request's 503 is.
+func (a *API) failJob(err error) error {
 	var e *Error
-	if !errors.As(backupError(err), &e) {
+	if errors.Is(err, ErrNotRunning) {
+		e = a.unavailable()
+	} else if !errors.As(backupError(err), &e) {
 		e = apiError(CodeInternal, err.Error())
 	}
 	return jobFailure{e}
@@ -309,7 +312,7 @@ func (b *backupRoutes) postBackup(w http.ResponseWriter, r *http.Request, _ *cal
 		st, err := b.start("backup", func(ctx context.Context, _ *job.Progress) (map[string]any, error) {
 			res, berr = b.svc.Backup(ctx, req)
 			if berr != nil {
-				return nil, failJob(berr)
+				return nil, b.api.failJob(berr)
 			}
 			return map[string]any{"FileName": res.Name, "BackupID": res.Manifest.BackupID}, nil
 		})
@@ -336,7 +339,7 @@ func (b *backupRoutes) postBackup(w http.ResponseWriter, r *http.Request, _ *cal
 		req.Progress = progressTo(p)
 		res, err := b.svc.Backup(ctx, req)
 		if err != nil {
-			return nil, failJob(err)
+			return nil, b.api.failJob(err)
 		}
 		p.SetStep("done")
 		out := map[string]any{"FileName": res.Name, "BackupID": res.Manifest.BackupID}
@@ -372,7 +375,7 @@ func (b *backupRoutes) postRestore(w http.ResponseWriter, r *http.Request, _ *ca
 		req.Progress = progressTo(p)
 		res, err := b.svc.Restore(ctx, req)
 		if err != nil {
-			return nil, failJob(err)
+			return nil, b.api.failJob(err)
 		}
 		p.SetStep("done")
 		return restoreResult(res), nil
@@ -659,7 +662,9 @@ func detail(err error, sentinels ...error) string {
 
 // backupError maps an error of internal/backup, internal/archive or a
 // destination to its row of the error table. Errors already *Error pass
-// through; anything unknown stays as it is (rendered CodeInternal).
+// through; anything unknown stays as it is (rendered CodeInternal), except
+// ErrNotRunning, which API.route renders from the server's status
+// (unavailable).
 func backupError(err error) error {
 	var e *Error
 	if errors.As(err, &e) {
@@ -667,8 +672,6 @@ func backupError(err error) error {
 	}
 	var missing *destination.MissingError
 	switch {
-	case errors.Is(err, ErrNotRunning):
-		return apiError(CodeUnavailable, "restarting")
 	case errors.Is(err, archive.ErrWrongPassword):
 		return apiError(CodeBackupPassword)
 	case errors.Is(err, archive.ErrTruncated):

@@ -44,7 +44,6 @@ func TestBackupErrorCodes(t *testing.T) {
 		{job.ErrBusy, CodeBusy},
 		{backup.ErrInvalidRestore, CodeInvalidRestore},
 		{backup.ErrNoSpace, CodeNoSpace},
-		{ErrNotRunning, CodeUnavailable},
 	}
 	seen := map[Code]bool{}
 	for _, tc := range cases {
@@ -73,8 +72,14 @@ func TestBackupErrorCodes(t *testing.T) {
 		t.Error("an unknown error was relabelled")
 	}
 	// A job's failure text starts with its code.
-	if got := failJob(fmt.Errorf("x: %w", archive.ErrTruncated)).Error(); !strings.HasPrefix(got, string(CodeBackupTruncated)+" ") {
+	a, _ := newTestAPI(t)
+	if got := a.failJob(fmt.Errorf("x: %w", archive.ErrTruncated)).Error(); !strings.HasPrefix(got, string(CodeBackupTruncated)+" ") {
 		t.Errorf("job failure %q", got)
+	}
+	// The server not running is described from its status, as a 503 is.
+	if got := a.failJob(fmt.Errorf("backup: %w", ErrNotRunning)).Error(); !strings.HasPrefix(got, string(CodeUnavailable)+" ") ||
+		!strings.Contains(got, "Stopping for restart") {
+		t.Errorf("job failure while restarting %q", got)
 	}
 }
 

@@ -436,14 +436,38 @@ func checkSystemAdministrator(doc *config.Config) error {
 	return apiError(CodeLastAdmin)
 }
 
-// acquire gets the running components or a 503.
+// acquire gets the running components or a 503 (unavailable).
 func (a *API) acquire() (Components, func(), error) {
 	c, release, err := a.opts.Service.Acquire()
 	if err != nil {
 		if errors.Is(err, ErrNotRunning) {
-			return Components{}, nil, apiError(CodeUnavailable, a.opts.Service.Status().StateDescription)
+			return Components{}, nil, a.unavailable()
 		}
 		return Components{}, nil, err
 	}
 	return c, release, nil
+}
+
+// unavailable is the reply to a request that needs components the server
+// does not have now, from the server's status.
+func (a *API) unavailable() *Error { return unavailableError(a.opts.Service.Status()) }
+
+// unavailableRetrySeconds is the Retry-After of a 503 during a restart:
+// a restart takes a few seconds (closing, reopening the store, recovery).
+const unavailableRetrySeconds = 5
+
+// unavailableError chooses the 503 (CodeUnavailable) for st. A server
+// that failed to start (ErrorCode set, maintenance state) is said to be
+// so: it stays without components until someone restarts it, so the
+// reply names that and carries no Retry-After. Otherwise the server is on
+// its way (stopping, starting): the reply names the step and asks to
+// retry after a few seconds.
+func unavailableError(st ServerStatus) *Error {
+	if st.ErrorCode != 0 {
+		return apiError(CodeUnavailable, fmt.Sprintf("in maintenance after a failed restart (ErrorCode %d; the reason is "+
+			"ErrorMessage in GET /ima/v1/service/status) and needs POST /ima/v1/service/restart", st.ErrorCode))
+	}
+	e := apiError(CodeUnavailable, st.StateDescription)
+	e.Header = http.Header{"Retry-After": {strconv.Itoa(unavailableRetrySeconds)}}
+	return e
 }

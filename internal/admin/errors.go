@@ -102,7 +102,7 @@ func codeTable() map[Code]codeInfo {
 		CodeForbidden:       {http.StatusForbidden, "The user %s with role %s is not authorized for this request.", "mqsight", "The caller's role may not make this request."},
 		CodeTooManyAttempts: {http.StatusTooManyRequests, "Too many failed authentication attempts from this address; retry in %d seconds.", "mqsight", "Failed logins from one address are rate limited."},
 		CodeTooLarge:        {http.StatusRequestEntityTooLarge, "The request body is larger than %d bytes.", "mqsight", "Body over the size limit (1 MiB for JSON, the file limit for uploads)."},
-		CodeUnavailable:     {http.StatusServiceUnavailable, "The server is %s; retry when it is running.", "mqsight", "The request needs components that are being restarted."},
+		CodeUnavailable:     {http.StatusServiceUnavailable, "The server is %s; retry when it is running.", "mqsight", "The request needs components that are being restarted (Retry-After), or that a failed restart left missing."},
 		CodeBusy:            {http.StatusConflict, "Another operation is in progress: %s.", "mqsight", "A long-running operation of the same kind is already running."},
 		CodeInternal:        {http.StatusInternalServerError, "The request failed: %s.", "mqsight", "An unexpected server-side failure (disk, store)."},
 		CodeBackupPassword:  {http.StatusBadRequest, "The backup password is wrong: the backup cannot be decrypted with it.", "mqsight", "Restore, verify or import with a password that does not decrypt the backup."},

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +24,8 @@ func TestAdminRestartReportsProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	release = sync.OnceFunc(release)
+	defer release() // a failure below must not leave the restart waiting forever
 	r := c.must(http.StatusOK, "POST", "/ima/v1/service/restart", map[string]any{"Service": "Server"})
 	id := r.Body["RequestID"].(string)
 	deadline := time.Now().Add(10 * time.Second)
@@ -43,6 +47,9 @@ func TestAdminRestartReportsProgress(t *testing.T) {
 	m := c.must(http.StatusServiceUnavailable, "GET", "/ima/v1/monitor/Server", nil)
 	if m.code() != string(admin.CodeUnavailable) || time.Since(start) > 5*time.Second {
 		t.Fatalf("monitor during restart: %s after %v", m.Raw, time.Since(start))
+	}
+	if secs, err := strconv.Atoi(m.Header.Get("Retry-After")); err != nil || secs < 1 || secs > 30 {
+		t.Fatalf("503 during restart: Retry-After %q", m.Header.Get("Retry-After"))
 	}
 	// A second restart is refused while the first runs.
 	if r := c.must(http.StatusConflict, "POST", "/ima/v1/service/restart", map[string]any{"Service": "Server"}); r.code() != string(admin.CodeBusy) {
@@ -94,7 +101,19 @@ func TestAdminRestartReloadsConfiguration(t *testing.T) {
 	if srv["State"] != float64(9) || srv["ErrorCode"] != float64(1) || !strings.Contains(srv["ErrorMessage"].(string), "corrupt") {
 		t.Fatalf("status after failed restart: %v", srv)
 	}
-	c.must(http.StatusServiceUnavailable, "GET", "/ima/v1/monitor/Server", nil)
+	// Requests that need the components say the server failed, not that
+	// it is restarting, and do not ask to retry in a few seconds.
+	for _, req := range []struct{ method, path, body string }{
+		{"GET", "/ima/v1/monitor/Server", ""},
+		{"POST", "/ima/v1/service/backup", `{"Password":"backup-password"}`},
+	} {
+		r := c.must(http.StatusServiceUnavailable, req.method, req.path, req.body)
+		msg, _ := r.Body["Message"].(string)
+		if r.code() != string(admin.CodeUnavailable) || !strings.Contains(msg, "in maintenance after a failed restart") ||
+			strings.Contains(msg, "restarting") || r.Header.Get("Retry-After") != "" {
+			t.Fatalf("%s %s after a failed restart: %s (Retry-After %q)", req.method, req.path, r.Raw, r.Header.Get("Retry-After"))
+		}
+	}
 
 	if err := os.WriteFile(path, edited, 0o600); err != nil {
 		t.Fatal(err)

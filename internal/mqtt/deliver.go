@@ -471,10 +471,13 @@ func (e *Engine) handleAck(c *conn, pid uint16, typ byte, reason byte) {
 				// that is what the entry says again, and the connection
 				// closes; the client gets the PUBLISH again (DUP) when it
 				// reconnects, answers PUBREC again, and that one is
-				// committed afresh.
+				// committed afresh. Also when a new connection took the
+				// session over meanwhile: its CONNACK, and so the resending
+				// of what is in flight, follows this callback (commit
+				// order), so it resends the PUBLISH, not a PUBREL.
 				e.log.Error("store commit of PUBREC failed; closing the connection", "clientID", s.clientID, "err", err)
 				e.mu.Lock()
-				if s.conn == c && ent.state == statePubrecd && !ent.removed {
+				if ent.state == statePubrecd && !ent.removed {
 					ent.state = stateSent
 				}
 				e.mu.Unlock()

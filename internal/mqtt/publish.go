@@ -236,9 +236,12 @@ func (c *conn) handlePubrel(pk *packets.Packet) bool {
 			// and that one is committed afresh. A PUBCOMP now would let
 			// the client reuse the identifier for a new message that a
 			// restart to the disk's state would take for a duplicate.
+			// Also when a new connection took the session over meanwhile:
+			// its CONNACK follows this callback (commit order), so the
+			// PUBREL it resends finds the identifier.
 			e.log.Error("store commit of PUBREL failed; closing the connection", "clientID", s.clientID, "err", err)
 			e.mu.Lock()
-			if known && s.conn == c {
+			if known && !s.destroyed {
 				s.inQoS2[pk.PacketID] = struct{}{}
 			}
 			e.mu.Unlock()

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -483,5 +484,123 @@ func TestOutboundPubrecCommitFailureClosesWithoutPubrel(t *testing.T) {
 	again.MustSend(mqtttest.AckPacket(packets.Pubrec, first.PacketID, 0))
 	if _, err := again.AwaitAck(packets.Pubrel, first.PacketID, waitLong); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// gateNextCommit installs a store hook that, once armed, holds the next
+// commit until released and then fails it.
+func gateNextCommit(ts *testServer) (arm, awaitHeld, release func()) {
+	var mu sync.Mutex
+	armed := false
+	held, open := make(chan struct{}), make(chan struct{})
+	ts.storeOpts.BeforeSync = func() error {
+		mu.Lock()
+		gate := armed
+		armed = false
+		mu.Unlock()
+		if !gate {
+			return nil
+		}
+		close(held)
+		<-open
+		return errors.New("injected commit failure")
+	}
+	arm = func() { mu.Lock(); armed = true; mu.Unlock() }
+	awaitHeld = func() {
+		select {
+		case <-held:
+		case <-time.After(waitLong):
+			ts.t.Fatal("no store commit was held")
+		}
+	}
+	var once sync.Once
+	release = func() { once.Do(func() { close(open) }) }
+	ts.t.Cleanup(release)
+	return arm, awaitHeld, release
+}
+
+// A client that takes its session over while the PUBREC it sent on the
+// old connection is being committed, and that commit fails, gets the
+// PUBLISH again on the new connection, not a PUBREL: the disk still says
+// the PUBLISH was sent, and a PUBREL would let the client release an
+// identifier a restart could then send the PUBLISH under again.
+func TestOutboundPubrecCommitFailureAtTakeover(t *testing.T) {
+	var arm, awaitHeld, release func()
+	ts := startServer(t, func(ts *testServer) { arm, awaitHeld, release = gateNextCommit(ts) })
+	sub, _ := v5Open(t, ts, "q2take", v5Persistent)
+	sub.MustSubscribe(mqtttest.Sub("q2take/x", 2))
+	pub, _ := v5Open(t, ts, "q2take-pub")
+	pub.MustPublish("q2take/x", []byte("once"), 2, false)
+	first := sub.ExpectPublish()
+	again := takeOverDuringHeldCommit(t, ts, "q2take", sub, mqtttest.AckPacket(packets.Pubrec, first.PacketID, 0), arm, awaitHeld, release)
+	got, err := again.AwaitType(packets.Publish, waitLong)
+	if err != nil {
+		t.Fatalf("the PUBLISH was not sent again after the failed PUBREC commit: %v", err)
+	}
+	if got.PacketID != first.PacketID || !got.FixedHeader.Dup {
+		t.Fatalf("resent %s, want the PUBLISH with packet identifier %d and DUP", mqtttest.Describe(got), first.PacketID)
+	}
+	again.MustSend(mqtttest.AckPacket(packets.Pubrec, first.PacketID, 0))
+	if _, err := again.AwaitAck(packets.Pubrel, first.PacketID, waitLong); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// takeOverDuringHeldCommit sends on c what makes the next (armed) commit,
+// then connects a new connection for the same persistent session while
+// that commit is held, and releases it (it fails). It returns the new
+// connection, CONNACK read.
+func takeOverDuringHeldCommit(t *testing.T, ts *testServer, id string, c *mqtttest.Conn, send *packets.Packet, arm, awaitHeld, release func()) *mqtttest.Conn {
+	t.Helper()
+	ts.e.mu.Lock()
+	oldConn := ts.e.mu.sessions[id].conn
+	ts.e.mu.Unlock()
+	arm()
+	c.MustSend(send)
+	awaitHeld()
+	again := v5Dial(t, ts)
+	o := mqtttest.ConnectOptions{ClientID: id}
+	v5Persistent(&o)
+	v5Resume(&o)
+	again.MustSend(mqtttest.ConnectPacket(o, 5))
+	for deadline := time.Now().Add(waitLong); ; time.Sleep(time.Millisecond) {
+		ts.e.mu.Lock()
+		took := ts.e.mu.sessions[id].conn != oldConn
+		ts.e.mu.Unlock()
+		if took {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the new connection never took the session over")
+		}
+	}
+	release() // the held commit fails; the takeover's commit follows it
+	if ack := again.Expect(packets.Connack); !ack.SessionPresent {
+		t.Fatal("session not resumed")
+	}
+	return again
+}
+
+// The inbound side of TestOutboundPubrecCommitFailureAtTakeover: a
+// PUBREL whose commit fails while a new connection takes the session
+// over leaves the identifier received, so the PUBREL the client sends
+// again on the new connection completes it (PUBCOMP 0x00, not 0x92).
+func TestInboundPubrelCommitFailureAtTakeover(t *testing.T) {
+	var arm, awaitHeld, release func()
+	ts := startServer(t, func(ts *testServer) { arm, awaitHeld, release = gateNextCommit(ts) })
+	pub, _ := v5Open(t, ts, "q2take-in", v5Persistent)
+	pk := pub.PublishPacket("q2take/in", []byte("once"), 2, false)
+	pub.MustSend(pk)
+	if _, err := pub.AwaitAck(packets.Pubrec, pk.PacketID, waitLong); err != nil {
+		t.Fatal(err)
+	}
+	again := takeOverDuringHeldCommit(t, ts, "q2take-in", pub, mqtttest.AckPacket(packets.Pubrel, pk.PacketID, 0), arm, awaitHeld, release)
+	again.MustSend(mqtttest.AckPacket(packets.Pubrel, pk.PacketID, 0))
+	comp, err := again.AwaitAck(packets.Pubcomp, pk.PacketID, waitLong)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if comp.ReasonCode != 0 {
+		t.Fatalf("PUBCOMP reason 0x%02x, want 0x00: the identifier was forgotten although its release failed", comp.ReasonCode)
 	}
 }

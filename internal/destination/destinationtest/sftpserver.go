@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/subtle"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"net"
@@ -44,9 +45,34 @@ type SFTPServer struct {
 	wg  sync.WaitGroup
 	mu  struct {
 		sync.Mutex
-		conns  map[net.Conn]struct{}
-		closed bool
+		conns     map[net.Conn]struct{}
+		closed    bool
+		dropAfter string // see DropAfterNext
 	}
+}
+
+// DropAfterNext arms the server to carry out the next request op ("rename"
+// for SSH_FXP_RENAME, or an extension name such as "hardlink@openssh.com")
+// and then drop that connection instead of answering, as a network failure
+// at the worst moment would: the client cannot know whether it happened.
+// The reply is taken to be the session's next write after the request,
+// which holds while the client has no other request out (as when an
+// upload is committed).
+func (s *SFTPServer) DropAfterNext(op string) {
+	s.mu.Lock()
+	s.mu.dropAfter = op
+	s.mu.Unlock()
+}
+
+// takeDrop reports, and disarms, a DropAfterNext for op.
+func (s *SFTPServer) takeDrop(op string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.dropAfter == "" || s.mu.dropAfter != op {
+		return false
+	}
+	s.mu.dropAfter = ""
+	return true
 }
 
 // StartSFTPServer starts an SFTPServer serving root and stops it when the
@@ -173,13 +199,13 @@ func (s *SFTPServer) serveConn(c net.Conn) {
 		if err != nil {
 			continue
 		}
-		wg.Go(func() { s.serveSession(ch, chReqs) })
+		wg.Go(func() { s.serveSession(&droppingChannel{Channel: ch, s: s, conn: c}, chReqs) })
 	}
 }
 
 // serveSession answers the session's requests: only "subsystem sftp" is
 // accepted, and it is served until the client closes the channel.
-func (s *SFTPServer) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
+func (s *SFTPServer) serveSession(ch *droppingChannel, reqs <-chan *ssh.Request) {
 	defer ch.Close()
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -201,4 +227,97 @@ func (s *SFTPServer) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 			ch.Close()
 		})
 	}
+}
+
+// droppingChannel is a session channel that watches the SFTP requests it
+// reads for the one armed by DropAfterNext, and then closes the connection
+// in place of the next write (the request's reply).
+type droppingChannel struct {
+	ssh.Channel
+	s    *SFTPServer
+	conn net.Conn
+
+	in   sftpPackets // read side; only the reading goroutine touches it
+	mu   sync.Mutex
+	drop bool
+}
+
+func (c *droppingChannel) Read(p []byte) (int, error) {
+	n, err := c.Channel.Read(p)
+	c.in.feed(p[:n], func(op string) {
+		if c.s.takeDrop(op) {
+			c.mu.Lock()
+			c.drop = true
+			c.mu.Unlock()
+		}
+	})
+	return n, err
+}
+
+func (c *droppingChannel) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	drop := c.drop
+	c.mu.Unlock()
+	if drop {
+		c.conn.Close()
+		return 0, net.ErrClosed
+	}
+	return c.Channel.Write(p)
+}
+
+// sftpPackets finds the SFTP packets in a byte stream (uint32 length, then
+// the packet) and names each request's operation: "rename" for
+// SSH_FXP_RENAME, the extension name for SSH_FXP_EXTENDED, "" otherwise.
+// Only a packet's first bytes are kept.
+type sftpPackets struct {
+	hdr         []byte
+	want, total int // header bytes wanted, packet bytes with the length
+	skip        int // bytes of the current packet still to pass
+}
+
+const (
+	sshFxpRename   = 18
+	sshFxpExtended = 200
+)
+
+func (p *sftpPackets) feed(b []byte, op func(string)) {
+	for len(b) > 0 {
+		if p.skip > 0 {
+			k := min(p.skip, len(b))
+			p.skip -= k
+			b = b[k:]
+			continue
+		}
+		if len(p.hdr) < 4 {
+			k := min(4-len(p.hdr), len(b))
+			p.hdr = append(p.hdr, b[:k]...)
+			b = b[k:]
+			if len(p.hdr) == 4 {
+				length := int(binary.BigEndian.Uint32(p.hdr))
+				p.total, p.want = 4+length, 4+min(length, 128)
+			}
+			continue
+		}
+		k := min(p.want-len(p.hdr), len(b))
+		p.hdr = append(p.hdr, b[:k]...)
+		b = b[k:]
+		if len(p.hdr) == p.want {
+			op(requestOp(p.hdr[4:]))
+			p.skip, p.hdr = p.total-p.want, p.hdr[:0]
+		}
+	}
+}
+
+// requestOp names the operation of a packet's first bytes (see sftpPackets).
+func requestOp(pkt []byte) string {
+	switch {
+	case len(pkt) >= 1 && pkt[0] == sshFxpRename:
+		return "rename"
+	case len(pkt) >= 9 && pkt[0] == sshFxpExtended:
+		n := int(binary.BigEndian.Uint32(pkt[5:9]))
+		if 9+n <= len(pkt) {
+			return string(pkt[9 : 9+n])
+		}
+	}
+	return ""
 }

@@ -275,3 +275,31 @@ func TestDialRefusesBadInput(t *testing.T) {
 		t.Errorf("missing password: %v", err)
 	}
 }
+
+// TestLostLinkIsUncertain drops the real SSH connection right after the
+// server made the hard link that publishes an upload, before it answered:
+// the object is there under its final name, and Commit says it cannot know
+// (ErrUncertain), never that it failed.
+func TestLostLinkIsUncertain(t *testing.T) {
+	root := t.TempDir()
+	srv := destinationtest.StartSFTPServer(t, root)
+	d, err := dialTest(t, srv, "sftp://"+srv.Addr+root+"/store.age", creds(srv), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := d.Create(context.Background(), "store.age")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := up.Write([]byte("published, answer lost")); err != nil {
+		t.Fatal(err)
+	}
+	srv.DropAfterNext("hardlink@openssh.com")
+	_, err = up.Commit()
+	if !errors.Is(err, destination.ErrUncertain) || !errors.Is(err, destination.ErrUnreachable) {
+		t.Fatalf("Commit with its link's answer lost: %v, want ErrUncertain (and ErrUnreachable)", err)
+	}
+	if got, err := os.ReadFile(filepath.Join(root, "store.age")); err != nil || string(got) != "published, answer lost" {
+		t.Fatalf("the link did not happen in this test: %q, %v", got, err)
+	}
+}

@@ -300,7 +300,7 @@ func (e *Engine) deliverLocked(s *session, ent *entry, now time.Time) bool {
 // consumer: the delivery must be completed with that client and no other,
 // also after a restart ([MQTT-4.8.2-4], [MQTT-4.8.2-5]).
 func (ent *entry) inflightRef() *store.Reference {
-	ref := &store.Reference{MessageID: ent.msg.id, State: byte(ent.state), PacketID: ent.pid}
+	ref := &store.Reference{MessageID: ent.msg.id, State: byte(ent.state), PacketID: ent.pid, QoS: ent.qos}
 	if ent.qos == 2 && ent.buf.group != nil {
 		ref.Consumer = ent.consumer.clientID
 	}

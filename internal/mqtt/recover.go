@@ -171,6 +171,11 @@ func (e *Engine) recover() error {
 		}
 		sub := owners[owner]
 		ent.qos = min(m.qos, sub.opts.Qos)
+		if ent.state != stateQueued && ref.QoS != 0 {
+			// In flight: resent with the QoS it went out with, which a
+			// subscription replaced since may no longer grant.
+			ent.qos = ref.QoS
+		}
 		ent.retainFlag = sub.opts.RetainAsPublished && m.retain
 		buf.appendRecovered(ent)
 		if ent.state != stateQueued && !sub.sess.adoptInflight(ent) {
@@ -301,12 +306,17 @@ func (e *Engine) recoverDetachedLocked(owner string, seq uint64, ref store.Refer
 		return false
 	}
 	ent := &entry{seq: seq, msg: m, ready: true, durable: true, dup: true, pid: ref.PacketID,
-		state: entryState(ref.State), qos: m.qos}
-	// The granted QoS went with the subscription's record. The PUBLISH
-	// was sent with at most the message's QoS; resending with that QoS
-	// never leaves a QoS 2 exchange the client started unfinished.
-	if ent.state == statePubrecd {
+		state: entryState(ref.State), qos: ref.QoS}
+	switch {
+	case ent.qos != 0: // the QoS it went out with
+	case ent.state == statePubrecd:
 		ent.qos = 2
+	default:
+		// Written by store format 2, which did not record the QoS; the
+		// granted QoS went with the subscription's record. The PUBLISH
+		// was sent with at most the message's QoS; resending with that
+		// QoS never leaves a QoS 2 exchange the client started unfinished.
+		ent.qos = m.qos
 	}
 	if !s.adoptInflight(ent) {
 		e.log.Warn("dropping a delivery in flight from a removed subscription: its packet identifier is taken",

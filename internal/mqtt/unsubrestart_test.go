@@ -210,3 +210,81 @@ func TestUnpersistedSessionDropsInflightOfRemovedSubscription(t *testing.T) {
 	sub.MustSend(mqtttest.AckPacket(packets.Puback, m.PacketID, 0))
 	sub.ExpectNothing(200 * time.Millisecond)
 }
+
+// A delivery in flight keeps the QoS it went out with across a restart,
+// also when its subscription was replaced since (made again after an
+// UNSUBSCRIBE, or replaced by a new SUBSCRIBE) with a lower QoS: the
+// reconnecting client gets the QoS 2 PUBLISH or the PUBREL again and can
+// complete it, and nothing is left in flight or in the store.
+func TestInflightKeepsItsQoSAcrossRestart(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		pubrec      bool
+		unsubscribe bool
+	}{
+		{"sent, resubscribed", false, true},
+		{"PUBREC received, resubscribed", true, true},
+		{"sent, subscription replaced", false, false},
+		{"PUBREC received, subscription replaced", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := startServer(t)
+			sub := mqtttest.Dial(t, ts.addr, 4)
+			sub.MustConnect(mqtttest.ConnectOptions{ClientID: "qoskeep"})
+			sub.MustSubscribe(mqtttest.Sub("k/#", 2))
+			pub := mqtttest.Dial(t, ts.addr, 4)
+			pub.MustConnect(mqtttest.ConnectOptions{ClientID: "qoskeeppub", Clean: true})
+			pub.MustPublish("k/x", []byte("two"), 2, false)
+			m, err := sub.AwaitType(packets.Publish, waitLong)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.pubrec {
+				sub.MustSend(mqtttest.AckPacket(packets.Pubrec, m.PacketID, 0))
+				if _, err := sub.AwaitAck(packets.Pubrel, m.PacketID, waitLong); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.unsubscribe {
+				if _, err := sub.Unsubscribe("k/#"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sub.MustSubscribe(mqtttest.Sub("k/#", 0))
+			sub.Close()
+			ts.waitOffline("qoskeep")
+			ts.restart()
+
+			sub = mqtttest.Dial(t, ts.addr, 4)
+			sub.MustConnect(mqtttest.ConnectOptions{ClientID: "qoskeep"})
+			if tc.pubrec {
+				if _, err := sub.AwaitAck(packets.Pubrel, m.PacketID, waitLong); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				again, err := sub.AwaitType(packets.Publish, waitLong)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if again.FixedHeader.Qos != 2 || again.PacketID != m.PacketID || !again.FixedHeader.Dup {
+					t.Fatalf("resent %s; want QoS 2, packet identifier %d, DUP", mqtttest.Describe(again), m.PacketID)
+				}
+				sub.MustSend(mqtttest.AckPacket(packets.Pubrec, m.PacketID, 0))
+				if _, err := sub.AwaitAck(packets.Pubrel, m.PacketID, waitLong); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sub.MustSend(mqtttest.AckPacket(packets.Pubcomp, m.PacketID, 0))
+			sub.ExpectNothing(300 * time.Millisecond)
+			ts.e.mu.Lock()
+			inflight := len(ts.e.mu.sessions["qoskeep"].inflight)
+			ts.e.mu.Unlock()
+			if inflight != 0 {
+				t.Fatalf("%d deliveries still in flight after PUBCOMP", inflight)
+			}
+			if n := countRecords(t, ts, store.KindReference); n != 0 {
+				t.Fatalf("%d references left after PUBCOMP", n)
+			}
+		})
+	}
+}

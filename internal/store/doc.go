@@ -54,9 +54,9 @@
 // Meta records (written only by the store itself; batches may not touch the
 // meta kind):
 //
-//	01 "format"  1 byte: store format version (formatVersion: 2); format 1
+//	01 "format"  1 byte: store format version (formatVersion: 3); format 1
 //	             holds version 1 records only, format 2 may also hold the
-//	             version 2 records below
+//	             version 2 records below, format 3 also Reference version 3
 //	01 "lsn"     8 bytes BE: LSN of the last batch in the database
 //	01 "uid"     32 lowercase hex characters: store UID, new on create and Clean
 //
@@ -81,9 +81,14 @@
 //	ClientState  02 | (the version 1 fields) | n u16 (>= 1) | n × inboundQoS2 packetID u16
 //	Reference    02 | (the version 1 fields) | consumer str (not empty)
 //
+// Version 3 layout:
+//
+//	Reference    03 | (the version 1 fields) | qos u8 (1 or 2) | consumer str (may be empty)
+//
 // ClientState is written as version 1 when it has no inbound QoS 2 packet
-// identifiers, and Reference when it has no consumer, so stores without
-// them keep their version 1 bytes.
+// identifiers; Reference as version 3 when it records the QoS of a delivery
+// in flight, else as version 2 when it has a consumer, else as version 1.
+// So stores without them keep their older bytes.
 //
 // Decoders reject an unknown version, a truncated record, a length longer
 // than the remaining input (before allocating), a non-minimal varint, an

@@ -44,8 +44,10 @@ func recordCases() map[string]encodable {
 			ClientID: "dev-1", Filter: "a/+/#", ShareName: "grp", QoS: 1, NoLocal: true,
 			RetainAsPublished: true, RetainHandling: 2, SubscriptionID: 268435455, MaxMessages: 5000, Behavior: 1,
 		},
-		"reference/queued": &Reference{MessageID: 7},
-		"reference/sent":   &Reference{MessageID: 1 << 63, State: RefPubrecRecvd, PacketID: 513},
+		"reference/queued":                &Reference{MessageID: 7},
+		"reference/inflight-qos":          &Reference{MessageID: 9, State: RefSent, PacketID: 3, QoS: 1},
+		"reference/inflight-qos-consumer": &Reference{MessageID: 10, State: RefPubrecRecvd, PacketID: 4, QoS: 2, Consumer: "member-2"},
+		"reference/sent":                  &Reference{MessageID: 1 << 63, State: RefPubrecRecvd, PacketID: 513},
 		"reference/shared-consumer": &Reference{
 			MessageID: 12, State: RefSent, PacketID: 7, Consumer: "member-1",
 		},
@@ -142,6 +144,17 @@ func TestRecordGolden(t *testing.T) {
 	}
 }
 
+// latestVersion is the newest record version of rec's type.
+func latestVersion(rec encodable) byte {
+	switch rec.(type) {
+	case *Reference:
+		return referenceV3
+	case *ClientState:
+		return clientStateV2
+	}
+	return recordV1
+}
+
 func TestRecordDecodeRejectsCorruption(t *testing.T) {
 	full := recordCases()
 	for name, rec := range full {
@@ -158,9 +171,9 @@ func TestRecordDecodeRejectsCorruption(t *testing.T) {
 				t.Fatalf("trailing byte: %v", err)
 			}
 			// Unknown versions fail.
-			for _, v := range []byte{0, 2, 3, 0xff} {
-				if v == enc[0] {
-					continue
+			for _, v := range []byte{0, 2, 3, 4, 0xff} {
+				if v == enc[0] || v >= 1 && v <= latestVersion(rec) {
+					continue // a known layout may read these bytes too
 				}
 				bad := bytes.Clone(enc)
 				bad[0] = v
@@ -182,6 +195,8 @@ func TestRecordDecodeRejectsCorruption(t *testing.T) {
 		"unknown option bits":  {&Subscription{}, "01" + "00" + "04" + "00" + "00000000" + "00000000" + "00" + "000000"},
 		"reference too short":  {&Reference{}, "01000000000000000700"},
 		"v2 without consumer":  {&Reference{}, "02" + "0000000000000007" + "01" + "0007" + "00"},
+		"v3 with QoS 0":        {&Reference{}, "03" + "0000000000000007" + "01" + "0007" + "00" + "00"},
+		"v3 with QoS 3":        {&Reference{}, "03" + "0000000000000007" + "01" + "0007" + "03" + "00"},
 		"retained with suffix": {&Retained{}, "01000000000000006300"},
 	}
 	for name, c := range cases {

@@ -96,13 +96,12 @@ func (s secretSource) read(cmd *cobra.Command, confirm bool) (string, error) {
 		return line, nil
 	}
 	v, set := os.LookupEnv(s.env)
-	if v != "" {
+	switch {
+	case v != "":
 		return v, nil
-	}
-	if !term.IsTerminal(int(os.Stdin.Fd())) {
-		if set {
-			return "", fmt.Errorf("no %s: %s is set but empty; give %s, set %s, or run on a terminal", s.what, s.env, s.flag, s.env)
-		}
+	case set: // refused also on a terminal: an empty variable is a mistake, not a request to be asked
+		return "", fmt.Errorf("no %s: %s is set but empty; give %s, set %s, or unset it to be asked on a terminal", s.what, s.env, s.flag, s.env)
+	case !term.IsTerminal(int(os.Stdin.Fd())):
 		return "", fmt.Errorf("no %s: give %s, set %s, or run on a terminal", s.what, s.flag, s.env)
 	}
 	prompt := strings.ToUpper(s.what[:1]) + s.what[1:]

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 
+	"github.com/mqsight/mqsight/internal/admin"
 	"github.com/mqsight/mqsight/internal/config"
 )
 
@@ -121,7 +122,9 @@ func (c *adminClient) withoutUnchangedReadOnly(raw []byte) ([]byte, error) {
 		return raw, nil
 	}
 	ro := readOnlyValues(body)
-	if len(ro) == 0 {
+	if len(ro) == 0 || admin.DuplicateName(raw) != "" {
+		// Sent as written; a name given twice would be lost in the
+		// decoding above, so the server refuses it by name instead.
 		return raw, nil
 	}
 	current := map[string]map[string]any{} // by type

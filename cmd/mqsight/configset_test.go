@@ -80,6 +80,8 @@ func TestConfigSetTakesConfigGetOutput(t *testing.T) {
 		{"another server's UID", got, "0123456789abcdef",
 			[]string{`ServerUID is read-only: the file sets "300daac38337ed40", the server has "0123456789abcdef"`, "leave it out of the file"}, 1, "", false},
 		{"not JSON is the server's to refuse", `{"ServerUID":`, "300daac38337ed40", []string{"CWLNA0111"}, 0, `{"ServerUID":`, true},
+		{"a name twice is the server's to refuse", `{"ServerUID": "300daac38337ed40", "MessageHub": {"A": {}}, "MessageHub": {"B": {}}}`, "300daac38337ed40", []string{"CWLNA0111"}, 0,
+			`{"ServerUID": "300daac38337ed40", "MessageHub": {"A": {}}, "MessageHub": {"B": {}}}`, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newFakeConfigServer(t, tc.serverUID)

@@ -62,7 +62,7 @@ func newServeCommand() *cobra.Command {
 		def = "./mqsight-data"
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", def, "data directory (env MQSIGHT_DATA_DIR)")
-	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error (default: from the configuration's LogLevel, MIN=warn, NORMAL=info, MAX=debug)")
+	cmd.Flags().StringVar(&logLevel, "log-level", "", "log level: debug, info, warn, error (default: the configuration's LogLevel, MIN=warn, NORMAL=info, MAX=debug)")
 	cmd.Flags().StringVar(&adminAddr, "admin-addr", "", "admin endpoint listen address host:port (default: the AdminEndpoint configuration)")
 	cmd.Flags().BoolVar(&adminInsecure, "admin-insecure-http", false, "serve the admin API over plain HTTP (local development only: passwords travel in clear)")
 	return cmd

@@ -247,8 +247,9 @@ func TestUnavailableError(t *testing.T) {
 	}
 	for _, tc := range tests {
 		e := unavailableError(tc.st)
+		asksRetry := strings.Contains(e.Error(), "retry when it is running")
 		if e.Code != CodeUnavailable || e.Status() != http.StatusServiceUnavailable || !strings.Contains(e.Error(), tc.msg) ||
-			e.Header.Get("Retry-After") != tc.retryAfter || strings.Contains(e.Error(), "restarting") {
+			e.Header.Get("Retry-After") != tc.retryAfter || strings.Contains(e.Error(), "restarting") || asksRetry != (tc.retryAfter != "") {
 			t.Errorf("%+v: %q Retry-After %q", tc.st, e.Error(), e.Header.Get("Retry-After"))
 		}
 	}

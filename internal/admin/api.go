@@ -223,7 +223,7 @@ func (a *API) readObject(w http.ResponseWriter, r *http.Request) (map[string]any
 	if !ok {
 		return nil, apiError(CodeNotJSONObject, "the body is not an object")
 	}
-	if dup := duplicateName(body); dup != "" {
+	if dup := DuplicateName(body); dup != "" {
 		return nil, apiError(CodeNotJSONObject, "the name "+strconv.Quote(dup)+" occurs twice in one object")
 	}
 	return obj, nil

@@ -467,7 +467,7 @@ func unavailableError(st ServerStatus) *Error {
 		return apiError(CodeUnavailable, fmt.Sprintf("in maintenance after a failed restart (ErrorCode %d; the reason is "+
 			"ErrorMessage in GET /ima/v1/service/status) and needs POST /ima/v1/service/restart", st.ErrorCode))
 	}
-	e := apiError(CodeUnavailable, st.StateDescription)
+	e := apiError(CodeUnavailable, st.StateDescription+"; retry when it is running")
 	e.Header = http.Header{"Retry-After": {strconv.Itoa(unavailableRetrySeconds)}}
 	return e
 }

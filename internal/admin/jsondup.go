@@ -6,12 +6,12 @@ import (
 	"strings"
 )
 
-// duplicateName returns the path of the first member name that occurs
+// DuplicateName returns the path of the first member name that occurs
 // twice in one JSON object of body (e.g. "MessageHub" or
 // "User/alice/Password"), or "". A decoder keeps only the last of such
 // members, so half of a request would otherwise be dropped with a success
 // reply. body must be valid JSON.
-func duplicateName(body []byte) string {
+func DuplicateName(body []byte) string {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var walk func(path []string) (string, bool)

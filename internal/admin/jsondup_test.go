@@ -11,7 +11,7 @@ func TestDuplicateName(t *testing.T) {
 		`{"TrustedCertificate":[{"A":1},{"A":2}],"x":[1,[2,3]]}`: "",
 		`{}`: "",
 	} {
-		if got := duplicateName([]byte(body)); got != want {
+		if got := DuplicateName([]byte(body)); got != want {
 			t.Errorf("%s: %q, want %q", body, got, want)
 		}
 	}

@@ -229,10 +229,16 @@ func (m *Manager) replace(c *Config) error {
 // they are called with (current, current) and re-read what they derive
 // from those files. Nothing is written; the generation stays.
 func (m *Manager) FilesChanged() {
+	// Queued under m.mu, as commitLocked queues a change: a change
+	// committed meanwhile is queued before or after this one, never
+	// between the read and the queueing, so the last delivery is the
+	// current document.
+	m.mu.Lock()
 	cur := m.current.Load()
 	m.notify.Lock()
 	m.notify.queue = append(m.notify.queue, change{cur, cur})
 	m.notify.Unlock()
+	m.mu.Unlock()
 	m.deliver()
 }
 

@@ -30,11 +30,11 @@ type listenerSet struct {
 	certDir string
 
 	// failed holds why endpoints that should listen do not (their port
-	// is taken, their certificate does not load); retry applies the
+	// is taken, their certificate does not load); retryTimer applies the
 	// configuration again after retryDelay, which doubles up to
 	// maxRetryDelay while they keep failing.
 	failed     map[string]error
-	retry      *time.Timer
+	retryTimer *time.Timer
 	retryDelay time.Duration
 	closed     bool
 }
@@ -149,7 +149,7 @@ func (ls *listenerSet) specFor(c *config.Config, ep *config.Endpoint) listenerSp
 			spec.KeyFile = filepath.Join(ls.certDir, cp.Key)
 		}
 		for _, tc := range c.TrustedCertificates {
-			if tc.SecurityProfileName == sp.Name {
+			if spec.ClientCert && tc.SecurityProfileName == sp.Name { // used only to check client certificates
 				spec.TrustedFiles = append(spec.TrustedFiles, filepath.Join(ls.certDir, tc.TrustedCertificate))
 			}
 		}
@@ -180,8 +180,27 @@ func (ls *listenerSet) apply(c *config.Config) error {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	if ls.closed {
-		return nil // a retry that fired as the engine closed
+		return nil
 	}
+	return ls.applyLocked(c)
+}
+
+// retry applies the configuration in force again for endpoints that
+// could not start. It reads the configuration under ls.mu, so that it
+// never applies one older than an Apply that ran meanwhile.
+func (ls *listenerSet) retry() {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	c := ls.e.cfg.Load()
+	if ls.closed || c == nil {
+		return
+	}
+	if err := ls.applyLocked(c); err != nil {
+		ls.e.log.Debug("mqtt endpoints still not listening; retrying", "err", err, "next", ls.retryDelay)
+	}
+}
+
+func (ls *listenerSet) applyLocked(c *config.Config) error {
 	var errs []error
 	for name, l := range ls.m {
 		ep := c.Endpoints[name]
@@ -225,22 +244,16 @@ func (ls *listenerSet) apply(c *config.Config) error {
 // of endpoints that could not start: a port held by a process that ends,
 // a file that is repaired, must not need another configuration change.
 func (ls *listenerSet) scheduleRetryLocked(failed bool) {
-	if ls.retry != nil {
-		ls.retry.Stop()
-		ls.retry = nil
+	if ls.retryTimer != nil {
+		ls.retryTimer.Stop()
+		ls.retryTimer = nil
 	}
 	if !failed || ls.closed {
 		ls.retryDelay = 0
 		return
 	}
 	ls.retryDelay = min(max(2*ls.retryDelay, firstRetryDelay), maxRetryDelay)
-	ls.retry = time.AfterFunc(ls.retryDelay, func() {
-		if c := ls.e.cfg.Load(); c != nil {
-			if err := ls.apply(c); err != nil {
-				ls.e.log.Debug("mqtt endpoints still not listening; retrying", "err", err, "next", ls.retryDelay)
-			}
-		}
-	})
+	ls.retryTimer = time.AfterFunc(ls.retryDelay, ls.retry)
 }
 
 func (ls *listenerSet) start(name string, spec listenerSpec) (*listener, error) {

@@ -300,6 +300,17 @@ func TestEndpointChangesThatKeepConnections(t *testing.T) {
 		t.Fatal("a renewed certificate closed an established connection")
 	}
 
+	// A trusted certificate for a profile that checks no client
+	// certificate decides nothing: no restart.
+	withTrust := *ts.cfg
+	withTrust.TrustedCertificates = []config.TrustedCertificate{{SecurityProfileName: "SP", TrustedCertificate: "server.crt"}}
+	if err := ts.e.Apply(&withTrust); err != nil {
+		t.Fatal(err)
+	}
+	if !pingOK(old) {
+		t.Fatal("a trusted certificate that checks nothing closed an established connection")
+	}
+
 	next := *ts.cfg
 	next.SecurityProfiles = map[string]*config.SecurityProfile{}
 	for k, v := range ts.cfg.SecurityProfiles {

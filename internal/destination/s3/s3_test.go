@@ -41,14 +41,16 @@ type fakeS3 struct {
 	// partNumber) and then drops the connection instead of answering.
 	loseCompletion atomic.Bool
 	// holdCompletion, when set, makes the next request that makes an
-	// object visible wait until the channel is closed, then carries it
-	// out and answers (to a client that may have gone).
+	// object visible wait until the channel is closed (completionHeld
+	// says when it waits), then carries it out and answers (to a client
+	// that may have gone).
 	holdCompletion atomic.Pointer[chan struct{}]
+	completionHeld chan struct{}
 }
 
 func startFake(t *testing.T, tls bool) *fakeS3 {
 	t.Helper()
-	f := &fakeS3{backend: s3mem.New()}
+	f := &fakeS3{backend: s3mem.New(), completionHeld: make(chan struct{}, 1)}
 	h := gofakes3.New(f.backend, gofakes3.WithV4Auth(map[string]string{accessKey: secretKey})).Server()
 	wrapped := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if f.corruptParts.Load() && r.Method == http.MethodPut && r.URL.Query().Get("partNumber") != "" {
@@ -62,6 +64,7 @@ func startFake(t *testing.T, tls bool) *fakeS3 {
 		completes := (r.Method == http.MethodPost && q.Has("uploadId")) || (r.Method == http.MethodPut && !q.Has("partNumber") && !q.Has("uploadId"))
 		if completes {
 			if hold := f.holdCompletion.Swap(nil); hold != nil {
+				f.completionHeld <- struct{}{}
 				<-*hold
 			}
 		}
@@ -315,63 +318,6 @@ func TestBufferBounded(t *testing.T) {
 // this upload's token, so Commit succeeds. Never ErrExists or ErrNotFound:
 // a backup would take its own store backup for another's, clear its
 // pending entry and leave it unreported.
-// A Commit cancelled while the request that makes the object visible is
-// out does not know whether the server carried it out: ErrUncertain. A
-// single PUT is then carried out here; a multipart upload's completion
-// races with the abort that follows the failed Commit, so the object may
-// or may not appear (complete, if it does).
-func TestCancelledCompletionIsUncertain(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		size    int
-		appears bool
-	}{
-		{"single PUT", 1 << 10, true},
-		{"multipart", MinPartSize + 1<<20, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f := startFake(t, false)
-			d := f.dest(t, "s3://"+f.host()+"/bucket/store.age?insecure=true", goodCred)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			up, err := d.Create(ctx, "store.age")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := up.Write(bytes.Repeat([]byte("x"), tc.size)); err != nil {
-				t.Fatal(err)
-			}
-			hold := make(chan struct{})
-			f.holdCompletion.Store(&hold)
-			time.AfterFunc(200*time.Millisecond, func() {
-				cancel()
-				time.Sleep(100 * time.Millisecond) // the client has given up
-				close(hold)
-			})
-			if _, err := up.Commit(); !errors.Is(err, destination.ErrUncertain) {
-				t.Fatalf("Commit cancelled during the completion: %v, want ErrUncertain", err)
-			}
-			deadline := time.Now().Add(time.Second) // for an object that may not appear
-			if tc.appears {
-				deadline = time.Now().Add(10 * time.Second)
-			}
-			for {
-				info, err := d.Stat(context.Background(), "store.age")
-				if err == nil && info.Size != int64(tc.size) {
-					t.Fatalf("an incomplete object appeared: %+v", info)
-				}
-				if err == nil || !tc.appears && time.Now().After(deadline) {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the server never completed the object: %v", err)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-		})
-	}
-}
-
 func TestLostCompletionIsUncertain(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -406,6 +352,64 @@ func TestLostCompletionIsUncertain(t *testing.T) {
 			}
 			if info, err := d.Stat(context.Background(), "store.age"); err != nil || info.Size != int64(tc.size) {
 				t.Fatalf("the object the lost answer was about: %+v, %v", info, err)
+			}
+		})
+	}
+}
+
+// A Commit cancelled while the request that makes the object visible is
+// out does not know whether the server carried it out: ErrUncertain. A
+// single PUT is then carried out here; a multipart upload's completion
+// races with the abort that follows the failed Commit, so the object may
+// or may not appear (complete, if it does).
+func TestCancelledCompletionIsUncertain(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		size    int
+		appears bool
+	}{
+		{"single PUT", 1 << 10, true},
+		{"multipart", MinPartSize + 1<<20, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := startFake(t, false)
+			d := f.dest(t, "s3://"+f.host()+"/bucket/store.age?insecure=true", goodCred)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			up, err := d.Create(ctx, "store.age")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := up.Write(bytes.Repeat([]byte("x"), tc.size)); err != nil {
+				t.Fatal(err)
+			}
+			hold := make(chan struct{})
+			f.holdCompletion.Store(&hold)
+			go func() {
+				<-f.completionHeld // the request is out
+				cancel()
+			}()
+			_, err = up.Commit()
+			close(hold) // the client has given up; the server carries it out
+			if !errors.Is(err, destination.ErrUncertain) {
+				t.Fatalf("Commit cancelled during the completion: %v, want ErrUncertain", err)
+			}
+			deadline := time.Now().Add(time.Second) // for an object that may not appear
+			if tc.appears {
+				deadline = time.Now().Add(10 * time.Second)
+			}
+			for {
+				info, err := d.Stat(context.Background(), "store.age")
+				if err == nil && info.Size != int64(tc.size) {
+					t.Fatalf("an incomplete object appeared: %+v", info)
+				}
+				if err == nil || !tc.appears && time.Now().After(deadline) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the server never completed the object: %v", err)
+				}
+				time.Sleep(20 * time.Millisecond)
 			}
 		})
 	}

@@ -219,8 +219,9 @@ func (u *upload) uncertain(err error) error {
 	if errors.Is(err, destination.ErrUnreachable) {
 		return fmt.Errorf("%w: %w", destination.ErrUncertain, err)
 	}
-	if u.ctx.Err() != nil {
+	if u.ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		// Cancelled with the request out: the server may carry it out.
+		// (An answer that came before the cancellation stands.)
 		return fmt.Errorf("%w: cancelled while the server may have been completing it: %w", destination.ErrUncertain, err)
 	}
 	if !errors.Is(err, destination.ErrExists) && !errors.Is(err, destination.ErrNotFound) {

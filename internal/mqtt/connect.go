@@ -163,6 +163,15 @@ func (c *conn) handleConnect(pk *packets.Packet, r *packet.Reader) bool {
 		e.takeOverLocked(old)
 	}
 	var s *session
+	owner := sessionOwner(info)
+	if old != nil && !p.Clean && !old.destroyed && old.ownerKnown && old.owner != owner {
+		// Another identity may not resume what was authorized for this
+		// one (its subscriptions, its buffered messages): the session
+		// starts afresh, as with a clean start.
+		e.log.Warn("mqtt session of another user discarded", "clientID", clientID, "user", info.UserName)
+		e.destroySessionLocked(old, b)
+		old = nil
+	}
 	if old != nil && !p.Clean && !old.destroyed {
 		s = old
 		ack.SessionPresent = true // [MQTT-3.2.2-2]
@@ -190,6 +199,7 @@ func (c *conn) handleConnect(pk *packets.Packet, r *packet.Reader) bool {
 	s.conn = c
 	c.sess, c.client = s, client
 	s.userID = info.UserName
+	s.owner, s.ownerKnown = owner, true
 	s.arrived = nil // back online: nothing to announce
 	delete(e.mu.notifyPending, s)
 	if s.persistent {
@@ -259,4 +269,15 @@ func peerCertificates(nc net.Conn) []*x509.Certificate {
 		}
 	}
 	return nil
+}
+
+// sessionOwner identifies who a connection authenticated as: its user name
+// and its client certificate's Common Name (with a separator no name
+// holds). A session resumes only for the same owner.
+func sessionOwner(info ConnInfo) string {
+	cn := ""
+	if len(info.PeerCertificates) > 0 {
+		cn = info.PeerCertificates[0].Subject.CommonName
+	}
+	return info.UserName + "\x00" + cn
 }

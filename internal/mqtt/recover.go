@@ -61,6 +61,7 @@ func (e *Engine) recover() error {
 		s.version = cs.ProtocolVersion
 		s.expiry = cs.SessionExpiry
 		s.receiveMax = 65535
+		s.owner, s.ownerKnown = cs.Owner, cs.OwnerKnown
 		for _, id := range cs.InboundQoS2 {
 			s.inQoS2[id] = struct{}{}
 		}

@@ -53,8 +53,13 @@ type session struct {
 	takenOver bool // a newer connection took this session over
 	destroyed bool
 
-	userID  string         // user name of the last connection (notifications)
-	arrived map[string]int // while offline: messages per topic for notifying subscriptions
+	userID string // user name of the last connection (notifications)
+	// owner is who the session belongs to (sessionOwner of its last
+	// connection): another identity does not resume it. ownerKnown is
+	// false for a session recovered from a record that did not say.
+	owner      string
+	ownerKnown bool
+	arrived    map[string]int // while offline: messages per topic for notifying subscriptions
 }
 
 // maxExpiry means the session never expires (3.1.1 CleanSession=0, or v5
@@ -106,7 +111,8 @@ func (s *session) allocPID() uint16 {
 // that a PUBLISH resent after a server restart is not routed twice,
 // [MQTT-4.3.3-10]).
 func (s *session) putState(b *store.Batch) {
-	cs := store.ClientState{ClientID: s.clientID, ProtocolVersion: s.version, SessionExpiry: s.expiry}
+	cs := store.ClientState{ClientID: s.clientID, ProtocolVersion: s.version, SessionExpiry: s.expiry,
+		Owner: s.owner, OwnerKnown: s.ownerKnown}
 	if s.conn == nil && !s.disconnected.IsZero() {
 		cs.Disconnected = s.disconnected.UnixNano()
 		if s.will != nil && !s.will.due.IsZero() {

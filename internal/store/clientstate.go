@@ -15,19 +15,34 @@ type ClientState struct {
 	// the client and acknowledged with PUBREC, whose PUBREL has not arrived:
 	// a resent PUBLISH with one of them must not be routed again.
 	InboundQoS2 []uint16
+	// Owner identifies who the session belongs to (engine-defined: the
+	// authenticated user and certificate name), so that another identity
+	// never resumes it. OwnerKnown is false for a record written before
+	// version 3, which did not record it.
+	Owner      string
+	OwnerKnown bool
 }
 
-// clientStateV2 adds InboundQoS2 to version 1.
-const clientStateV2 = 2
+const (
+	// clientStateV2 adds InboundQoS2 to version 1.
+	clientStateV2 = 2
+	// clientStateV3 adds Owner to version 1: the inbound QoS 2 count
+	// (which may be 0) and identifiers, then the owner.
+	clientStateV3 = 3
+)
 
-// Encode returns the encoding of c (layout in the package doc): version 1
-// when c has no InboundQoS2, else version 2.
+// Encode returns the encoding of c (layout in the package doc): version 3
+// when c records its owner, else version 2 when it has InboundQoS2, else
+// version 1.
 func (c *ClientState) Encode() []byte {
-	w := recordWriter{buf: make([]byte, 0, 24+len(c.ClientID)+len(c.Will)+2*len(c.InboundQoS2))}
-	if len(c.InboundQoS2) == 0 {
-		w.u8(recordV1)
-	} else {
+	w := recordWriter{buf: make([]byte, 0, 26+len(c.ClientID)+len(c.Will)+2*len(c.InboundQoS2)+len(c.Owner))}
+	switch {
+	case c.OwnerKnown:
+		w.u8(clientStateV3)
+	case len(c.InboundQoS2) > 0:
 		w.u8(clientStateV2)
+	default:
+		w.u8(recordV1)
 	}
 	w.u8(c.ProtocolVersion)
 	w.u32(c.SessionExpiry)
@@ -35,19 +50,22 @@ func (c *ClientState) Encode() []byte {
 	w.u16(c.NextPacketID)
 	w.str(c.ClientID)
 	w.bytes(c.Will)
-	if len(c.InboundQoS2) > 0 {
+	if c.OwnerKnown || len(c.InboundQoS2) > 0 {
 		w.u16(uint16(len(c.InboundQoS2)))
 		for _, id := range c.InboundQoS2 {
 			w.u16(id)
 		}
 	}
+	if c.OwnerKnown {
+		w.str(c.Owner)
+	}
 	return w.buf
 }
 
-// DecodeClientState decodes an encoded ClientState (version 1 or 2). The
-// result does not alias b. Errors wrap ErrCorrupt.
+// DecodeClientState decodes an encoded ClientState (version 1, 2 or 3).
+// The result does not alias b. Errors wrap ErrCorrupt.
 func DecodeClientState(b []byte) (ClientState, error) {
-	r := newVersionedReader("client state", b, clientStateV2)
+	r := newVersionedReader("client state", b, clientStateV3)
 	c := ClientState{
 		ProtocolVersion: r.u8("protocol version"),
 		SessionExpiry:   r.u32("session expiry"),
@@ -56,9 +74,9 @@ func DecodeClientState(b []byte) (ClientState, error) {
 		ClientID:        r.str("client id"),
 	}
 	c.Will = r.bytes("will")
-	if r.version == clientStateV2 {
+	if r.version >= clientStateV2 {
 		n := int(r.u16("inbound qos 2 count"))
-		if n == 0 {
+		if n == 0 && r.version == clientStateV2 {
 			r.fail("version 2 with no inbound qos 2 identifiers")
 		}
 		if r.err == nil && len(r.b) < 2*n {
@@ -67,6 +85,9 @@ func DecodeClientState(b []byte) (ClientState, error) {
 		for i := 0; i < n && r.err == nil; i++ {
 			c.InboundQoS2 = append(c.InboundQoS2, r.u16("inbound qos 2 id"))
 		}
+	}
+	if r.version == clientStateV3 {
+		c.Owner, c.OwnerKnown = r.str("owner"), true
 	}
 	if err := r.finish(); err != nil {
 		return ClientState{}, err

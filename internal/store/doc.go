@@ -56,7 +56,7 @@
 //
 //	01 "format"  1 byte: store format version (formatVersion: 3); format 1
 //	             holds version 1 records only, format 2 may also hold the
-//	             version 2 records below, format 3 also Reference version 3
+//	             version 2 records below, format 3 also the version 3 records
 //	01 "lsn"     8 bytes BE: LSN of the last batch in the database
 //	01 "uid"     32 lowercase hex characters: store UID, new on create and Clean
 //
@@ -81,12 +81,14 @@
 //	ClientState  02 | (the version 1 fields) | n u16 (>= 1) | n × inboundQoS2 packetID u16
 //	Reference    02 | (the version 1 fields) | consumer str (not empty)
 //
-// Version 3 layout:
+// Version 3 layouts:
 //
+//	ClientState  03 | (the version 1 fields) | n u16 (may be 0) | n × inboundQoS2 packetID u16 | owner str
 //	Reference    03 | (the version 1 fields) | qos u8 (1 or 2) | consumer str (may be empty)
 //
-// ClientState is written as version 1 when it has no inbound QoS 2 packet
-// identifiers; Reference as version 3 when it records the QoS of a delivery
+// ClientState is written as version 3 when it records its owner, else as
+// version 2 when it has inbound QoS 2 packet identifiers, else as version
+// 1; Reference as version 3 when it records the QoS of a delivery
 // in flight, else as version 2 when it has a consumer, else as version 1.
 // So stores without them keep their older bytes.
 //

@@ -36,6 +36,8 @@ func recordCases() map[string]encodable {
 			ClientID: "dev-1", ProtocolVersion: 5, SessionExpiry: 3600, Disconnected: 42,
 			Will: []byte("will"), NextPacketID: 65535,
 		},
+		"client/owner":         &ClientState{ClientID: "dev-3", SessionExpiry: 60, Owner: "alice\x00", OwnerKnown: true},
+		"client/owner-inbound": &ClientState{ClientID: "dev-4", InboundQoS2: []uint16{7}, Owner: "", OwnerKnown: true},
 		"client/inbound-qos2": &ClientState{
 			ClientID: "dev-2", ProtocolVersion: 4, SessionExpiry: 0xFFFFFFFF, InboundQoS2: []uint16{1, 513, 65535},
 		},
@@ -150,7 +152,7 @@ func latestVersion(rec encodable) byte {
 	case *Reference:
 		return referenceV3
 	case *ClientState:
-		return clientStateV2
+		return clientStateV3
 	}
 	return recordV1
 }

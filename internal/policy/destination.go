@@ -102,20 +102,23 @@ func (t template) coversWith(id *identity, group string, p destination) bool {
 }
 
 // variable returns the value of the variable at the start of rest and the
-// variable's spelling; ok is false when the client has no value for it or
-// the variable is unknown (config validation refuses those).
+// variable's spelling; ok is false when the client has no value for it,
+// when the value holds a '/' (it would reach into other topic levels: a
+// client "d1/evil" must not get devices/d1/evil/... under
+// devices/${ClientID}/*, which is device d1's), or when the variable is
+// unknown (config validation refuses those).
 func variable(rest string, id *identity, group string) (value, name string, ok bool) {
 	switch {
 	case strings.HasPrefix(rest, "${ClientID}"):
-		return id.clientID, "${ClientID}", true
+		value, name, ok = id.clientID, "${ClientID}", true
 	case strings.HasPrefix(rest, "${UserID}"):
-		return id.userID, "${UserID}", id.hasUser
+		value, name, ok = id.userID, "${UserID}", id.hasUser
 	case strings.HasPrefix(rest, "${GroupID}"):
-		return group, "${GroupID}", group != ""
+		value, name, ok = group, "${GroupID}", group != ""
 	case strings.HasPrefix(rest, "${CommonName}"):
-		return id.commonName, "${CommonName}", id.hasCN
+		value, name, ok = id.commonName, "${CommonName}", id.hasCN
 	}
-	return "", "", false
+	return value, name, ok && !strings.Contains(value, "/")
 }
 
 // filterPieces splits the topic names an MQTT filter can match into sets

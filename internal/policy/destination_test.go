@@ -91,6 +91,14 @@ func TestTemplate(t *testing.T) {
 		{"g/${GroupID}", id, []string{"${ClientID}"}, "g/${ClientID}", true},
 		{"g/${GroupID}", id, []string{"${ClientID}"}, "g/d1", false},
 		{"${ClientID}*", &identity{clientID: ""}, nil, "$SYS/x", false}, // empty expansion: no '$' topics
+		// A value with a '/' would reach into another client's levels: it
+		// matches nothing.
+		{"devices/${ClientID}/*", &identity{clientID: "d1/evil"}, nil, "devices/d1/evil/cmd", false},
+		{"devices/${ClientID}", &identity{clientID: "d1/evil"}, nil, "devices/d1/evil", false},
+		{"users/${UserID}/*", &identity{clientID: "c", userID: "bob/x", hasUser: true}, nil, "users/bob/x/in", false},
+		{"g/${GroupID}/*", id, []string{"a/b", "g2"}, "g/a/b/x", false},
+		{"g/${GroupID}/*", id, []string{"a/b", "g2"}, "g/g2/x", true},
+		{"c/${CommonName}/*", &identity{clientID: "c", commonName: "x/y", hasCN: true}, nil, "c/x/y/z", false},
 	} {
 		got := parseTemplate(tc.pattern).covers(tc.id, tc.groups, destination{tc.name, false})
 		if got != tc.want {

@@ -147,6 +147,12 @@ func Backup(ctx context.Context, req BackupRequest, deps BackupDeps) (*BackupRes
 	if loc != nil && loc.Name == name {
 		return nil, fmt.Errorf("backup: %w", ErrSameName)
 	}
+	if loc != nil && loc.Scheme == destination.SchemeFile && deps.ScratchDir != "" && within(loc.Dir, deps.ScratchDir) {
+		// Among the server's own files a store backup could take a name
+		// the store, the configuration or the server reads at its next
+		// start (a Pebble manifest, the maintenance marker).
+		return nil, fmt.Errorf("backup: %w: %s is inside the server's data directory; write store backups elsewhere", destination.ErrBadURL, loc)
+	}
 	if taken, err := exists(finalPath); err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
 	} else if taken {
@@ -419,3 +425,20 @@ func (c ctxWriter) Write(p []byte) (int, error) {
 
 // snapTime is the creation time recorded in manifests.
 func snapTime() time.Time { return time.Now().UTC() }
+
+// within reports whether dir is root or inside it, symbolic links
+// resolved where they exist.
+func within(dir, root string) bool {
+	resolve := func(p string) string {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return filepath.Clean(p)
+		}
+		if r, err := filepath.EvalSymlinks(abs); err == nil {
+			return r
+		}
+		return abs
+	}
+	rel, err := filepath.Rel(resolve(root), resolve(dir))
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}

@@ -188,3 +188,35 @@ func TestPendingEntriesAreKeptApart(t *testing.T) {
 		t.Fatalf("outcomes %+v, want the first backup's store reported", out)
 	}
 }
+
+// A file:// store destination inside the server's data directory (the
+// scratch directory; directly, deeper, or through a symbolic link) is
+// refused before anything is written: among the server's own files a
+// store backup could take a name the server reads at its next start.
+func TestStoreDestinationInsideDataDirIsRefused(t *testing.T) {
+	src := sourceServer(t)
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(filepath.Join(src.dir, "store"), link); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 27, 9, 30, 0, 0, time.Local)
+	for i, url := range []string{
+		"file://" + src.dir + "/maintenance",
+		"file://" + filepath.Join(src.dir, "store") + "/MANIFEST-000099",
+		"file://" + link + "/x.bak",
+	} {
+		_, err := Backup(context.Background(), BackupRequest{Password: testPassword, Dir: src.userfiles(),
+			Time: t0.Add(time.Duration(i) * time.Second), Store: StoreParams{URL: url}, WorkFactor: testWF}, src.deps(testOpener("")))
+		if !errors.Is(err, destination.ErrBadURL) || !strings.Contains(err.Error(), "inside the server's data directory") {
+			t.Fatalf("%s: %v, want it refused as inside the data directory", url, err)
+		}
+	}
+	for _, p := range []string{filepath.Join(src.dir, "maintenance"), filepath.Join(src.dir, "store", "MANIFEST-000099"), filepath.Join(src.dir, "store", "x.bak")} {
+		if _, err := os.Stat(p); err == nil {
+			t.Fatalf("%s was written", p)
+		}
+	}
+	if entries, _ := os.ReadDir(src.userfiles()); len(entries) != 0 {
+		t.Fatalf("user files after refused backups: %v", entries)
+	}
+}

@@ -168,6 +168,14 @@ func Open(dir string, opts Options) (*Store, error) {
 // openDB opens (or creates) the Pebble database in dir and reads its meta
 // records. A new database gets a fresh UID and LSN firstLSN.
 func openDB(dir string, opts Options, firstLSN uint64) (*pebble.DB, string, uint64, error) {
+	// The store holds every buffered payload: only the server's user may
+	// enter its directory (Pebble would create it 0755, its files 0644).
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, "", 0, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, "", 0, fmt.Errorf("open store %s: %w", dir, err)
+	}
 	db, err := pebble.Open(dir, opts.pebbleOptions(false))
 	if err != nil {
 		return nil, "", 0, fmt.Errorf("open store %s: %w", dir, err)

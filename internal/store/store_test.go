@@ -381,3 +381,28 @@ func TestNewerFormatIsRefused(t *testing.T) {
 		t.Fatalf("format 0: %v, want ErrCorrupt", err)
 	}
 }
+
+// The store's directory is the server user's only, created so or made so
+// at Open: it holds every buffered payload.
+func TestStoreDirectoryIsPrivate(t *testing.T) {
+	for _, existing := range []bool{false, true} {
+		dir := filepath.Join(t.TempDir(), "store")
+		if existing {
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s, err := Open(dir, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		st, err := os.Stat(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := st.Mode().Perm(); mode != 0o700 {
+			t.Fatalf("existing %v: store directory mode %v, want 0700", existing, mode)
+		}
+	}
+}

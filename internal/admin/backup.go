@@ -197,20 +197,31 @@ func parseRestore(body map[string]any) (name string, req backup.RestoreRequest, 
 	return name, req, err
 }
 
-// userFile returns the path of an existing regular file in UserFilesDir.
+// userFile returns the path of a user file (a regular file in
+// UserFilesDir, see openUserFile): a symbolic link is "not found", as in
+// the file list. For callers that open the path later (a restore job);
+// those that read at once use openUserFile, which checks and opens in one
+// step.
 func (a *API) userFile(name string) (string, error) {
-	if err := checkFileName(name); err != nil {
-		return "", err
-	}
-	p := filepath.Join(a.opts.UserFilesDir, name)
-	st, err := os.Stat(p)
-	if errors.Is(err, fs.ErrNotExist) || (err == nil && !st.Mode().IsRegular()) {
-		return "", apiError(CodeNotFound, "File", name)
-	}
+	f, err := a.openUserFile(name)
 	if err != nil {
 		return "", err
 	}
-	return p, nil
+	f.Close()
+	return f.Name(), nil
+}
+
+// openUserFile opens the user file name for reading; a name that is no
+// user file is 404 CWLNA0136.
+func (a *API) openUserFile(name string) (*os.File, error) {
+	if err := checkFileName(name); err != nil {
+		return nil, err
+	}
+	f, _, err := openUserFile(a.opts.UserFilesDir, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, apiError(CodeNotFound, "File", name)
+	}
+	return f, err
 }
 
 // progressTo reports backup and restore progress into a job: the step is
@@ -488,13 +499,9 @@ func (b *backupRoutes) postImport(w http.ResponseWriter, r *http.Request, _ *cal
 	if f.str["Password"] == "" {
 		return apiError(CodeRequired, "Password")
 	}
-	path, err := a.userFile(f.str["FileName"])
+	file, err := a.openUserFile(f.str["FileName"])
 	if err != nil {
 		return err
-	}
-	file, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("import: %w", err)
 	}
 	cb, err := backup.ReadConfigBackup(file, f.str["Password"])
 	file.Close()

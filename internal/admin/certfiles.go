@@ -75,7 +75,7 @@ func (a *API) stageCertificateFiles(certDir string, changes []change, who *calle
 	}
 	var copies []stagedFile
 	for _, u := range uses {
-		upload, err := os.ReadFile(filepath.Join(s.userDir, u.file))
+		upload, err := readUserFile(s.userDir, u.file) // a symbolic link is no upload
 		uploaded := err == nil
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("read uploaded file %s: %w", u.file, err)

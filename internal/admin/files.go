@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 )
@@ -90,7 +91,7 @@ func (a *API) getFile(w http.ResponseWriter, r *http.Request, _ *caller) error {
 	if err := checkFileName(name); err != nil {
 		return err
 	}
-	f, err := os.Open(filepath.Join(a.opts.UserFilesDir, name))
+	f, st, err := openUserFile(a.opts.UserFilesDir, name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return apiError(CodeNotFound, "File", name)
 	}
@@ -98,13 +99,6 @@ func (a *API) getFile(w http.ResponseWriter, r *http.Request, _ *caller) error {
 		return err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if !st.Mode().IsRegular() {
-		return apiError(CodeNotFound, "File", name)
-	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.FormatInt(st.Size(), 10))
 	w.WriteHeader(http.StatusOK)
@@ -117,15 +111,77 @@ func (a *API) deleteFile(w http.ResponseWriter, r *http.Request, _ *caller) erro
 	if err := checkFileName(name); err != nil {
 		return err
 	}
-	err := os.Remove(filepath.Join(a.opts.UserFilesDir, name))
+	// What the file list does not show is not a user file: a symbolic
+	// link, a directory or a FIFO is "not found" here too.
+	f, _, err := openUserFile(a.opts.UserFilesDir, name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return apiError(CodeDeleteNotFound, "File/"+name)
 	}
 	if err != nil {
 		return err
 	}
+	f.Close()
+	if err := os.Remove(filepath.Join(a.opts.UserFilesDir, name)); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return apiError(CodeDeleteNotFound, "File/"+name)
+		}
+		return err
+	}
 	renderOK(w, "")
 	return nil
+}
+
+// errNotUserFile is the error of openUserFile for a name that exists but
+// is not a regular file. It wraps fs.ErrNotExist: callers report it as
+// any absent file, since the file list does not show it either.
+var errNotUserFile = fmt.Errorf("not a regular file: %w", fs.ErrNotExist)
+
+// openUserFile opens dir/name for reading if it is a user file, and
+// returns it with its FileInfo. Only a regular file is a user file: a
+// symbolic link could point anywhere the server can read (the certificate
+// store's private keys among them), and a directory, FIFO or device is
+// nothing an upload made. Such names fail with errNotUserFile.
+//
+// O_NOFOLLOW makes the kernel refuse a link in the last component at the
+// open itself, so a link swapped in after a check is refused too; a link
+// higher up is the administrator's own doing (the data directory).
+// O_NONBLOCK keeps the open of a FIFO from waiting for a writer; it does
+// not change reads of a regular file.
+func openUserFile(dir, name string) (*os.File, fs.FileInfo, error) {
+	p := filepath.Join(dir, name)
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, err
+		}
+		// A link refused by O_NOFOLLOW fails with ELOOP (EMLINK or
+		// EFTYPE on some BSDs): tell it apart from a real failure.
+		if st, lerr := os.Lstat(p); lerr == nil && !st.Mode().IsRegular() {
+			return nil, nil, errNotUserFile
+		}
+		return nil, nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, errNotUserFile
+	}
+	return f, st, nil
+}
+
+// readUserFile returns the content of the user file dir/name (see
+// openUserFile).
+func readUserFile(dir, name string) ([]byte, error) {
+	f, _, err := openUserFile(dir, name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }
 
 // fileInfo is one entry of GET /ima/v1/service/fileList.

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -55,18 +56,31 @@ func checkFileName(name string) error {
 // "If-None-Match: *" it never replaces a file of that name (412
 // CWLNA9107), so that a client that checked the name was free cannot
 // replace a file another client put there meanwhile.
-func (a *API) putFile(w http.ResponseWriter, r *http.Request, _ *caller) error {
+//
+// Replacing a backup needs SystemAdministrator (checkBackupReplace),
+// checked before the body is read and again just before the upload
+// replaces the file, so that a backup written meanwhile is kept too.
+func (a *API) putFile(w http.ResponseWriter, r *http.Request, who *caller) error {
 	name := r.PathValue("name")
 	if err := checkFileName(name); err != nil {
 		return err
 	}
-	publish := os.Rename
+	replace := os.Rename
 	switch r.Header.Get("If-None-Match") {
 	case "":
 	case "*":
-		publish = linkNoReplace
+		replace = linkNoReplace
 	default:
 		return apiError(CodeBadRequest, "If-None-Match must be * (user files have no entity tags)")
+	}
+	if err := a.checkBackupReplace(name, who); err != nil {
+		return err
+	}
+	publish := func(tmp, final string) error {
+		if err := a.checkBackupReplace(name, who); err != nil {
+			return err
+		}
+		return replace(tmp, final)
 	}
 	if err := os.MkdirAll(a.opts.UserFilesDir, 0o700); err != nil {
 		return fmt.Errorf("create user files directory: %w", err)
@@ -106,7 +120,9 @@ func (a *API) getFile(w http.ResponseWriter, r *http.Request, _ *caller) error {
 	return nil
 }
 
-func (a *API) deleteFile(w http.ResponseWriter, r *http.Request, _ *caller) error {
+// deleteFile deletes a user file; a backup only for a SystemAdministrator
+// (checkBackupReplace).
+func (a *API) deleteFile(w http.ResponseWriter, r *http.Request, who *caller) error {
 	name := r.PathValue("name")
 	if err := checkFileName(name); err != nil {
 		return err
@@ -120,7 +136,16 @@ func (a *API) deleteFile(w http.ResponseWriter, r *http.Request, _ *caller) erro
 	if err != nil {
 		return err
 	}
+	backup, err := isBackup(f)
 	f.Close()
+	if err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	if backup {
+		if err := who.require(systemAccess); err != nil {
+			return err
+		}
+	}
 	if err := os.Remove(filepath.Join(a.opts.UserFilesDir, name)); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return apiError(CodeDeleteNotFound, "File/"+name)
@@ -171,6 +196,51 @@ func openUserFile(dir, name string) (*os.File, fs.FileInfo, error) {
 		return nil, nil, errNotUserFile
 	}
 	return f, st, nil
+}
+
+// backupMagic starts every mqsight backup archive: configuration backups,
+// exports and store backups alike (internal/archive's envelope header,
+// whose first bytes are stable in every format version).
+var backupMagic = []byte("\x89MQSBK\r\n")
+
+// isBackup reports whether f starts with backupMagic. It reads at offset
+// 0 and leaves f's offset alone.
+func isBackup(f *os.File) (bool, error) {
+	b := make([]byte, len(backupMagic))
+	n, err := f.ReadAt(b, 0)
+	if err != nil && err != io.EOF {
+		return false, err
+	}
+	return bytes.Equal(b[:n], backupMagic), nil
+}
+
+// checkBackupReplace refuses, unless who is a SystemAdministrator, to
+// replace or delete the user file name when it is a backup. The role
+// table keeps backup and restore from a MessagingAdministrator, and a
+// configuration backup holds the only key to its store backup: replacing
+// or deleting it destroys both. A name that is no user file (absent, or
+// a symbolic link, which a rename replaces and does not follow) holds no
+// backup.
+func (a *API) checkBackupReplace(name string, who *caller) error {
+	if who.require(systemAccess) == nil {
+		return nil
+	}
+	f, _, err := openUserFile(a.opts.UserFilesDir, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	backup, err := isBackup(f)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	if backup {
+		return who.require(systemAccess)
+	}
+	return nil
 }
 
 // readUserFile returns the content of the user file dir/name (see

@@ -1,12 +1,16 @@
 package admin
 
 import (
+	"bytes"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/mqsight/mqsight/internal/archive"
 )
 
 // TestOpenUserFile: only a regular file opens; a symbolic link (to a
@@ -46,5 +50,57 @@ func TestOpenUserFile(t *testing.T) {
 	}
 	if _, _, err := openUserFile(dir, "absent"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("absent: %v", err)
+	}
+}
+
+// TestIsBackup: backupMagic is what internal/archive writes, for both
+// kinds and every format version it reads; other files are no backups.
+func TestIsBackup(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]bool{"empty": false, "short": false, "pem": false, "age": false, "magic-prefix": false}
+	contents := map[string][]byte{
+		"empty":        nil,
+		"short":        []byte("\x89MQ"),
+		"magic-prefix": backupMagic[:7],
+		"pem":          []byte("-----BEGIN CERTIFICATE-----\n"),
+		"age":          []byte("age-encryption.org/v1\n"), // age, but not an mqsight backup
+	}
+	for _, kind := range []archive.Kind{archive.KindConfig, archive.KindStore} {
+		var buf bytes.Buffer
+		w, err := archive.NewWriter(&buf, "unit-test-backup-password", kind, archive.WriterOptions{WorkFactor: archive.MinWorkFactor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &archive.Manifest{ServerVersion: "test", ServerName: "mqsight", ServerUID: "uid", BackupID: "b1",
+			Created: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)}
+		if kind == archive.KindStore {
+			m.LSN, m.StoreUID = 1, "store-1"
+		}
+		if err := w.WriteManifest(m); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		contents[string(kind)], files[string(kind)] = buf.Bytes(), true
+	}
+	golden, err := os.ReadFile(filepath.Join("..", "archive", "testdata", "golden-v1.mqsbak"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	contents["golden-v1"], files["golden-v1"] = golden, true
+	for name, want := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), contents[name], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := isBackup(f)
+		f.Close()
+		if err != nil || got != want {
+			t.Errorf("%s: isBackup %v %v, want %v", name, got, err, want)
+		}
 	}
 }

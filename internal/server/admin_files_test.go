@@ -94,3 +94,43 @@ func TestUserFileSymlinksAreNotUserFiles(t *testing.T) {
 		t.Fatalf("download of a FIFO: %d %s", r.Status, r.Raw)
 	}
 }
+
+// TestBackupFilesNeedSystemAdministrator: a MessagingAdministrator may
+// not back up or restore, so it may not replace or delete a backup
+// either (a configuration backup holds the only key to its store
+// backup); other files stay its to manage. A SystemAdministrator may.
+func TestBackupFilesNeedSystemAdministrator(t *testing.T) {
+	ts, _ := backupServer(t)
+	c := ts.admin
+	msgadm := messagingAdmin(ts)
+	name := c.must(http.StatusOK, "POST", "/ima/v1/service/backup", map[string]any{"Password": testBackupPassword}).Body["FileName"].(string)
+	c.must(http.StatusOK, "POST", "/ima/v1/service/export", map[string]any{"Password": testBackupPassword, "FileName": "cfg.exp"})
+	userDir := filepath.Join(ts.dir, "userfiles")
+
+	for _, n := range []string{name, "cfg.exp"} {
+		before, err := os.ReadFile(filepath.Join(userDir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := msgadm.do("PUT", "/ima/v1/file/"+n, "replaced"); r.Status != http.StatusForbidden || r.code() != string(admin.CodeForbidden) {
+			t.Fatalf("messaging admin replaces backup %s: %d %s", n, r.Status, r.Raw)
+		}
+		if r := msgadm.do("DELETE", "/ima/v1/service/file/"+n, nil); r.Status != http.StatusForbidden || r.code() != string(admin.CodeForbidden) {
+			t.Fatalf("messaging admin deletes backup %s: %d %s", n, r.Status, r.Raw)
+		}
+		if after, err := os.ReadFile(filepath.Join(userDir, n)); err != nil || !bytes.Equal(after, before) {
+			t.Fatalf("backup %s changed by refused requests: %v", n, err)
+		}
+		// Reading it is still fine (as before: downloads are the role's).
+		msgadm.must(http.StatusOK, "GET", "/ima/v1/service/file/"+n, nil)
+	}
+	// Other files are the messaging admin's to replace and delete.
+	msgadm.must(http.StatusOK, "PUT", "/ima/v1/file/notes.txt", "one")
+	msgadm.must(http.StatusOK, "PUT", "/ima/v1/file/notes.txt", "two")
+	msgadm.must(http.StatusOK, "DELETE", "/ima/v1/service/file/notes.txt", nil)
+	// The system administrator may do both.
+	c.must(http.StatusOK, "PUT", "/ima/v1/file/cfg.exp", "replaced")
+	c.must(http.StatusOK, "DELETE", "/ima/v1/service/file/"+name, nil)
+	// cfg.exp is no backup any more: the messaging admin may delete it.
+	msgadm.must(http.StatusOK, "DELETE", "/ima/v1/service/file/cfg.exp", nil)
+}

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -25,6 +26,36 @@ func certificateFileProps(typ string) []string {
 		return []string{"TrustedCertificate"}
 	}
 	return nil
+}
+
+// reservedFileUse returns the admin endpoint's self-signed certificate or
+// key file name (SelfSignedCert, SelfSignedKey) that the change c newly
+// puts into a CertificateProfile or TrustedCertificate of doc, or "". A
+// profile naming them would present the admin endpoint's identity on
+// whatever endpoint uses it, so postConfiguration lets only a
+// SystemAdministrator do it. A value the object already has is no new use
+// (a configuration read and posted back unchanged).
+func reservedFileUse(doc *config.Config, c change) string {
+	for _, prop := range certificateFileProps(c.t.Name) {
+		name, _ := c.props[prop].(string)
+		if name != SelfSignedCert && name != SelfSignedKey {
+			continue
+		}
+		switch c.t.Name {
+		case "CertificateProfile":
+			if cp := doc.CertificateProfiles[c.name]; cp != nil &&
+				(prop == "Certificate" && cp.Certificate == name || prop == "Key" && cp.Key == name) {
+				continue
+			}
+		case "TrustedCertificate":
+			sp, _ := c.props["SecurityProfileName"].(string)
+			if slices.Contains(doc.TrustedCertificates, config.TrustedCertificate{SecurityProfileName: sp, TrustedCertificate: name}) {
+				continue
+			}
+		}
+		return name
+	}
+	return ""
 }
 
 // stagedFiles are uploaded files copied into the certificate store ahead

@@ -266,7 +266,7 @@ func (a *API) postConfiguration(w http.ResponseWriter, r *http.Request, who *cal
 	}
 	cur := a.opts.Service.Config().Current()
 	for _, c := range changes {
-		if c.touchesServer() || adminEndpointObject(cur, c.t.Name, c.name) {
+		if c.touchesServer() || adminEndpointObject(cur, c.t.Name, c.name) || reservedFileUse(cur, c) != "" {
 			if err := who.require(systemAccess); err != nil {
 				return err
 			}
@@ -292,8 +292,10 @@ func (a *API) postConfiguration(w http.ResponseWriter, r *http.Request, who *cal
 	_, err = comps.Config.Update(func(doc *config.Config) error {
 		for _, c := range changes {
 			// Checked again on the document being changed: the check above
-			// read an earlier snapshot.
-			if adminEndpointObject(doc, c.t.Name, c.name) {
+			// read an earlier snapshot. The admin endpoint's self-signed
+			// files are its identity: only a SystemAdministrator may put
+			// them into a profile (reservedFileUse).
+			if adminEndpointObject(doc, c.t.Name, c.name) || reservedFileUse(doc, c) != "" {
 				if err := who.require(systemAccess); err != nil {
 					return err
 				}

@@ -134,3 +134,42 @@ func TestBackupFilesNeedSystemAdministrator(t *testing.T) {
 	// cfg.exp is no backup any more: the messaging admin may delete it.
 	msgadm.must(http.StatusOK, "DELETE", "/ima/v1/service/file/cfg.exp", nil)
 }
+
+// TestReservedCertificateNamesNeedSystemAdministrator: the admin
+// endpoint's self-signed certificate and key are its identity. A
+// MessagingAdministrator may not name them in a CertificateProfile or
+// TrustedCertificate (an MQTT endpoint it controls would present the
+// admin endpoint's certificate); a SystemAdministrator may, and the
+// messaging admin may then post that profile back unchanged.
+func TestReservedCertificateNamesNeedSystemAdministrator(t *testing.T) {
+	ts := startTestServer(t)
+	c := ts.admin
+	msgadm := messagingAdmin(ts)
+	msgadm.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{
+		"SecurityProfile": map[string]any{"SP": map[string]any{"TLSEnabled": false}}})
+	reserved := map[string]any{"CertificateProfile": map[string]any{"CP": map[string]any{
+		"Certificate": admin.SelfSignedCert, "Key": admin.SelfSignedKey}}}
+	for name, body := range map[string]map[string]any{
+		"profile":     reserved,
+		"key only":    {"CertificateProfile": map[string]any{"CP": map[string]any{"Certificate": "other.crt", "Key": admin.SelfSignedKey}}},
+		"trusted crt": {"TrustedCertificate": []any{map[string]any{"SecurityProfileName": "SP", "TrustedCertificate": admin.SelfSignedCert}}},
+	} {
+		before := ts.s.Config().Current()
+		r := msgadm.do("POST", "/ima/v1/configuration", body)
+		if r.Status != http.StatusForbidden || r.code() != string(admin.CodeForbidden) {
+			t.Fatalf("%s: messaging admin names the admin endpoint's files: %d %s", name, r.Status, r.Raw)
+		}
+		if ts.s.Config().Current() != before {
+			t.Fatalf("%s: the refused change applied", name)
+		}
+	}
+	c.must(http.StatusOK, "POST", "/ima/v1/configuration", reserved)
+	msgadm.must(http.StatusOK, "POST", "/ima/v1/configuration", reserved) // unchanged
+	msgadm.must(http.StatusOK, "POST", "/ima/v1/configuration", map[string]any{"CertificateProfile": map[string]any{"CP": map[string]any{
+		"Certificate": admin.SelfSignedCert, "Key": admin.SelfSignedKey, "Description": "set by the system administrator"}}})
+	// A second profile is a new use again.
+	if r := msgadm.do("POST", "/ima/v1/configuration", map[string]any{"CertificateProfile": map[string]any{"CP2": map[string]any{
+		"Certificate": admin.SelfSignedCert, "Key": admin.SelfSignedKey}}}); r.Status != http.StatusForbidden {
+		t.Fatalf("second profile: %d %s", r.Status, r.Raw)
+	}
+}

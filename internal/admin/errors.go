@@ -94,7 +94,7 @@ func codeTable() map[Code]codeInfo {
 		CodeInUse:           {http.StatusConflict, "The object cannot be deleted: %s.", "mqsight", "DELETE of an object another object refers to; the message names every referrer."},
 		CodeQueueNotEmpty:   {http.StatusConflict, "Queue %s holds %d messages; delete it with DiscardMessages=true to discard them.", "mqsight", "DELETE of a Queue that holds messages without ?DiscardMessages=true."},
 		CodeLastAdmin:       {http.StatusForbidden, "The change would leave no AdminUser with role SystemAdministrator.", "mqsight", "Deleting or demoting the last SystemAdministrator."},
-		CodeFileName:        {http.StatusBadRequest, "The file name is not valid: %s.", "mqsight", "A file name with '/', '..', control characters, or over 255 bytes."},
+		CodeFileName:        {http.StatusBadRequest, "The file name is not valid: %s.", "mqsight", "A file name with '/', '..', control characters, or over 255 bytes; or with Unicode format characters, a look-alike of '/' or '\\', or white space at either end."},
 		CodeFileMissing:     {http.StatusBadRequest, "The file %s named by %s is neither an uploaded file nor in the certificate store.", "mqsight", "A CertificateProfile or TrustedCertificate names a file that was not uploaded."},
 		CodeNotJSONObject:   {http.StatusBadRequest, "The request body must be one JSON object: %s.", "mqsight", "The body is empty, not JSON, not an object, has trailing data, or has a name twice in one object."},
 		CodeFileExists:      {http.StatusPreconditionFailed, "The user file %s already exists and is not replaced.", "mqsight", "PUT /ima/v1/file/{name} with If-None-Match: * of a name that is taken."},

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -31,6 +32,14 @@ func (a *API) registerFiles() {
 // ".", "..", or holding '/', '\\', a control character or invalid UTF-8,
 // or longer than 255 bytes. Names starting with '.' are refused too: they
 // are the atomic writer's temporary files.
+//
+// Names that read as something they are not are refused as well, since
+// the file list and downloads show them to people: Unicode format
+// characters (category Cf: the bidi overrides and isolates that can show
+// "gpj.exe" as "exe.jpg", zero-width spaces and joiners, the BOM), line
+// and paragraph separators, characters that look like '/' or '\\'
+// (lookAlikeSeparator), and white space at either end, which no listing
+// shows.
 func checkFileName(name string) error {
 	bad := func(why string) error { return apiError(CodeFileName, strconv.Quote(name)+": "+why) }
 	switch {
@@ -44,11 +53,43 @@ func checkFileName(name string) error {
 		return bad("starts with '.'")
 	}
 	for _, r := range name {
-		if r < 0x20 || r == 0x7f || r == '/' || r == '\\' {
+		switch {
+		case r == '/' || r == '\\' || unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp):
 			return bad("holds '/', '\\' or a control character")
+		case unicode.Is(unicode.Cf, r):
+			return bad(fmt.Sprintf("holds the invisible format character %U", r))
+		case lookAlikeSeparator(r):
+			return bad(fmt.Sprintf("holds %U, which looks like '/' or '\\'", r))
 		}
 	}
+	first, _ := utf8.DecodeRuneInString(name)
+	last, _ := utf8.DecodeLastRuneInString(name)
+	if unicode.IsSpace(first) || unicode.IsSpace(last) {
+		return bad("starts or ends with white space")
+	}
 	return nil
+}
+
+// lookAlikeSeparator reports whether r is drawn like '/' or '\\' (Unicode's
+// confusables for them): a name holding one reads as a path.
+func lookAlikeSeparator(r rune) bool {
+	switch r {
+	case '\u2044', // FRACTION SLASH
+		'\u2215', // DIVISION SLASH
+		'\u2216', // SET MINUS
+		'\u2571', // BOX DRAWINGS LIGHT DIAGONAL UPPER RIGHT TO LOWER LEFT
+		'\u2572', // BOX DRAWINGS LIGHT DIAGONAL UPPER LEFT TO LOWER RIGHT
+		'\u27CB', // MATHEMATICAL RISING DIAGONAL
+		'\u27CD', // MATHEMATICAL FALLING DIAGONAL
+		'\u29F5', // REVERSE SOLIDUS OPERATOR
+		'\u29F8', // BIG SOLIDUS
+		'\u29F9', // BIG REVERSE SOLIDUS
+		'\uFE68', // SMALL REVERSE SOLIDUS
+		'\uFF0F', // FULLWIDTH SOLIDUS
+		'\uFF3C': // FULLWIDTH REVERSE SOLIDUS
+		return true
+	}
+	return false
 }
 
 // putFile stores the request body as a user file, atomically: a reader

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -102,5 +103,21 @@ func TestIsBackup(t *testing.T) {
 		if err != nil || got != want {
 			t.Errorf("%s: isBackup %v %v, want %v", name, got, err, want)
 		}
+	}
+}
+
+// TestUploadRefusesSpoofableNames: the names checkFileName refuses for
+// what they look like are refused by the upload itself, and nothing is
+// written.
+func TestUploadRefusesSpoofableNames(t *testing.T) {
+	a, _ := newTestAPI(t)
+	for _, name := range []string{"invoice\u202Egpj.exe", "etc\u2215passwd", "server.pem ", " server.pem"} {
+		status, body := call(t, a, "PUT", "/ima/v1/file/"+url.PathEscape(name), "x")
+		if status != 400 || body["Code"] != string(CodeFileName) {
+			t.Errorf("PUT %q: %d %v", name, status, body)
+		}
+	}
+	if ents, _ := os.ReadDir(a.opts.UserFilesDir); len(ents) != 0 {
+		t.Fatalf("written: %v", ents)
 	}
 }

@@ -50,6 +50,15 @@ func TestCheckFileName(t *testing.T) {
 		"server.pem": true, "backup-2026.mqsbak": true, "ünïcode.crt": true, strings.Repeat("a", 255): true,
 		"": false, ".": false, "..": false, ".hidden": false, "a/b": false, `a\b`: false, "a\x00b": false,
 		"tab\tname": false, "del\x7f": false, strings.Repeat("a", 256): false, "\xff\xfe": false,
+		// Names that read as something they are not.
+		"invoice\u202Egpj.exe": false, // RIGHT-TO-LEFT OVERRIDE: shown as invoiceexe.jpg
+		"a\u2066b\u2069":       false, // LEFT-TO-RIGHT ISOLATE, POP DIRECTIONAL ISOLATE
+		"zero\u200Bwidth":      false, "\uFEFFbom.crt": false, "soft\u00ADhyphen": false,
+		"etc\u2215passwd": false, "a\u2044b": false, "a\uFF0Fb": false, "a\uFF3Cb": false, "a\u29F8b": false,
+		"next\u0085line": false, "line\u2028sep": false, "para\u2029sep": false,
+		"trailing ": false, " leading": false, "nbsp\u00A0": false, "\u3000ideographic": false, "tab\t": false,
+		// Spaces inside, and scripts and symbols that are not separators.
+		"my server.pem": true, "日本語.crt": true, "Ελληνικά.key": true, "half½.txt": true, "a-b_c+d=e.bin": true,
 	} {
 		if err := checkFileName(name); (err == nil) != ok {
 			t.Errorf("checkFileName(%q) = %v, want ok=%v", name, err, ok)

@@ -28,16 +28,7 @@ func TestInflightOfRemovedSubscriptionSurvivesRestart(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := startServer(t)
-			sub := mqtttest.Dial(t, ts.addr, 4)
-			sub.MustConnect(mqtttest.ConnectOptions{ClientID: "unsub"})
-			sub.MustSubscribe(mqtttest.Sub("u/#", tc.qos))
-			pub := mqtttest.Dial(t, ts.addr, 4)
-			pub.MustConnect(mqtttest.ConnectOptions{ClientID: "unsubpub", Clean: true})
-			pub.MustPublish("u/x", []byte("in flight"), tc.qos, false)
-			m, err := sub.AwaitType(packets.Publish, waitLong)
-			if err != nil {
-				t.Fatal(err)
-			}
+			sub, _, m := inFlight(t, ts, "unsub", "u/#", "u/x", "in flight", tc.qos)
 			if tc.pubrec {
 				sub.MustSend(mqtttest.AckPacket(packets.Pubrec, m.PacketID, 0))
 				if _, err := sub.AwaitAck(packets.Pubrel, m.PacketID, waitLong); err != nil {
@@ -96,16 +87,7 @@ func TestInflightOfRemovedSubscriptionSurvivesRestart(t *testing.T) {
 // reference (which a restart would then lose).
 func TestResubscribeKeepsInflightOfRemovedSubscription(t *testing.T) {
 	ts := startServer(t)
-	sub := mqtttest.Dial(t, ts.addr, 4)
-	sub.MustConnect(mqtttest.ConnectOptions{ClientID: "resub"})
-	sub.MustSubscribe(mqtttest.Sub("r/#", 1))
-	pub := mqtttest.Dial(t, ts.addr, 4)
-	pub.MustConnect(mqtttest.ConnectOptions{ClientID: "resubpub", Clean: true})
-	pub.MustPublish("r/x", []byte("first"), 1, false)
-	first, err := sub.AwaitType(packets.Publish, waitLong)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub, pub, first := inFlight(t, ts, "resub", "r/#", "r/x", "first", 1)
 	if _, err := sub.Unsubscribe("r/#"); err != nil {
 		t.Fatal(err)
 	}
@@ -142,15 +124,7 @@ func TestResubscribeKeepsInflightOfRemovedSubscription(t *testing.T) {
 // leaves no reference or message behind.
 func TestEndedSessionDropsInflightOfRemovedSubscription(t *testing.T) {
 	ts := startServer(t)
-	sub := mqtttest.Dial(t, ts.addr, 4)
-	sub.MustConnect(mqtttest.ConnectOptions{ClientID: "unsubend"})
-	sub.MustSubscribe(mqtttest.Sub("e/#", 1))
-	pub := mqtttest.Dial(t, ts.addr, 4)
-	pub.MustConnect(mqtttest.ConnectOptions{ClientID: "unsubendpub", Clean: true})
-	pub.MustPublish("e/x", []byte("in flight"), 1, false)
-	if _, err := sub.AwaitType(packets.Publish, waitLong); err != nil {
-		t.Fatal(err)
-	}
+	sub, _, _ := inFlight(t, ts, "unsubend", "e/#", "e/x", "in flight", 1)
 	if _, err := sub.Unsubscribe("e/#"); err != nil {
 		t.Fatal(err)
 	}
@@ -229,16 +203,7 @@ func TestInflightKeepsItsQoSAcrossRestart(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := startServer(t)
-			sub := mqtttest.Dial(t, ts.addr, 4)
-			sub.MustConnect(mqtttest.ConnectOptions{ClientID: "qoskeep"})
-			sub.MustSubscribe(mqtttest.Sub("k/#", 2))
-			pub := mqtttest.Dial(t, ts.addr, 4)
-			pub.MustConnect(mqtttest.ConnectOptions{ClientID: "qoskeeppub", Clean: true})
-			pub.MustPublish("k/x", []byte("two"), 2, false)
-			m, err := sub.AwaitType(packets.Publish, waitLong)
-			if err != nil {
-				t.Fatal(err)
-			}
+			sub, _, m := inFlight(t, ts, "qoskeep", "k/#", "k/x", "two", 2)
 			if tc.pubrec {
 				sub.MustSend(mqtttest.AckPacket(packets.Pubrec, m.PacketID, 0))
 				if _, err := sub.AwaitAck(packets.Pubrel, m.PacketID, waitLong); err != nil {
@@ -287,4 +252,23 @@ func TestInflightKeepsItsQoSAcrossRestart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// inFlight connects a persistent 3.1.1 session clientID subscribed to
+// filter at qos and a publisher, publishes payload to topic at qos, and
+// returns both connections and the PUBLISH the subscriber got (left
+// unacknowledged, so in flight).
+func inFlight(t *testing.T, ts *testServer, clientID, filter, topic, payload string, qos byte) (sub, pub *mqtttest.Conn, m *packets.Packet) {
+	t.Helper()
+	sub = mqtttest.Dial(t, ts.addr, 4)
+	sub.MustConnect(mqtttest.ConnectOptions{ClientID: clientID})
+	sub.MustSubscribe(mqtttest.Sub(filter, qos))
+	pub = mqtttest.Dial(t, ts.addr, 4)
+	pub.MustConnect(mqtttest.ConnectOptions{ClientID: clientID + "-pub", Clean: true})
+	pub.MustPublish(topic, []byte(payload), qos, false)
+	m, err := sub.AwaitType(packets.Publish, waitLong)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sub, pub, m
 }

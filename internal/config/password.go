@@ -98,7 +98,10 @@ func IsPasswordHash(s string) bool {
 }
 
 // VerifyPassword reports whether plain matches hash. The comparison of the
-// derived keys takes constant time; a malformed hash never matches.
+// derived keys takes constant time; a malformed hash never matches. It
+// allocates the hash's memory cost for its run and has no bound on how
+// many run at once: code that checks passwords for network clients goes
+// through a PasswordChecker.
 func VerifyPassword(hash, plain string) bool {
 	h, ok := parsePHC(hash)
 	if !ok {

@@ -23,8 +23,11 @@ type conn struct {
 	nc       net.Conn
 	endpoint string
 	maxSize  int // largest packet accepted (endpoint MaxMessageSize)
-	out      *outbound
-	acks     ackQueue
+	// connectDeadline is when the connect timeout ends: the read deadline
+	// of CONNECT and the bound on the policy's wait (ConnInfo.Deadline).
+	connectDeadline time.Time
+	out             *outbound
+	acks            ackQueue
 
 	// Guarded by Engine.mu.
 	sess      *session
@@ -136,7 +139,8 @@ func (c *conn) serve() {
 	}
 	r := packet.NewReader(bufio.NewReaderSize(countingReader{c.nc, &c.e.stats}, readBufferSize), c.maxSize)
 	var pk packets.Packet
-	c.nc.SetReadDeadline(time.Now().Add(c.e.limits.ConnectTimeout))
+	c.connectDeadline = time.Now().Add(c.e.limits.ConnectTimeout)
+	c.nc.SetReadDeadline(c.connectDeadline)
 	if err := r.Read(&pk); err != nil {
 		c.readFailed(err, true)
 		return

@@ -95,7 +95,7 @@ func (c *conn) handleConnect(pk *packets.Packet, r *packet.Reader) bool {
 	info := ConnInfo{
 		Endpoint: c.endpoint, ClientID: clientID, UserName: string(p.Username), HasUserName: p.UsernameFlag,
 		Password: p.Password, HasPassword: p.PasswordFlag, RemoteAddr: c.nc.RemoteAddr(),
-		ProtocolVersion: c.version, SessionExpiry: expiry, Persistent: expiry > 0,
+		ProtocolVersion: c.version, SessionExpiry: expiry, Persistent: expiry > 0, Deadline: c.connectDeadline,
 	}
 	info.PeerCertificates = peerCertificates(c.nc)
 	client, rc := e.policy.Connect(cfg, info)

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/mqsight/mqsight/internal/config"
 )
@@ -32,6 +33,10 @@ type ConnInfo struct {
 	PeerCertificates []*x509.Certificate // verified client certificate chain, if any
 	SessionExpiry    uint32
 	Persistent       bool
+	// Deadline is when the connection's connect timeout expires: a policy
+	// that must wait (for a password-check slot) gives up by then. Zero
+	// means no bound.
+	Deadline time.Time
 }
 
 // Client is an admitted client's view of the policy.

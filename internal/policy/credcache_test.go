@@ -13,14 +13,22 @@ import (
 func TestCredentialCache(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	p := New(Options{Now: func() time.Time { return now }})
+	verify := func(c *config.Config, user, password string) bool {
+		t.Helper()
+		ok, err := p.verify(time.Time{}, c, user, []byte(password))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
 	c := config.New()
 	if err := config.SetProperties(c, "User", "alice", map[string]any{"Password": "first"}); err != nil {
 		t.Fatal(err)
 	}
-	if p.verify(c, "alice", []byte("wrong")) || len(p.creds.entries) != 0 {
+	if verify(c, "alice", "wrong") || len(p.creds.entries) != 0 {
 		t.Fatalf("wrong password accepted or cached (%d entries)", len(p.creds.entries))
 	}
-	if !p.verify(c, "alice", []byte("first")) || len(p.creds.entries) != 1 {
+	if !verify(c, "alice", "first") || len(p.creds.entries) != 1 {
 		t.Fatalf("right password refused or not cached (%d entries)", len(p.creds.entries))
 	}
 	// The entry is keyed by user, password and stored hash.
@@ -33,14 +41,14 @@ func TestCredentialCache(t *testing.T) {
 	if err := config.SetProperties(next, "User", "alice", map[string]any{"Password": "second"}); err != nil {
 		t.Fatal(err)
 	}
-	if p.verify(next, "alice", []byte("first")) {
+	if verify(next, "alice", "first") {
 		t.Fatal("old password accepted after a password change")
 	}
-	if !p.verify(next, "alice", []byte("second")) {
+	if !verify(next, "alice", "second") {
 		t.Fatal("new password refused")
 	}
 	delete(next.Users, "alice")
-	if p.verify(next, "alice", []byte("second")) {
+	if verify(next, "alice", "second") {
 		t.Fatal("deleted user accepted from the cache")
 	}
 

@@ -11,13 +11,16 @@
 //     ${CommonName} variable). A connection without a certificate is refused.
 //   - A SecurityProfile with UsePasswordAuthentication: the client must send
 //     a user name, and a password that verifies against the messaging User's
-//     argon2id hash (config.VerifyPassword, constant time; an unknown user
+//     argon2id hash (config.PasswordChecker, constant time; an unknown user
 //     costs the same hash as a known one). With AllowNullPassword a user
 //     name without a password is accepted without a check.
 //     Failures answer 0x86 (3.1.1: return code 4), are counted
 //     (Stats.FailedLogins) and logged without the password. Successes are
 //     remembered for five minutes (credCache), failures limited per client
-//     address before any hashing (failLimiter; 0x9F, 3.1.1: 5).
+//     address before any hashing (failLimiter: a token is reserved before
+//     the check and refunded on success; 0x9F, 3.1.1: 5). Hashes are
+//     bounded process-wide (the shared PasswordChecker); a login that
+//     finds no free slot before its connect timeout answers 0x89 (3.1.1: 3).
 //   - No SecurityProfile, or UsePasswordAuthentication=false: nothing is
 //     checked; a user name the client sends is its UserID as given.
 //   - Groups: the user's GroupMembership, followed through nested groups.

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 const (
 	reasonBadCredentials byte = 0x86 // Bad User Name or Password
 	reasonNotAuthorized  byte = 0x87 // Not authorized
+	reasonServerBusy     byte = 0x89 // Server busy (3.1.1: 3, server unavailable)
 	reasonRateExceeded   byte = 0x9F // Connection rate exceeded (3.1.1: 5)
 )
 
@@ -31,6 +33,15 @@ type Options struct {
 	Logger *slog.Logger
 	// Now returns the current time (tests); nil means time.Now.
 	Now func() time.Time
+	// Passwords runs the password hashes, bounded process-wide; the server
+	// shares one with the admin API. Nil means a checker of this Policy's
+	// own with the default limit.
+	Passwords *config.PasswordChecker
+}
+
+// passwordChecker is what Policy needs of a config.PasswordChecker.
+type passwordChecker interface {
+	Check(ctx context.Context, hash, plain string) (bool, error)
 }
 
 // Stats count authentication and authorization outcomes. Fields are
@@ -55,6 +66,7 @@ type Policy struct {
 	dummyHash string
 	creds     *credCache
 	limiter   *failLimiter
+	passwords passwordChecker
 }
 
 var _ mqtt.Policy = (*Policy)(nil)
@@ -74,7 +86,11 @@ func New(opts Options) *Policy {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Policy{log: opts.Logger, dummyHash: h, creds: newCredCache(opts.Now), limiter: newFailLimiter(opts.Now)}
+	if opts.Passwords == nil {
+		opts.Passwords = config.NewPasswordChecker(0)
+	}
+	return &Policy{log: opts.Logger, dummyHash: h, creds: newCredCache(opts.Now), limiter: newFailLimiter(opts.Now),
+		passwords: opts.Passwords}
 }
 
 // Stats returns the policy's counters.
@@ -83,7 +99,8 @@ func (p *Policy) Stats() *Stats { return &p.stats }
 // Connect implements mqtt.Policy: it authenticates the client against the
 // endpoint's SecurityProfile and admits it if a ConnectionPolicy of the
 // endpoint matches. A refusal returns a nil Client and 0x86 (credentials),
-// 0x87 (not authorized) or 0x9F (too many failed logins from the address).
+// 0x87 (not authorized), 0x89 (every password-check slot stayed busy until
+// info.Deadline) or 0x9F (too many failed logins from the address).
 func (p *Policy) Connect(cfg *config.Config, info mqtt.ConnInfo) (mqtt.Client, byte) {
 	ep := cfg.Endpoints[info.Endpoint]
 	if ep == nil {
@@ -102,18 +119,29 @@ func (p *Policy) Connect(cfg *config.Config, info mqtt.ConnInfo) (mqtt.Client, b
 		if !info.HasUserName {
 			return p.failLogin(info, "no user name", reasonBadCredentials)
 		}
-		if !p.limiter.allow(id.addr) {
+		// The token is reserved before the check, so that concurrent
+		// logins from one address cannot all pass before any failure
+		// counts; a failure keeps it spent.
+		if !p.limiter.reserve(id.addr) {
 			return p.failLogin(info, "too many failed logins from this address", reasonRateExceeded)
 		}
 		if len(info.Password) == 0 {
 			if !sp.AllowNullPassword {
-				p.limiter.failed(id.addr)
 				return p.failLogin(info, "no password", reasonBadCredentials)
 			}
-		} else if !p.verify(cfg, info.UserName, info.Password) {
-			p.limiter.failed(id.addr)
-			return p.failLogin(info, "wrong user name or password", reasonBadCredentials)
+		} else {
+			ok, err := p.verify(info.Deadline, cfg, info.UserName, info.Password)
+			if err != nil { // not checked: neither a success nor a failure
+				p.limiter.refund(id.addr)
+				p.log.Warn("mqtt login not checked: password checks busy until the connect timeout",
+					"endpoint", info.Endpoint, "clientID", info.ClientID, "remote", addrString(info.RemoteAddr))
+				return nil, reasonServerBusy
+			}
+			if !ok {
+				return p.failLogin(info, "wrong user name or password", reasonBadCredentials)
+			}
 		}
+		p.limiter.refund(id.addr)
 		id.userID, id.hasUser = info.UserName, true
 	case info.HasUserName:
 		id.userID, id.hasUser = info.UserName, true
@@ -143,22 +171,32 @@ func (p *Policy) Connect(cfg *config.Config, info mqtt.ConnInfo) (mqtt.Client, b
 
 // verify checks a password in time independent of whether the user exists.
 // A verification that succeeded within the last credTTL is taken from the
-// credential cache instead of hashing again.
-func (p *Policy) verify(cfg *config.Config, user string, password []byte) bool {
+// credential cache instead of hashing again, without waiting for a
+// password-check slot. A hash waits for a slot until deadline (zero: no
+// bound); the error (config.ErrPasswordCheckBusy) means nothing was
+// checked.
+func (p *Policy) verify(deadline time.Time, cfg *config.Config, user string, password []byte) (bool, error) {
+	ctx := context.Background()
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
 	u := cfg.Users[user]
 	if u == nil {
-		config.VerifyPassword(p.dummyHash, string(password))
-		return false
+		_, err := p.passwords.Check(ctx, p.dummyHash, string(password))
+		return false, err
 	}
 	d := p.creds.digest(user, password, u.Password)
 	if p.creds.verified(d) {
-		return true
+		return true, nil
 	}
-	if !config.VerifyPassword(u.Password, string(password)) {
-		return false
+	ok, err := p.passwords.Check(ctx, u.Password, string(password))
+	if !ok || err != nil {
+		return false, err
 	}
 	p.creds.remember(d)
-	return true
+	return true, nil
 }
 
 // failLogin counts and logs a failed authentication (never the password)

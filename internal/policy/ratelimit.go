@@ -6,16 +6,21 @@ import (
 	"time"
 )
 
-// failLimiter slows password guessing and the CPU cost of failed logins
-// (each costs an argon2id hash): every client address has a bucket of
-// failBurst failed logins that refills one token per failRefill. While an
-// address's bucket is empty its logins are refused before any hash is
-// computed, even with the right password, so guessing gains nothing.
+// failLimiter slows password guessing and the CPU and memory cost of failed
+// logins (each costs an argon2id hash): every client address has a bucket
+// of failBurst tokens that refills one token per failRefill. A login
+// reserves a token before its password is checked and gets it back
+// (refund) when it succeeds or was not checked at all, so a failure costs
+// one token, and reserving is atomic: of any number of concurrent logins
+// from one address at most failBurst reach the hash. While an address's
+// bucket is empty its logins are refused before any hash is computed, even
+// with the right password, so guessing gains nothing.
 //
 // mu guards buckets, which is bounded by failMaxAddrs: when full, buckets
 // that have refilled completely are evicted; if none has, the oldest
 // entries are dropped wholesale (an attacker spraying addresses gets
-// fresh buckets, which costs it at most failBurst hashes per address).
+// fresh buckets, which costs it at most failBurst hashes per address; the
+// process-wide config.PasswordChecker bounds how many run at once).
 type failLimiter struct {
 	now func() time.Time
 
@@ -44,20 +49,10 @@ func refillLocked(b *bucket, now time.Time) {
 	b.at = now
 }
 
-// allow reports whether addr may attempt a login now.
-func (l *failLimiter) allow(addr netip.Addr) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buckets[addr]
-	if b == nil {
-		return true
-	}
-	refillLocked(b, l.now())
-	return b.tokens >= 1
-}
-
-// failed takes a token from addr's bucket.
-func (l *failLimiter) failed(addr netip.Addr) {
+// reserve takes a token from addr's bucket for a login about to be
+// checked; false means the bucket is empty and the login must be refused
+// unchecked.
+func (l *failLimiter) reserve(addr netip.Addr) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -70,7 +65,22 @@ func (l *failLimiter) failed(addr netip.Addr) {
 		l.buckets[addr] = b
 	}
 	refillLocked(b, now)
-	b.tokens = max(0, b.tokens-1)
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// refund gives back the token reserve took, for a login that succeeded
+// or whose password was not checked.
+func (l *failLimiter) refund(addr netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b := l.buckets[addr]; b != nil {
+		refillLocked(b, l.now())
+		b.tokens = min(failBurst, b.tokens+1)
+	}
 }
 
 func (l *failLimiter) evictLocked(now time.Time) {

@@ -102,6 +102,10 @@ type Options struct {
 	// (defaults 10 and 6s).
 	AuthBurst  int
 	AuthRefill time.Duration
+	// Passwords runs the password hashes of basic authentication, bounded
+	// process-wide; the server shares one with the MQTT policy. Nil means
+	// a checker of this API's own with the default limit.
+	Passwords *config.PasswordChecker
 	// Now returns the current time (tests); nil means time.Now.
 	Now func() time.Time
 }
@@ -143,7 +147,11 @@ func New(opts Options) (*API, error) {
 		opts.UserFilesDir = abs
 	}
 	a := &API{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
-	a.auth = newAuthenticator(opts.Service.Config, newRateLimiter(opts.AuthBurst, opts.AuthRefill, opts.Now), opts.Now, opts.Logger)
+	if opts.Passwords == nil {
+		opts.Passwords = config.NewPasswordChecker(0)
+	}
+	a.auth = newAuthenticator(opts.Service.Config, newRateLimiter(opts.AuthBurst, opts.AuthRefill, opts.Now), opts.Passwords,
+		opts.Now, opts.Logger)
 	a.metrics = newMetricsRegistry(opts.Service)
 	a.registerConfiguration()
 	a.registerFiles()

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -72,25 +73,35 @@ func (c *caller) require(need access) error {
 // password and the stored hash, so a changed password or a deleted user
 // never matches an old entry and the cache holds no password.
 type authenticator struct {
-	config  func() *config.Manager
-	limiter *rateLimiter
-	now     func() time.Time
-	log     *slog.Logger
-	macKey  [32]byte
-	dummy   string // hash verified for unknown users, so timing does not tell them apart
+	config    func() *config.Manager
+	limiter   *rateLimiter
+	passwords passwordChecker
+	now       func() time.Time
+	log       *slog.Logger
+	macKey    [32]byte
+	dummy     string // hash verified for unknown users, so timing does not tell them apart
 
 	mu    sync.Mutex
 	cache map[[32]byte]time.Time // HMAC → expiry; guarded by mu
 }
 
+// passwordChecker is what the authenticator needs of a
+// config.PasswordChecker.
+type passwordChecker interface {
+	Check(ctx context.Context, hash, plain string) (bool, error)
+}
+
 const (
+	// authWait bounds how long a request waits for a password-check slot
+	// (config.PasswordChecker) before it is answered 503 CWLNA9207.
+	authWait     = 5 * time.Second
 	cacheTTL     = time.Minute
 	cacheEntries = 1024
 	realm        = `Basic realm="mqsight admin", charset="UTF-8"`
 )
 
-func newAuthenticator(cfg func() *config.Manager, limiter *rateLimiter, now func() time.Time, log *slog.Logger) *authenticator {
-	a := &authenticator{config: cfg, limiter: limiter, now: now, log: log, cache: make(map[[32]byte]time.Time)}
+func newAuthenticator(cfg func() *config.Manager, limiter *rateLimiter, passwords passwordChecker, now func() time.Time, log *slog.Logger) *authenticator {
+	a := &authenticator{config: cfg, limiter: limiter, passwords: passwords, now: now, log: log, cache: make(map[[32]byte]time.Time)}
 	rand.Read(a.macKey[:])
 	if h, err := config.HashPassword(rand.Text()); err == nil {
 		a.dummy = h
@@ -98,13 +109,17 @@ func newAuthenticator(cfg func() *config.Manager, limiter *rateLimiter, now func
 	return a
 }
 
-// authenticate returns the caller of r, or a 401 / 429 error.
+// authenticate returns the caller of r, or a 401 / 429 / 503 error.
+//
+// The address's token is reserved before the password is checked, so that
+// concurrent requests cannot all pass before any failure counts; a failure
+// keeps it spent, anything else gives it back.
 func (a *authenticator) authenticate(r *http.Request) (*caller, error) {
 	addr := r.RemoteAddr
 	if host, _, err := net.SplitHostPort(addr); err == nil {
 		addr = host
 	}
-	if d := a.limiter.wait(addr); d > 0 {
+	if d := a.limiter.reserve(addr); d > 0 {
 		secs := int(math.Ceil(d.Seconds()))
 		e := apiError(CodeTooManyAttempts, secs)
 		e.Header = http.Header{"Retry-After": {strconv.Itoa(secs)}}
@@ -112,14 +127,26 @@ func (a *authenticator) authenticate(r *http.Request) (*caller, error) {
 	}
 	name, password, ok := r.BasicAuth()
 	if !ok {
+		a.limiter.refund(addr)
 		return nil, unauthenticated()
 	}
 	user := a.config().Current().AdminUsers[name]
-	if user == nil || !a.verify(name, password, user.Password) {
-		if user == nil {
-			config.VerifyPassword(a.dummy, password)
-		}
-		a.limiter.fail(addr)
+	ctx, cancel := context.WithTimeout(r.Context(), authWait)
+	defer cancel()
+	var verified bool
+	var err error
+	if user == nil {
+		_, err = a.passwords.Check(ctx, a.dummy, password)
+	} else {
+		verified, err = a.verify(ctx, name, password, user.Password)
+	}
+	if err != nil { // not checked: every slot stayed busy
+		a.limiter.refund(addr)
+		e := apiError(CodeAuthBusy)
+		e.Header = http.Header{"Retry-After": {"1"}}
+		return nil, e
+	}
+	if !verified {
 		// An unknown name is not logged: it may be a password typed into
 		// the user field.
 		logged := "(unknown user)"
@@ -129,6 +156,7 @@ func (a *authenticator) authenticate(r *http.Request) (*caller, error) {
 		a.log.Warn("admin authentication failed", "user", logged, "remote", r.RemoteAddr)
 		return nil, unauthenticated()
 	}
+	a.limiter.refund(addr)
 	return &caller{Name: user.Name, Role: user.Role}, nil
 }
 
@@ -138,8 +166,10 @@ func unauthenticated() *Error {
 	return e
 }
 
-// verify checks password against hash, through the cache.
-func (a *authenticator) verify(name, password, hash string) bool {
+// verify checks password against hash, through the cache: a cached
+// success needs no password-check slot. The error
+// (config.ErrPasswordCheckBusy) means nothing was checked.
+func (a *authenticator) verify(ctx context.Context, name, password, hash string) (bool, error) {
 	mac := hmac.New(sha256.New, a.macKey[:])
 	for _, s := range []string{name, password, hash} {
 		mac.Write([]byte(strconv.Itoa(len(s))))
@@ -153,10 +183,10 @@ func (a *authenticator) verify(name, password, hash string) bool {
 	exp, ok := a.cache[key]
 	a.mu.Unlock()
 	if ok && now.Before(exp) {
-		return true
+		return true, nil
 	}
-	if !config.VerifyPassword(hash, password) {
-		return false
+	if ok, err := a.passwords.Check(ctx, hash, password); !ok || err != nil {
+		return false, err
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -168,5 +198,5 @@ func (a *authenticator) verify(name, password, hash string) bool {
 		}
 	}
 	a.cache[key] = now.Add(cacheTTL)
-	return true
+	return true, nil
 }

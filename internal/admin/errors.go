@@ -42,6 +42,7 @@ const (
 	CodeTooLarge        Code = "CWLNA9204"
 	CodeUnavailable     Code = "CWLNA9205"
 	CodeBusy            Code = "CWLNA9206"
+	CodeAuthBusy        Code = "CWLNA9207"
 	CodeInternal        Code = "CWLNA9500"
 
 	// Backup and restore (backup.go).
@@ -104,6 +105,7 @@ func codeTable() map[Code]codeInfo {
 		CodeTooLarge:        {http.StatusRequestEntityTooLarge, "The request body is larger than %d bytes.", "mqsight", "Body over the size limit (1 MiB for JSON, the file limit for uploads)."},
 		CodeUnavailable:     {http.StatusServiceUnavailable, "The server is %s.", "mqsight", "The request needs components that are being restarted (Retry-After), or that a failed restart left missing."},
 		CodeBusy:            {http.StatusConflict, "Another operation is in progress: %s.", "mqsight", "A long-running operation of the same kind is already running."},
+		CodeAuthBusy:        {http.StatusServiceUnavailable, "Too many password checks are in progress; retry shortly.", "mqsight", "Every password-check slot stayed busy for 5 s; the request was not authenticated and counts as no failed attempt (Retry-After: 1)."},
 		CodeInternal:        {http.StatusInternalServerError, "The request failed: %s.", "mqsight", "An unexpected server-side failure (disk, store)."},
 		CodeBackupPassword:  {http.StatusBadRequest, "The backup password is wrong: the backup cannot be decrypted with it.", "mqsight", "Restore, verify or import with a password that does not decrypt the backup."},
 		CodeBackupTruncated: {http.StatusBadRequest, "The backup file is truncated: %s.", "mqsight", "The backup file (or store backup) ends before its authenticated end; nothing of it was used."},

@@ -6,10 +6,14 @@ import (
 )
 
 // rateLimiter limits failed authentication attempts per source address
-// with a token bucket: each address starts with burst tokens, a failed
-// attempt spends one, and tokens come back at one per refill. An address
-// with no token left is refused (429) before its password is checked, so
-// guessing costs the attacker time and the server no hashing.
+// with a token bucket: each address starts with burst tokens, and tokens
+// come back at one per refill. An attempt reserves a token before its
+// password is checked and gets it back (refund) if it succeeds or was not
+// checked, so a failed attempt spends one. Reserving is atomic: of any
+// number of concurrent attempts from one address at most burst reach the
+// password hash. An address with no token left is refused (429) before its
+// password is checked, so guessing costs the attacker time and the server
+// no hashing.
 //
 // Locking: mu guards buckets. The map is bounded (maxEntries); when it is
 // full, buckets that have refilled completely are dropped first, then the
@@ -51,25 +55,10 @@ func (l *rateLimiter) levelLocked(b *bucket, now time.Time) {
 	}
 }
 
-// wait returns how long addr must wait before its next attempt; 0 means it
-// may try now.
-func (l *rateLimiter) wait(addr string) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buckets[addr]
-	if b == nil {
-		return 0
-	}
-	now := l.now()
-	l.levelLocked(b, now)
-	if b.tokens >= 1 {
-		return 0
-	}
-	return time.Duration((1 - b.tokens) * float64(l.refill))
-}
-
-// fail spends one token of addr.
-func (l *rateLimiter) fail(addr string) {
+// reserve takes a token of addr for an attempt about to be checked and
+// returns 0; if addr has none, it takes nothing and returns how long addr
+// must wait for one.
+func (l *rateLimiter) reserve(addr string) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -82,9 +71,21 @@ func (l *rateLimiter) fail(addr string) {
 		l.buckets[addr] = b
 	}
 	l.levelLocked(b, now)
+	if b.tokens < 1 {
+		return time.Duration((1 - b.tokens) * float64(l.refill))
+	}
 	b.tokens--
-	if b.tokens < 0 {
-		b.tokens = 0
+	return 0
+}
+
+// refund gives back the token reserve took, for an attempt that succeeded
+// or whose password was not checked.
+func (l *rateLimiter) refund(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b := l.buckets[addr]; b != nil {
+		l.levelLocked(b, l.now())
+		b.tokens = min(l.burst, b.tokens+1)
 	}
 }
 

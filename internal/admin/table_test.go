@@ -69,32 +69,44 @@ func TestCheckFileName(t *testing.T) {
 func TestRateLimiter(t *testing.T) {
 	now := time.Unix(1000, 0)
 	l := newRateLimiter(3, 10*time.Second, func() time.Time { return now })
+	// Each step reserves a token (wait 0: reserved; else refused with that
+	// wait), then refunds it if refund is set (a success, or not checked).
 	steps := []struct {
 		advance time.Duration
-		fail    bool
 		addr    string
 		wait    time.Duration
+		refund  bool
 	}{
-		{0, false, "a", 0},               // unknown address: no wait
-		{0, true, "a", 0},                // 2 tokens left
-		{0, true, "a", 0},                // 1 left
-		{0, true, "a", 10 * time.Second}, // 0 left: wait a full refill
-		{4 * time.Second, false, "a", 6 * time.Second},
-		{0, false, "b", 0},                // other addresses are not affected
-		{6 * time.Second, false, "a", 0},  // one token back
-		{0, true, "a", 10 * time.Second},  // spent again
-		{60 * time.Second, false, "a", 0}, // refilled (capped at burst)
-		{0, true, "a", 0},
-		{0, true, "a", 0},
-		{0, true, "a", 10 * time.Second}, // the cap held: only 3 at once
+		{0, "a", 0, true},                 // a success costs nothing
+		{0, "a", 0, true},                 // ... however often
+		{0, "a", 0, true},                 //
+		{0, "a", 0, true},                 //
+		{0, "a", 0, false},                // a failure: 2 tokens left
+		{0, "a", 0, false},                // 1 left
+		{0, "a", 0, false},                // 0 left
+		{0, "a", 10 * time.Second, false}, // refused (never refunded): wait a full refill
+		{0, "a", 10 * time.Second, false},
+		{4 * time.Second, "a", 6 * time.Second, false},
+		{0, "b", 0, false},                // other addresses are not affected
+		{6 * time.Second, "a", 0, false},  // one token back, spent
+		{0, "a", 10 * time.Second, false}, // spent again
+		{60 * time.Second, "a", 0, false}, // refilled (capped at burst)
+		{0, "a", 0, false},                //
+		{0, "a", 0, false},                //
+		{0, "a", 10 * time.Second, false}, // the cap held: only 3 at once
+		{100 * time.Second, "a", 0, true}, // refunds cap at the burst too
+		{0, "a", 0, false},                //
+		{0, "a", 0, false},                //
+		{0, "a", 0, false},                //
+		{0, "a", 10 * time.Second, false}, //
 	}
 	for i, s := range steps {
 		now = now.Add(s.advance)
-		if s.fail {
-			l.fail(s.addr)
-		}
-		if got := l.wait(s.addr); got != s.wait {
+		if got := l.reserve(s.addr); got != s.wait {
 			t.Fatalf("step %d: wait %v, want %v", i, got, s.wait)
+		}
+		if s.refund {
+			l.refund(s.addr)
 		}
 	}
 }
@@ -103,7 +115,7 @@ func TestRateLimiterIsBounded(t *testing.T) {
 	now := time.Unix(1000, 0)
 	l := newRateLimiter(2, time.Second, func() time.Time { return now })
 	for i := 0; i < maxRateEntries+100; i++ {
-		l.fail(strings.Repeat("x", i%7) + time.Duration(i).String())
+		l.reserve(strings.Repeat("x", i%7) + time.Duration(i).String())
 	}
 	if n := len(l.buckets); n > maxRateEntries {
 		t.Fatalf("%d buckets, bound %d", n, maxRateEntries)

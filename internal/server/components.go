@@ -114,7 +114,7 @@ func (s *Server) openStore() (*store.Store, error) {
 // openEngine builds the MQTT engine on st; it recovers the store's
 // sessions but starts no listener (start does).
 func (s *Server) openEngine(st *store.Store, m *config.Manager) (*mqtt.Engine, error) {
-	e, err := mqtt.New(mqtt.Options{Store: st, Logger: s.log, Policy: policy.New(policy.Options{Logger: s.log})})
+	e, err := mqtt.New(mqtt.Options{Store: st, Logger: s.log, Policy: policy.New(policy.Options{Logger: s.log, Passwords: s.passwords})})
 	if err != nil {
 		return nil, err
 	}

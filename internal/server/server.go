@@ -76,6 +76,10 @@ type Server struct {
 	dir  *dataDir
 	jobs *job.Registry
 	api  *admin.API
+	// passwords bounds the password hashes of the admin API and of every
+	// MQTT engine this server builds (restarts included): one bound for
+	// the process.
+	passwords *config.PasswordChecker
 
 	// cfg is the configuration manager in force; a restart replaces it
 	// while holding mu for writing.
@@ -105,7 +109,7 @@ func New(opts Options) (s *Server, err error) {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	srv := &Server{opts: opts, log: opts.Logger, state: stateStarting()}
+	srv := &Server{opts: opts, log: opts.Logger, state: stateStarting(), passwords: config.NewPasswordChecker(0)}
 	s = srv
 	defer func() {
 		if err != nil {
@@ -158,6 +162,7 @@ func New(opts Options) (s *Server, err error) {
 		Jobs:         srv.jobs,
 		UserFilesDir: srv.dir.userFilesDir(),
 		Logger:       srv.log,
+		Passwords:    srv.passwords,
 	})
 	if err != nil {
 		return nil, err

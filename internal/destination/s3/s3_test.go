@@ -64,6 +64,11 @@ func startFake(t *testing.T, tls bool) *fakeS3 {
 		completes := (r.Method == http.MethodPost && q.Has("uploadId")) || (r.Method == http.MethodPut && !q.Has("partNumber") && !q.Has("uploadId"))
 		if completes {
 			if hold := f.holdCompletion.Swap(nil); hold != nil {
+				// The whole request is in before the wait, and carrying it
+				// out does not depend on the client still being there.
+				body, _ := io.ReadAll(r.Body)
+				r = r.WithContext(context.WithoutCancel(r.Context()))
+				r.Body = io.NopCloser(bytes.NewReader(body))
 				f.completionHeld <- struct{}{}
 				<-*hold
 			}

@@ -24,7 +24,7 @@ type conn struct {
 	endpoint string
 	maxSize  int // largest packet accepted (endpoint MaxMessageSize)
 	// connectDeadline is when the connect timeout ends: the read deadline
-	// of CONNECT and the bound on the policy's wait (ConnInfo.Deadline).
+	// of CONNECT and the bound on the policy's wait (ConnInfo.Context).
 	connectDeadline time.Time
 	out             *outbound
 	acks            ackQueue

@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -95,10 +96,13 @@ func (c *conn) handleConnect(pk *packets.Packet, r *packet.Reader) bool {
 	info := ConnInfo{
 		Endpoint: c.endpoint, ClientID: clientID, UserName: string(p.Username), HasUserName: p.UsernameFlag,
 		Password: p.Password, HasPassword: p.PasswordFlag, RemoteAddr: c.nc.RemoteAddr(),
-		ProtocolVersion: c.version, SessionExpiry: expiry, Persistent: expiry > 0, Deadline: c.connectDeadline,
+		ProtocolVersion: c.version, SessionExpiry: expiry, Persistent: expiry > 0,
 	}
 	info.PeerCertificates = peerCertificates(c.nc)
+	ctx, cancel := context.WithDeadline(e.closing, c.connectDeadline)
+	info.Context = ctx
 	client, rc := e.policy.Connect(cfg, info)
+	cancel()
 	if client == nil {
 		e.log.Info("mqtt connection refused", "clientID", clientID, "remote", c.nc.RemoteAddr(), "reason", rc)
 		c.refuseConnect(rc)

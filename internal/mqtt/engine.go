@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -111,10 +112,14 @@ type Engine struct {
 	// being copied into a connection's outbound queue.
 	encodeBufs sync.Pool
 	stop       chan struct{} // closed by Close: background loops end
-	listeners  *listenerSet
-	conns      connSet
-	stats      Stats
-	bg         sync.WaitGroup
+	// closing ends as Close begins: what a connection waits for (a
+	// password-check slot) stops waiting, so Close does not wait for it.
+	closing      context.Context
+	closingBegun context.CancelFunc
+	listeners    *listenerSet
+	conns        connSet
+	stats        Stats
+	bg           sync.WaitGroup
 }
 
 // ErrClosed is returned by operations on a closed engine.
@@ -156,6 +161,7 @@ func New(opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("recover mqtt state from store: %w", err)
 	}
 	e.stop = make(chan struct{})
+	e.closing, e.closingBegun = context.WithCancel(context.Background())
 	e.bg.Add(2)
 	go func() {
 		defer e.bg.Done()
@@ -200,6 +206,7 @@ func (e *Engine) Close() error {
 	}
 	e.mu.closed = true
 	e.mu.Unlock()
+	e.closingBegun()
 	e.listeners.closeAll()
 	e.conns.closeAll()
 	e.conns.wait()

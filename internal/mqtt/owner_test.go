@@ -41,16 +41,16 @@ func TestSessionOfAnotherUserIsNotResumed(t *testing.T) {
 			alice.MustSubscribe(mqtttest.Sub("users/alice/+", 1))
 			alice.Close()
 			ts.waitOffline("shared-id")
-			if restart {
-				ts.restart()
-			}
-			// The owner resumes.
+			// The owner resumes (and leaves again).
 			alice = mqtttest.Dial(t, ts.addr, 4)
 			if ack := alice.MustConnect(as("alice")); !ack.SessionPresent {
 				t.Fatal("the owner's session was not resumed")
 			}
 			alice.Close()
 			ts.waitOffline("shared-id")
+			if restart {
+				ts.restart() // the owner must come from the store now
+			}
 
 			bob := mqtttest.Dial(t, ts.addr, 4)
 			if ack := bob.MustConnect(as("bob")); ack.SessionPresent {
@@ -63,5 +63,34 @@ func TestSessionOfAnotherUserIsNotResumed(t *testing.T) {
 				t.Fatalf("another user got %s through the first user's subscription", mqtttest.Describe(pk))
 			}
 		})
+	}
+}
+
+// waitingPolicy stands for a policy waiting for a password-check slot: it
+// waits until its context ends, then refuses as busy.
+type waitingPolicy struct{ entered chan struct{} }
+
+func (p waitingPolicy) Connect(cfg *config.Config, info ConnInfo) (Client, byte) {
+	p.entered <- struct{}{}
+	<-info.Context.Done()
+	return nil, 0x89
+}
+
+// Close does not wait for a CONNECT whose policy waits (for a password
+// check): the wait ends as Close begins, not at the connect timeout.
+func TestCloseEndsAPolicyWait(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	ts := startServer(t, func(ts *testServer) { ts.opts.Policy = waitingPolicy{entered} })
+	c := mqtttest.Dial(t, ts.addr, 4)
+	c.MustSend(mqtttest.ConnectPacket(mqtttest.ConnectOptions{ClientID: "waits", Clean: true}, 4))
+	select {
+	case <-entered:
+	case <-time.After(waitLong):
+		t.Fatal("the policy was never asked")
+	}
+	start := time.Now()
+	ts.e.Close()
+	if d := time.Since(start); d > ts.e.limits.ConnectTimeout/2 {
+		t.Fatalf("Close took %v: it waited for the policy until the connect timeout", d)
 	}
 }

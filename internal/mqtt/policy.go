@@ -1,10 +1,10 @@
 package mqtt
 
 import (
+	"context"
 	"crypto/x509"
 	"net"
 	"strings"
-	"time"
 
 	"github.com/mqsight/mqsight/internal/config"
 )
@@ -33,10 +33,10 @@ type ConnInfo struct {
 	PeerCertificates []*x509.Certificate // verified client certificate chain, if any
 	SessionExpiry    uint32
 	Persistent       bool
-	// Deadline is when the connection's connect timeout expires: a policy
-	// that must wait (for a password-check slot) gives up by then. Zero
-	// means no bound.
-	Deadline time.Time
+	// Context ends when a policy that must wait (for a password-check
+	// slot) has to give up: at the connection's connect timeout, or when
+	// the engine closes. Nil means no bound.
+	Context context.Context
 }
 
 // Client is an admitted client's view of the policy.

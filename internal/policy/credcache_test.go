@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -15,7 +16,7 @@ func TestCredentialCache(t *testing.T) {
 	p := New(Options{Now: func() time.Time { return now }})
 	verify := func(c *config.Config, user, password string) bool {
 		t.Helper()
-		ok, err := p.verify(time.Time{}, c, user, []byte(password))
+		ok, err := p.verify(context.Background(), c, user, []byte(password))
 		if err != nil {
 			t.Fatal(err)
 		}

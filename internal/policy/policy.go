@@ -100,7 +100,7 @@ func (p *Policy) Stats() *Stats { return &p.stats }
 // endpoint's SecurityProfile and admits it if a ConnectionPolicy of the
 // endpoint matches. A refusal returns a nil Client and 0x86 (credentials),
 // 0x87 (not authorized), 0x89 (every password-check slot stayed busy until
-// info.Deadline) or 0x9F (too many failed logins from the address).
+// info.Context ended) or 0x9F (too many failed logins from the address).
 func (p *Policy) Connect(cfg *config.Config, info mqtt.ConnInfo) (mqtt.Client, byte) {
 	ep := cfg.Endpoints[info.Endpoint]
 	if ep == nil {
@@ -130,7 +130,7 @@ func (p *Policy) Connect(cfg *config.Config, info mqtt.ConnInfo) (mqtt.Client, b
 				return p.failLogin(info, "no password", reasonBadCredentials)
 			}
 		} else {
-			ok, err := p.verify(info.Deadline, cfg, info.UserName, info.Password)
+			ok, err := p.verify(info.Context, cfg, info.UserName, info.Password)
 			if err != nil { // not checked: neither a success nor a failure
 				p.limiter.refund(id.addr)
 				p.log.Warn("mqtt login not checked: password checks busy until the connect timeout",
@@ -172,15 +172,12 @@ func (p *Policy) Connect(cfg *config.Config, info mqtt.ConnInfo) (mqtt.Client, b
 // verify checks a password in time independent of whether the user exists.
 // A verification that succeeded within the last credTTL is taken from the
 // credential cache instead of hashing again, without waiting for a
-// password-check slot. A hash waits for a slot until deadline (zero: no
+// password-check slot. A hash waits for a slot until ctx ends (nil: no
 // bound); the error (config.ErrPasswordCheckBusy) means nothing was
 // checked.
-func (p *Policy) verify(deadline time.Time, cfg *config.Config, user string, password []byte) (bool, error) {
-	ctx := context.Background()
-	if !deadline.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline)
-		defer cancel()
+func (p *Policy) verify(ctx context.Context, cfg *config.Config, user string, password []byte) (bool, error) {
+	if ctx == nil {
+		ctx = context.Background()
 	}
 	u := cfg.Users[user]
 	if u == nil {

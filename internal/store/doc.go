@@ -54,9 +54,10 @@
 // Meta records (written only by the store itself; batches may not touch the
 // meta kind):
 //
-//	01 "format"  1 byte: store format version (formatVersion: 3); format 1
+//	01 "format"  1 byte: store format version (formatVersion: 4); format 1
 //	             holds version 1 records only, format 2 may also hold the
-//	             version 2 records below, format 3 also the version 3 records
+//	             version 2 records below, format 3 also Reference version 3,
+//	             format 4 also ClientState version 3
 //	01 "lsn"     8 bytes BE: LSN of the last batch in the database
 //	01 "uid"     32 lowercase hex characters: store UID, new on create and Clean
 //

@@ -45,9 +45,9 @@ var (
 //
 //	1  version 1 records only
 //	2  adds ClientState and Reference version 2
-//	3  adds Reference version 3 (the QoS of a delivery in flight) and
-//	   ClientState version 3 (the session's owner)
-const formatVersion = 3
+//	3  adds Reference version 3 (the QoS of a delivery in flight)
+//	4  adds ClientState version 3 (the session's owner)
+const formatVersion = 4
 
 // Options configure Open. The zero value is usable.
 type Options struct {

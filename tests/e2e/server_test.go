@@ -81,7 +81,7 @@ func TestVersionCommand(t *testing.T) {
 	if err != nil {
 		t.Fatalf("mqsight version: %v\n%s", err, out)
 	}
-	for _, want := range []string{"mqsight ", "configuration format 1", "store format 3", "backup format 2"} {
+	for _, want := range []string{"mqsight ", "configuration format 1", "store format 4", "backup format 2"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("version output %q lacks %q", out, want)
 		}

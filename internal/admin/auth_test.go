@@ -1,39 +1,14 @@
 package admin
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/mqsight/mqsight/internal/config"
+	"github.com/mqsight/mqsight/internal/config/configtest"
 )
-
-// fakeChecker stands in for config.PasswordChecker: it counts checks, can
-// hold each until release is closed, and answers result (nil: the real
-// VerifyPassword).
-type fakeChecker struct {
-	checks  atomic.Int32
-	entered chan struct{} // one element per check started; nil: not signalled
-	release chan struct{} // nil: do not block
-	result  func(hash, plain string) (bool, error)
-}
-
-func (f *fakeChecker) Check(_ context.Context, hash, plain string) (bool, error) {
-	f.checks.Add(1)
-	if f.entered != nil {
-		f.entered <- struct{}{}
-	}
-	if f.release != nil {
-		<-f.release
-	}
-	if f.result == nil {
-		return config.VerifyPassword(hash, plain), nil
-	}
-	return f.result(hash, plain)
-}
 
 func serveAs(h http.Handler, user, password string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest("GET", "/ima/v1/configuration/MessageHub", nil) // RemoteAddr 192.0.2.1
@@ -51,8 +26,8 @@ func serveAs(h http.Handler, user, password string) *httptest.ResponseRecorder {
 func TestConcurrentFailedLogins(t *testing.T) {
 	const burst, n = 10, 50
 	a, _ := newTestAPI(t)
-	f := &fakeChecker{entered: make(chan struct{}, n), release: make(chan struct{}),
-		result: func(string, string) (bool, error) { return false, nil }}
+	f := &configtest.Checker{Entered: make(chan struct{}, n), Release: make(chan struct{}),
+		Result: func(string, string) (bool, error) { return false, nil }}
 	a.auth.passwords = f
 	codes := make(chan int, n)
 	for i := range n {
@@ -71,7 +46,7 @@ func TestConcurrentFailedLogins(t *testing.T) {
 				t.Fatalf("a request returned %d while the checks were held; want 429", code)
 			}
 			refused++
-		case <-f.entered:
+		case <-f.Entered:
 			checked++
 		case <-timeout:
 			t.Fatalf("after 10s: %d checked, %d refused of %d", checked, refused, n)
@@ -80,7 +55,7 @@ func TestConcurrentFailedLogins(t *testing.T) {
 	if checked > burst {
 		t.Fatalf("%d concurrent requests from one address reached the password check; burst is %d", checked, burst)
 	}
-	close(f.release)
+	close(f.Release)
 	for range checked {
 		if code := <-codes; code != http.StatusUnauthorized {
 			t.Fatalf("checked wrong password: %d, want 401", code)
@@ -95,7 +70,7 @@ func TestConcurrentFailedLogins(t *testing.T) {
 func TestAuthBusyAndRefund(t *testing.T) {
 	a, _ := newTestAPI(t)
 	busy := true
-	f := &fakeChecker{result: func(hash, plain string) (bool, error) {
+	f := &configtest.Checker{Result: func(hash, plain string) (bool, error) {
 		if busy {
 			return false, config.ErrPasswordCheckBusy
 		}
@@ -131,14 +106,14 @@ func TestCachedAdminLoginNeedsNoCheckSlot(t *testing.T) {
 	if rec := serveAs(a, "admin", testPassword); rec.Code != http.StatusOK {
 		t.Fatalf("first login: %d", rec.Code)
 	}
-	f := &fakeChecker{result: func(string, string) (bool, error) { return false, config.ErrPasswordCheckBusy }}
+	f := &configtest.Checker{Result: func(string, string) (bool, error) { return false, config.ErrPasswordCheckBusy }}
 	a.auth.passwords = f
 	for range 30 {
 		if rec := serveAs(a, "admin", testPassword); rec.Code != http.StatusOK {
 			t.Fatalf("cached login with every slot busy: %d", rec.Code)
 		}
 	}
-	if n := f.checks.Load(); n != 0 {
+	if n := f.Checks.Load(); n != 0 {
 		t.Fatalf("%d password checks for cached logins", n)
 	}
 }

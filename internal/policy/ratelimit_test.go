@@ -1,14 +1,13 @@
 package policy
 
 import (
-	"context"
 	"net"
 	"net/netip"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/mqsight/mqsight/internal/config"
+	"github.com/mqsight/mqsight/internal/config/configtest"
 	"github.com/mqsight/mqsight/internal/mqtt"
 )
 
@@ -83,30 +82,10 @@ func TestFailLimiterBound(t *testing.T) {
 	}
 }
 
-// fakeChecker stands in for config.PasswordChecker: it counts checks, can
-// hold each until release is closed, and answers result.
-type fakeChecker struct {
-	checks  atomic.Int32
-	entered chan struct{} // one element per check started; nil: not signalled
-	release chan struct{} // nil: do not block
-	result  func(hash, plain string) (bool, error)
-}
-
-func (f *fakeChecker) Check(_ context.Context, hash, plain string) (bool, error) {
-	f.checks.Add(1)
-	if f.entered != nil {
-		f.entered <- struct{}{}
-	}
-	if f.release != nil {
-		<-f.release
-	}
-	return f.result(hash, plain)
-}
-
 // passwordPolicy returns a configuration whose endpoint E requires
 // password authentication of user alice, and a Policy checking passwords
 // with f.
-func passwordPolicy(f *fakeChecker) (*config.Config, *Policy) {
+func passwordPolicy(f *configtest.Checker) (*config.Config, *Policy) {
 	c := config.New()
 	c.SecurityProfiles["SP"] = &config.SecurityProfile{Name: "SP", UsePasswordAuthentication: true}
 	c.Endpoints["E"] = &config.Endpoint{Name: "E", SecurityProfile: "SP"}
@@ -128,8 +107,8 @@ func login(addr, password string) mqtt.ConnInfo {
 // audit saw 78 argon2id checks from 500 parallel admin requests).
 func TestConcurrentFailedLogins(t *testing.T) {
 	const n = 5 * failBurst
-	f := &fakeChecker{entered: make(chan struct{}, n), release: make(chan struct{}),
-		result: func(string, string) (bool, error) { return false, nil }}
+	f := &configtest.Checker{Entered: make(chan struct{}, n), Release: make(chan struct{}),
+		Result: func(string, string) (bool, error) { return false, nil }}
 	c, p := passwordPolicy(f)
 	rcs := make(chan byte, n)
 	for range n {
@@ -148,7 +127,7 @@ func TestConcurrentFailedLogins(t *testing.T) {
 				t.Fatalf("a login returned 0x%02X while the checks were held; want 0x9F", rc)
 			}
 			refused++
-		case <-f.entered:
+		case <-f.Entered:
 			checked++
 		case <-timeout:
 			t.Fatalf("after 10s: %d checked, %d refused of %d", checked, refused, n)
@@ -157,7 +136,7 @@ func TestConcurrentFailedLogins(t *testing.T) {
 	if checked > failBurst {
 		t.Fatalf("%d concurrent logins from one address reached the password check; burst is %d", checked, failBurst)
 	}
-	close(f.release)
+	close(f.Release)
 	for range checked {
 		if rc := <-rcs; rc != reasonBadCredentials {
 			t.Fatalf("checked wrong password: 0x%02X, want 0x86", rc)
@@ -176,7 +155,7 @@ func TestConcurrentFailedLogins(t *testing.T) {
 // their token back; only failures use up the burst.
 func TestLoginTokenRefund(t *testing.T) {
 	busy := false
-	f := &fakeChecker{result: func(_, plain string) (bool, error) {
+	f := &configtest.Checker{Result: func(_, plain string) (bool, error) {
 		if busy {
 			return false, config.ErrPasswordCheckBusy
 		}
@@ -204,7 +183,7 @@ func TestLoginTokenRefund(t *testing.T) {
 	if _, rc := p.Connect(c, login("192.0.2.1", "right")); rc != reasonRateExceeded {
 		t.Fatalf("right password after %d failures: 0x%02X, want 0x9F", failBurst, rc)
 	}
-	if n := int(f.checks.Load()); n != 3*failBurst+3*failBurst+failBurst {
+	if n := int(f.Checks.Load()); n != 3*failBurst+3*failBurst+failBurst {
 		t.Fatalf("%d checks; the refused login must not be checked", n)
 	}
 }
@@ -214,7 +193,7 @@ func TestLoginTokenRefund(t *testing.T) {
 // is busy, so a reconnect storm of known devices does not queue behind
 // hashes.
 func TestCachedLoginNeedsNoCheckSlot(t *testing.T) {
-	f := &fakeChecker{result: func(string, string) (bool, error) { return false, config.ErrPasswordCheckBusy }}
+	f := &configtest.Checker{Result: func(string, string) (bool, error) { return false, config.ErrPasswordCheckBusy }}
 	c, p := passwordPolicy(f)
 	p.creds.remember(p.creds.digest("alice", []byte("right"), "stored-hash"))
 	for i := range 3 * failBurst {
@@ -222,7 +201,7 @@ func TestCachedLoginNeedsNoCheckSlot(t *testing.T) {
 			t.Fatalf("cached login %d: 0x%02X", i, rc)
 		}
 	}
-	if n := f.checks.Load(); n != 0 {
+	if n := f.Checks.Load(); n != 0 {
 		t.Fatalf("%d password checks for cached logins", n)
 	}
 	if _, rc := p.Connect(c, login("192.0.2.1", "other")); rc != reasonServerBusy {

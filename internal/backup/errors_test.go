@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -50,7 +51,7 @@ func newerFormat(data []byte, v uint16) []byte {
 // what a writer that records more (a later server) would have written.
 func withManifest(t *testing.T, path string, mutate func(*archive.Manifest)) []byte {
 	t.Helper()
-	cb, err := readConfigFile(path, testPassword)
+	cb, err := readConfigFile(path, testPassword, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,5 +446,30 @@ func TestRestoreCancelled(t *testing.T) {
 	mustErr(t, err, context.Canceled)
 	if dst.stops != 0 || treeHash(t, dst.dir) != before {
 		t.Fatal("a cancelled restore changed something")
+	}
+}
+
+// A restore's configuration backup is a user file, a regular file: a
+// symbolic link in its place (made after the admin API checked the name)
+// is not followed.
+func TestRestoreDoesNotFollowALink(t *testing.T) {
+	ctx := context.Background()
+	src := sourceServer(t)
+	b, err := Backup(ctx, BackupRequest{Password: testPassword, Dir: src.userfiles(), WorkFactor: testWF}, src.deps(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(b.Path, link); err != nil {
+		t.Fatal(err)
+	}
+	dst := newTestServer(t, "target", nil)
+	_, err = dst.restorer(nil).Stage(ctx, RestoreRequest{ConfigBackup: link, Password: testPassword}, dst.cfg.Current())
+	if !errors.Is(err, syscall.ELOOP) {
+		t.Fatalf("restore through a symbolic link: %v, want it refused (ELOOP)", err)
+	}
+	// The operator's offline check follows a link it was given.
+	if _, err := Verify(ctx, VerifyRequest{ConfigBackup: link, Password: testPassword}); err != nil {
+		t.Fatalf("verify through a symbolic link: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/mqsight/mqsight/internal/archive"
 	"github.com/mqsight/mqsight/internal/config"
@@ -116,7 +117,9 @@ func (r *Restorer) stage(ctx context.Context, req RestoreRequest, current *confi
 		return err
 	}
 	req.Progress.report(PhaseConfig, 0, 0)
-	cb, err := readConfigFile(req.ConfigBackup, req.Password)
+	// A user file is a regular file: a symbolic link put in its place
+	// after the admin API checked the name is not followed.
+	cb, err := readConfigFile(req.ConfigBackup, req.Password, true)
 	if err != nil {
 		return err
 	}
@@ -222,9 +225,14 @@ func (r *Restorer) checkSpace(size int64) error {
 	return nil
 }
 
-// readConfigFile reads and authenticates the configuration backup at path.
-func readConfigFile(path, password string) (*ConfigBackup, error) {
-	f, err := os.Open(path)
+// readConfigFile reads and authenticates the configuration backup at path;
+// with noFollow a symbolic link there is refused, not followed.
+func readConfigFile(path, password string, noFollow bool) (*ConfigBackup, error) {
+	flags := os.O_RDONLY
+	if noFollow {
+		flags |= syscall.O_NOFOLLOW
+	}
+	f, err := os.OpenFile(path, flags, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open configuration backup: %w", err)
 	}

@@ -49,7 +49,7 @@ func Verify(ctx context.Context, req VerifyRequest) (*VerifyResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
-	cb, err := readConfigFile(req.ConfigBackup, req.Password)
+	cb, err := readConfigFile(req.ConfigBackup, req.Password, false) // a path the operator gave
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}

@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/mqsight/mqsight/internal/archive"
 )
 
 // registerFiles registers the user file routes: uploads land in
@@ -177,7 +178,7 @@ func (a *API) deleteFile(w http.ResponseWriter, r *http.Request, who *caller) er
 	if err != nil {
 		return err
 	}
-	backup, err := isBackup(f)
+	backup, err := archive.IsBackup(f)
 	f.Close()
 	if err != nil {
 		return fmt.Errorf("read %s: %w", name, err)
@@ -239,22 +240,6 @@ func openUserFile(dir, name string) (*os.File, fs.FileInfo, error) {
 	return f, st, nil
 }
 
-// backupMagic starts every mqsight backup archive: configuration backups,
-// exports and store backups alike (internal/archive's envelope header,
-// whose first bytes are stable in every format version).
-var backupMagic = []byte("\x89MQSBK\r\n")
-
-// isBackup reports whether f starts with backupMagic. It reads at offset
-// 0 and leaves f's offset alone.
-func isBackup(f *os.File) (bool, error) {
-	b := make([]byte, len(backupMagic))
-	n, err := f.ReadAt(b, 0)
-	if err != nil && err != io.EOF {
-		return false, err
-	}
-	return bytes.Equal(b[:n], backupMagic), nil
-}
-
 // checkBackupReplace refuses, unless who is a SystemAdministrator, to
 // replace or delete the user file name when it is a backup. The role
 // table keeps backup and restore from a MessagingAdministrator, and a
@@ -274,7 +259,7 @@ func (a *API) checkBackupReplace(name string, who *caller) error {
 		return err
 	}
 	defer f.Close()
-	backup, err := isBackup(f)
+	backup, err := archive.IsBackup(f)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", name, err)
 	}

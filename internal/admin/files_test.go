@@ -54,7 +54,7 @@ func TestOpenUserFile(t *testing.T) {
 	}
 }
 
-// TestIsBackup: backupMagic is what internal/archive writes, for both
+// TestIsBackup: archive.IsBackup knows what internal/archive writes, for both
 // kinds and every format version it reads; other files are no backups.
 func TestIsBackup(t *testing.T) {
 	dir := t.TempDir()
@@ -62,7 +62,7 @@ func TestIsBackup(t *testing.T) {
 	contents := map[string][]byte{
 		"empty":        nil,
 		"short":        []byte("\x89MQ"),
-		"magic-prefix": backupMagic[:7],
+		"magic-prefix": []byte("\x89MQSBK\r"),
 		"pem":          []byte("-----BEGIN CERTIFICATE-----\n"),
 		"age":          []byte("age-encryption.org/v1\n"), // age, but not an mqsight backup
 	}
@@ -98,7 +98,7 @@ func TestIsBackup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := isBackup(f)
+		got, err := archive.IsBackup(f)
 		f.Close()
 		if err != nil || got != want {
 			t.Errorf("%s: isBackup %v %v, want %v", name, got, err, want)

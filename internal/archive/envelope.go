@@ -33,6 +33,19 @@ var (
 	castagnoli   = crc32.MakeTable(crc32.Castagnoli)
 )
 
+// IsBackup reports whether r starts with the envelope magic that every
+// mqsight backup archive starts with, whatever its kind and format
+// version (configuration backups, exports, store backups). It reads at
+// offset 0 only; it checks nothing else.
+func IsBackup(r io.ReaderAt) (bool, error) {
+	var b [len(headerMagic)]byte
+	n, err := r.ReadAt(b[:], 0)
+	if err != nil && err != io.EOF {
+		return false, err
+	}
+	return n == len(b) && b == headerMagic, nil
+}
+
 // envelopeHeader is the decoded fixed envelope header.
 type envelopeHeader struct {
 	version   uint16

@@ -16,7 +16,10 @@
 //     for an offline durable subscriber) without a backup, then while a
 //     store backup runs;
 //   - restore of the store backup (stop, stage, switch, start) against
-//     `cp -r`.
+//     `cp -r`;
+//   - the floor (-ops floor): each part a store backup cannot skip, timed
+//     alone (one scrypt, SHA-256 and age encryption of the backup's bytes,
+//     their durable write), and the shortest backup they allow here.
 //
 // It prints Markdown tables for bench/RESULTS.md. Run it through run.sh.
 package main
@@ -66,7 +69,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds of every copy and backup measurement (the tables show medians)")
 	loadRounds := flag.Int("load-rounds", 5, "rounds of the throughput measurement")
 	cold := flag.Bool("cold", false, "drop the page cache (sync; echo 3 > /proc/sys/vm/drop_caches; root) before each timed copy or backup")
-	ops := flag.String("ops", "copy,backup,sftp,load,restore", "measurements to run (also sftp-rtt: sftp and scp through a proxy adding -rtt)")
+	ops := flag.String("ops", "copy,backup,floor,sftp,load,restore", "measurements to run (also sftp-rtt: sftp and scp through a proxy adding -rtt)")
 	rtt := flag.Duration("rtt", 20*time.Millisecond, "round-trip time the sftp-rtt proxy adds")
 	series := flag.Bool("series", false, "print the publish rate per 250 ms during each backup under load")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the first store backup to file:// to this file (go tool pprof)")
@@ -131,6 +134,12 @@ func main() {
 		opSCPRTT  = "`scp -r` of the store directory, %v round trip away, then `sync -f`"
 		opSCP1RTT = "`scp` of the store backup file itself, %v round trip away, then `sync -f`"
 		opRestore = "mqsight restore of a `file://` store backup (stop, decrypt + stage, switch, start)"
+
+		opFloorScrypt = "floor: one scrypt (N=2^18) alone, in process"
+		opFloorSHA    = "floor: SHA-256 of as many bytes as the store backup, in memory"
+		opFloorAge    = "floor: age encryption of as many bytes, in memory"
+		opFloorWrite  = "floor: durable write of as many bytes (`O_DIRECT` 1 MiB blocks, `fsync`)"
+		opFloor       = "**floor of a store backup here**: the slowest of the four, or their CPU time over the cores if longer"
 	)
 	var fileCfg, fileStore string
 	var lastRes map[string]any
@@ -162,6 +171,19 @@ func main() {
 				os.Remove(filepath.Join(fileDest, fileStore))
 			}
 			fileCfg, fileStore, lastRes = res["FileName"].(string), name, res
+		}
+		if want["floor"] {
+			size := storeBytes
+			if lastRes != nil {
+				size = int64(lastRes["StoreSize"].(float64))
+			}
+			b.settle()
+			f := measureFloor(size, fileDest, backupPassword)
+			add(opFloorScrypt, f.scrypt)
+			add(opFloorSHA, f.sha)
+			add(opFloorAge, f.age)
+			add(opFloorWrite, f.write)
+			add(opFloor, f.bound())
 		}
 		if want["sftp"] && sshErr == nil {
 			name := fmt.Sprintf("bench-%d.bak", time.Now().UnixNano())
@@ -258,7 +280,7 @@ func main() {
 				return fmt.Sprintf("%.2fx", m.Seconds()/ref.Seconds())
 			}
 			tp := fmt.Sprintf("%.0f MB/s", float64(storeBytes)/1e6/m.Seconds())
-			if op == opCfg {
+			if op == opCfg || op == opFloorScrypt {
 				tp = "fixed cost"
 			}
 			var each []string

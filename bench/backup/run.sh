@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Backup benchmark: store backup of a ~1 GB store to file:// and sftp:// on
 # loopback vs `cp -r` and `tar c | age`; QoS 1 publish throughput during a
-# backup vs without; restore vs `cp -r`. Prints the machine and Markdown
+# backup vs without; restore vs `cp -r`; the floor of a backup (each part
+# it cannot skip, timed alone). Prints the machine and Markdown
 # tables for bench/RESULTS.md. Bounded: a few minutes on a 2-core VM
 # (timeout 9 minutes). Needs `age` (apt-get install -y age); uses the
 # OpenSSH server of tests/sshd/start.sh when it is set up, and sshpass
@@ -11,7 +12,7 @@
 # backup (root); -series prints the publish rate during each backup;
 # -ops sftp-rtt times sftp and scp through a proxy adding -rtt (20ms).
 # Usage: bench/backup/run.sh [-dir DIR] [-size-mb 1024] [-load 8s] [-rounds 3]
-#        [-cold] [-series] [-ops copy,backup,sftp,sftp-rtt,load,restore]
+#        [-cold] [-series] [-ops copy,backup,floor,sftp,sftp-rtt,load,restore]
 #        [-rtt 20ms] [-cpuprofile F] [-restoreprofile F]
 set -euo pipefail
 cd "$(dirname "$0")/../.."

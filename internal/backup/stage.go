@@ -212,7 +212,7 @@ const restoreSpaceReserve = 256 << 20
 func (r *Restorer) checkSpace(size int64) error {
 	free := r.opts.FreeSpace
 	if free == nil {
-		free = availableSpace
+		free = store.AvailableSpace
 	}
 	avail, ok := free(r.dataDir)
 	if !ok {

@@ -75,8 +75,10 @@ func (s *Store) SetCommitHook(fn CommitHook) {
 // spent afterwards, whatever the outcome.
 //
 // Errors: ErrClosed after Close; ErrReservedKey for a batch touching
-// reserved keys; ErrFailed after a Pebble write failure; whatever the
-// BeforeSync option returned. A failed batch is not applied.
+// reserved keys; ErrDiskFull while the filesystem is short of the free
+// space the store keeps (Options.MinFreeBytes); ErrFailed after a Pebble
+// write failure; whatever the BeforeSync option returned. A failed batch
+// is not applied.
 func (s *Store) Commit(b *Batch) (uint64, error) {
 	start := time.Now()
 	if b.spent {
@@ -273,6 +275,21 @@ func finish(group []*commitRequest, err error) {
 // It returns a non-nil error (wrapping ErrFailed) if Pebble failed, after
 // which the store must not write again.
 func (s *Store) commitGroup(group []*commitRequest, size int) error {
+	if level := s.space.check(size); level != spaceOK {
+		var refused []*commitRequest
+		kept := make([]*commitRequest, 0, len(group))
+		for _, r := range group {
+			if level.refuses(r.batch) {
+				refused = append(refused, r)
+			} else {
+				kept = append(kept, r)
+			}
+		}
+		finish(refused, fmt.Errorf("store commit: %w", s.space.diskFullError()))
+		if group = kept; len(group) == 0 {
+			return nil
+		}
+	}
 	if s.opts.BeforeSync != nil {
 		if err := s.opts.BeforeSync(); err != nil {
 			finish(group, fmt.Errorf("store commit: before sync: %w", err))

@@ -12,6 +12,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -57,7 +58,10 @@ type Options struct {
 	BeforeSync func() error
 	// Logger receives the store's and Pebble's log lines; nil discards them.
 	Logger *slog.Logger
-	// MemTableSize is Pebble's memtable size in bytes; 0 means 64 MiB.
+	// MemTableSize is Pebble's memtable size in bytes; 0 means 16 MiB.
+	// Pebble preallocates every WAL file to 1.1 times it, and a store
+	// holds several WAL files after a restart, so it sets the store's
+	// smallest footprint on disk as much as its write batching.
 	MemTableSize uint64
 	// MaxGroupBytes bounds the bytes of logical batches gathered into one
 	// group commit (a single larger batch still commits alone); 0 means 16 MiB.
@@ -69,6 +73,18 @@ type Options struct {
 	// FS is the filesystem the store lives on; nil means the operating
 	// system's. Tests pass vfs.NewCrashableMem() to simulate power loss.
 	FS vfs.FS
+	// MinFreeBytes is the free space the store keeps in reserve on its
+	// filesystem (see ErrDiskFull): below it batches adding messages are
+	// refused, below half of it every batch, and Open refuses to open
+	// below half of it. 0 means twice what one WAL file, one memtable
+	// flush and one commit group need (99 MiB with the default sizes);
+	// negative turns the check off.
+	MinFreeBytes int64
+	// FreeSpace reports the bytes free for the store on its filesystem
+	// (ok false: cannot tell). nil means AvailableSpace of the store's
+	// directory when FS is the operating system's, and no check on
+	// another FS.
+	FreeSpace func() (n uint64, ok bool)
 }
 
 func (o Options) withDefaults() Options {
@@ -76,13 +92,16 @@ func (o Options) withDefaults() Options {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if o.MemTableSize == 0 {
-		o.MemTableSize = 64 << 20
+		o.MemTableSize = 16 << 20
 	}
 	if o.MaxGroupBytes == 0 {
 		o.MaxGroupBytes = 16 << 20
 	}
 	if o.FS == nil {
 		o.FS = vfs.Default
+	}
+	if o.MinFreeBytes == 0 {
+		o.MinFreeBytes = int64(defaultMinFree(o.MemTableSize, o.MaxGroupBytes))
 	}
 	if o.TombstoneDenseCompactionThreshold == 0 {
 		o.TombstoneDenseCompactionThreshold = 0.05
@@ -102,6 +121,7 @@ func (o Options) pebbleOptions(readOnly bool) *pebble.Options {
 		ReadOnly:           readOnly,
 		FS:                 o.FS,
 	}
+	po.EventListener = o.eventListener()
 	po.Experimental.NumDeletionsThreshold = 64
 	po.Experimental.DeletionSizeRatioThreshold = 0.3
 	po.Experimental.TombstoneDenseCompactionThreshold = o.TombstoneDenseCompactionThreshold
@@ -142,6 +162,8 @@ type Store struct {
 	closeErr  error
 
 	stats statsCounters
+
+	space spaceGuard // used by the commit goroutine (and Open)
 }
 
 // Open opens the store in dir, creating it (with a new UID and LSN 0) if it
@@ -150,6 +172,12 @@ func Open(dir string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
 	s := &Store{dir: dir, opts: opts, loopDone: make(chan struct{})}
 	s.queue.init()
+	s.space.init(dir, opts)
+	if s.space.check(0) == spaceCritical {
+		// Pebble would flush the WAL it replays into a disk without room,
+		// and wait for that flush without end.
+		return nil, fmt.Errorf("open store %s: %w; free space on its filesystem and start again", dir, s.space.diskFullError())
+	}
 	if err := s.finishInterruptedClean(); err != nil {
 		return nil, err
 	}
@@ -170,11 +198,13 @@ func Open(dir string, opts Options) (*Store, error) {
 func openDB(dir string, opts Options, firstLSN uint64) (*pebble.DB, string, uint64, error) {
 	// The store holds every buffered payload: only the server's user may
 	// enter its directory (Pebble would create it 0755, its files 0644).
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := opts.FS.MkdirAll(dir, 0o700); err != nil {
 		return nil, "", 0, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return nil, "", 0, fmt.Errorf("open store %s: %w", dir, err)
+	if opts.FS == vfs.Default {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return nil, "", 0, fmt.Errorf("open store %s: %w", dir, err)
+		}
 	}
 	db, err := pebble.Open(dir, opts.pebbleOptions(false))
 	if err != nil {
@@ -401,5 +431,38 @@ func (p pebbleLogger) Errorf(format string, args ...any) {
 
 func (p pebbleLogger) Fatalf(format string, args ...any) {
 	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+	p.l.Error("store: fatal error; the server exits. Acknowledged messages are on disk; correct the cause (see the line before) and start the server again")
 	os.Exit(1)
 }
+
+// eventListener returns the Pebble events the store logs. A background
+// error (a failed flush or compaction) is retried by Pebble at once and
+// again: the first is logged, the rest at most once per
+// backgroundErrorEvery with a count.
+func (o Options) eventListener() *pebble.EventListener {
+	var mu sync.Mutex
+	var last time.Time
+	var suppressed int
+	return &pebble.EventListener{
+		BackgroundError: func(err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if time.Since(last) < backgroundErrorEvery {
+				suppressed++
+				return
+			}
+			o.Logger.Error("store: background error", "err", err, "repeats", suppressed, "component", "pebble")
+			last, suppressed = time.Now(), 0
+		},
+		WriteStallBegin: func(info pebble.WriteStallBeginInfo) {
+			o.Logger.Warn("store: writes stalled", "reason", info.Reason, "component", "pebble")
+		},
+		WriteStallEnd: func() {
+			o.Logger.Info("store: writes no longer stalled", "component", "pebble")
+		},
+	}
+}
+
+// backgroundErrorEvery is how often a repeated Pebble background error is
+// logged.
+const backgroundErrorEvery = 10 * time.Second

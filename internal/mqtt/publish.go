@@ -1,12 +1,14 @@
 package mqtt
 
 import (
+	"errors"
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/mqsight/mqsight/internal/mqtt/packet"
 	"github.com/mqsight/mqsight/internal/mqtt/topic"
+	"github.com/mqsight/mqsight/internal/store"
 )
 
 // handlePublish processes an inbound PUBLISH ([MQTT-3.3]).
@@ -115,7 +117,9 @@ func (c *conn) handlePublish(pk *packets.Packet) bool {
 		e.mu.Unlock()
 		return c.publishDenied(pk, res.reason)
 	}
+	var oldRetained *message
 	if m.retain {
+		oldRetained = e.mu.retained[m.topic]
 		e.setRetainedLocked(m, b)
 	}
 	var slot *ackSlot
@@ -141,13 +145,25 @@ func (c *conn) handlePublish(pk *packets.Packet) bool {
 	}
 	finish := func(err error) {
 		if err != nil {
-			e.log.Error("store commit of publish failed", "topic", topicName, "err", err)
 			b2 := e.store.NewBatch()
 			for _, ent := range res.pending {
 				e.removeEntryLocked(ent, b2)
 			}
-			e.commitIfAny(b2)
-			reason = 0x80
+			if errors.Is(err, store.ErrDiskFull) {
+				// Refused before anything was written (the store logs
+				// when it starts and stops refusing): nothing to delete.
+				// An MQTT 5 client gets 0x97 Quota exceeded, as for a
+				// full buffer.
+				b2.Discard()
+				if m.retain {
+					e.undoRetainedLocked(m, oldRetained)
+				}
+				reason = 0x97
+			} else {
+				e.log.Error("store commit of publish failed", "topic", topicName, "err", err)
+				e.commitIfAny(b2)
+				reason = 0x80
+			}
 			if qos == 2 {
 				// Not received after all: the client's next PUBLISH with
 				// this packet identifier is a new message ([MQTT-4.3.3-9]).

@@ -45,6 +45,9 @@ func (c *collector) descs() map[string]*prometheus.Desc {
 		"store_groups":       desc("store_sync_groups_total", "Store fsyncs of the commit path."),
 		"store_lsn":          desc("store_last_lsn", "LSN of the last committed store batch."),
 		"store_latency":      desc("store_commit_latency_seconds_total", "Sum of store commit latencies."),
+		"store_free":         desc("store_free_bytes", "Free space of the store's filesystem at its last check."),
+		"store_reserve":      desc("store_free_reserve_bytes", "Free space the store keeps; below it new messages are refused."),
+		"store_space_low":    desc("store_space_low", "1 while the store refuses new messages for lack of free space."),
 	}
 }
 
@@ -86,4 +89,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("store_groups", float64(s.Groups))
 	gauge("store_lsn", float64(s.LastLSN))
 	counter("store_latency", s.LatencySum.Seconds())
+	gauge("store_free", float64(s.FreeBytes))
+	gauge("store_reserve", float64(s.ReserveBytes))
+	low := 0.0
+	if s.SpaceLow {
+		low = 1
+	}
+	gauge("store_space_low", low)
 }

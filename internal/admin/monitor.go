@@ -182,6 +182,7 @@ func (a *API) monitorStore(w http.ResponseWriter, r *http.Request, _ *caller) er
 			"SyncGroups": s.Groups, "MaxGroup": s.MaxGroup, "GroupSizes": groups,
 			"CommitLatencyAvgMicros": avg, "CommitLatencyMaxMicros": s.LatencyMax.Microseconds(),
 			"Cleans": s.Cleans, "Checkpoints": s.Checkpoints,
+			"FreeBytes": s.FreeBytes, "FreeReserveBytes": s.ReserveBytes, "DiskSpaceLow": s.SpaceLow,
 		}, nil
 	})
 }

@@ -181,7 +181,7 @@ func TestAdminRestartRequestValidation(t *testing.T) {
 func TestAdminMetrics(t *testing.T) {
 	ts := startTestServer(t)
 	r := ts.admin.must(http.StatusOK, "GET", "/metrics", nil)
-	for _, want := range []string{"mqsight_up 1", "mqsight_connections_active 0", "mqsight_store_commits_total"} {
+	for _, want := range []string{"mqsight_up 1", "mqsight_connections_active 0", "mqsight_store_commits_total", "mqsight_store_space_low 0", "mqsight_store_free_reserve_bytes"} {
 		if !strings.Contains(string(r.Raw), want) {
 			t.Fatalf("metrics lack %q:\n%s", want, r.Raw)
 		}

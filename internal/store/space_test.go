@@ -47,8 +47,8 @@ func TestLowSpaceRefusesNewMessages(t *testing.T) {
 			t.Fatalf("low space: put %s: %v, want ErrDiskFull", KeyKind(key), err)
 		}
 	}
-	if !s.SpaceLow() {
-		t.Fatal("SpaceLow is false below the reserve")
+	if st := s.Stats(); !st.SpaceLow || st.FreeBytes != 80<<20 || st.ReserveBytes != 100<<20 {
+		t.Fatalf("stats below the reserve: low %v, free %d, reserve %d", st.SpaceLow, st.FreeBytes, st.ReserveBytes)
 	}
 	if s.LastLSN() != last {
 		t.Fatalf("refused batches consumed LSNs: %d -> %d", last, s.LastLSN())

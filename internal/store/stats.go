@@ -23,6 +23,12 @@ type Stats struct {
 	Cleans      uint64
 	Checkpoints uint64
 	LastLSN     uint64
+	// FreeBytes is the free space of the store's filesystem at the last
+	// check (0 when the store does not check), ReserveBytes the reserve
+	// kept (Options.MinFreeBytes), SpaceLow whether the store refuses new
+	// messages for lack of it (see ErrDiskFull).
+	FreeBytes, ReserveBytes uint64
+	SpaceLow                bool
 }
 
 // statsCounters are the live counters behind Stats; all fields are atomic.
@@ -65,6 +71,10 @@ func (s *Store) Stats() Stats {
 		Cleans:      c.cleans.Load(),
 		Checkpoints: c.checkpoints.Load(),
 		LastLSN:     s.LastLSN(),
+
+		FreeBytes:    s.space.avail.Load(),
+		ReserveBytes: s.space.reserve,
+		SpaceLow:     s.SpaceLow(),
 	}
 	for i := range st.GroupSizes {
 		st.GroupSizes[i] = c.groupSizes[i].Load()

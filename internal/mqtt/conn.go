@@ -28,6 +28,7 @@ type conn struct {
 	connectDeadline time.Time
 	out             *outbound
 	acks            ackQueue
+	uncommitted     uncommitted // publishes waiting for their store commit (backpressure.go)
 
 	// Guarded by Engine.mu.
 	sess      *session
@@ -104,6 +105,7 @@ func (e *Engine) ServeConn(nc net.Conn, endpoint string, maxSize int) {
 	c := &conn{e: e, nc: nc, endpoint: endpoint, maxSize: maxSize}
 	c.out = newOutbound(nc, e.limits.MaxPendingBytes, c.drained)
 	c.acks.c = c
+	c.uncommitted.wake = make(chan struct{}, 1)
 	if !e.conns.add(c) {
 		nc.Close()
 		return
@@ -161,7 +163,7 @@ func (c *conn) serve() {
 			c.readFailed(err, false)
 			return
 		}
-		if !c.handle(&pk) {
+		if !c.handle(&pk) || !c.waitForCommits() {
 			return
 		}
 	}

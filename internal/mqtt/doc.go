@@ -25,7 +25,10 @@
 // commit. An entry becomes deliverable when its batch is durable, and a
 // buffer never delivers past an entry that is not yet durable, so the store
 // and the wire agree on order. A message record is deleted in the same batch
-// as its last reference.
+// as its last reference. A connection whose publishes waiting for their
+// commit exceed a budget reads nothing more until they complete
+// (backpressure.go), so a slow disk slows its publishers down instead of
+// filling memory.
 //
 // # Locking
 //

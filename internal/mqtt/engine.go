@@ -46,6 +46,11 @@ type Limits struct {
 	// MaxPendingBytes bounds the bytes queued for one client before QoS 0
 	// deliveries to it are dropped and QoS>0 delivery pauses.
 	MaxPendingBytes int
+	// MaxUncommittedBytes bounds one connection's publishes waiting for
+	// their store commit (see backpressure.go): at or above it, its reader
+	// stops reading until commits complete. A single publish of any size
+	// still passes.
+	MaxUncommittedBytes int
 	// MaxOutboundAliases is how many topic aliases the server assigns per
 	// connection when the client allows them.
 	MaxOutboundAliases uint16
@@ -66,6 +71,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxPendingBytes == 0 {
 		l.MaxPendingBytes = 4 << 20
+	}
+	if l.MaxUncommittedBytes == 0 {
+		l.MaxUncommittedBytes = 4 << 20
 	}
 	if l.MaxOutboundAliases == 0 {
 		l.MaxOutboundAliases = 64

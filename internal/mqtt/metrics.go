@@ -20,6 +20,13 @@ type Stats struct {
 	Commits           atomic.Uint64
 	CommitNanos       atomic.Uint64 // total store commit latency seen by the engine
 	CommitMaxNanos    atomic.Uint64
+	// UncommittedBytes is what the publishes waiting for their store
+	// commit cost now (backpressure.go); ReadersPaused counts the
+	// connections whose reader waits for their commits now, ReadPauses
+	// how often a reader started waiting.
+	UncommittedBytes atomic.Int64
+	ReadersPaused    atomic.Int64
+	ReadPauses       atomic.Uint64
 }
 
 func (s *Stats) observeCommit(d time.Duration) {
@@ -48,6 +55,9 @@ type Counters struct {
 	Commits           uint64
 	CommitAvg         time.Duration
 	CommitMax         time.Duration
+	UncommittedBytes  int64
+	ReadersPaused     int64
+	ReadPauses        uint64
 	Sessions          int
 	Subscriptions     int
 	Retained          int
@@ -68,6 +78,9 @@ func (e *Engine) Counters() Counters {
 		Rejected:          s.Rejected.Load(),
 		Commits:           s.Commits.Load(),
 		CommitMax:         time.Duration(s.CommitMaxNanos.Load()),
+		UncommittedBytes:  s.UncommittedBytes.Load(),
+		ReadersPaused:     s.ReadersPaused.Load(),
+		ReadPauses:        s.ReadPauses.Load(),
 	}
 	if c.Commits > 0 {
 		c.CommitAvg = time.Duration(s.CommitNanos.Load() / c.Commits)

@@ -42,6 +42,9 @@ type outbound struct {
 		ended   bool // done is closed
 	}
 	kick chan struct{} // wakes a waiting writer
+	// stopping is closed when the connection starts closing (closeAfter or
+	// closeNow): a reader waiting for something else gives up.
+	stopping chan struct{}
 	// done is closed once the connection is closed and no writer runs.
 	done chan struct{}
 	// idleAfter is how long a writer waits for work before it exits.
@@ -57,7 +60,7 @@ const (
 
 func newOutbound(nc net.Conn, limit int, drained func()) *outbound {
 	return &outbound{nc: nc, limit: limit, drained: drained, kick: make(chan struct{}, 1),
-		done: make(chan struct{}), idleAfter: writerIdle}
+		stopping: make(chan struct{}), done: make(chan struct{}), idleAfter: writerIdle}
 }
 
 // startLocked starts the writer, or wakes the one running. The caller
@@ -142,6 +145,7 @@ func (o *outbound) closeAfter(last []byte) {
 	o.mu.Lock()
 	if !o.mu.closed && !o.mu.closing {
 		o.mu.pending = append(o.mu.pending, last...)
+		close(o.stopping)
 	}
 	o.mu.closing = true
 	if !o.mu.closed {
@@ -154,6 +158,9 @@ func (o *outbound) closeAfter(last []byte) {
 func (o *outbound) closeNow() {
 	o.mu.Lock()
 	already := o.mu.closed
+	if !already && !o.mu.closing {
+		close(o.stopping)
+	}
 	o.mu.closed = true
 	o.endLocked() // a running writer ends it when it stops
 	o.mu.Unlock()

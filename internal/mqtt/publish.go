@@ -188,7 +188,7 @@ func (c *conn) handlePublish(pk *packets.Packet) bool {
 		e.mu.Unlock()
 		return true
 	}
-	e.commit(b, func(err error) {
+	c.commitPublish(b, func(err error) {
 		e.mu.Lock()
 		finish(err)
 		e.mu.Unlock()

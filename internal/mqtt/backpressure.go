@@ -19,18 +19,26 @@ import (
 //
 // So each connection counts what its publishes waiting for their commit
 // cost (uncommitted), and its reader, between two packets, waits while
-// that is at or above Limits.MaxUncommittedBytes, until enough of its
-// commits complete. The client's bytes then stay in the socket buffers and
-// TCP pushes back. The reader is checked before it reads, so one publish
-// of any size (up to the endpoint's MaxMessageSize) always passes: a
-// connection holds at most its budget plus one publish.
+//
+//   - that is at or above Limits.MaxUncommittedBytes, or
+//   - it is above zero and the server-wide total is at or above
+//     Limits.MaxUncommittedBytesTotal,
+//
+// until enough of its own commits complete. The client's bytes then stay
+// in the socket buffers and TCP pushes back. The reader is checked before
+// it reads, so one publish of any size (up to the endpoint's
+// MaxMessageSize) always passes: a connection holds at most its budget
+// plus one publish, and the server the total bound plus at most one
+// publish per connection.
 //
 // Waiting depends on nothing but the store: the commits waited for are
 // queued already and complete (or fail) on their own, and the reader holds
 // no lock meanwhile, so the engine, other connections, their keep-alive,
 // deliveries and this connection's acknowledgements go on. A connection
 // that starts closing (takeover, Engine.Close, a write error) wakes its
-// reader, which then ends.
+// reader, which then ends. The server-wide rule needs no broadcast: a
+// connection it holds has a commit of its own pending, whose completion
+// wakes it.
 //
 // The count is of store commits, not of unacknowledged packets
 // (conn.inflightIn): an inbound QoS 2 exchange stays unacknowledged until
@@ -52,7 +60,7 @@ type uncommitted struct {
 }
 
 // commitPublish is Engine.commit for the batch of a publish c read: the
-// batch is charged to c (and counted in Stats) until done has run.
+// batch is charged to c and to the server's total until done has run.
 // Like Engine.commit it never blocks, so callers may hold Engine.mu.
 func (c *conn) commitPublish(b *store.Batch, done func(err error)) {
 	n := int64(b.Len() + uncommittedOverhead)
@@ -72,7 +80,10 @@ func (c *conn) commitPublish(b *store.Batch, done func(err error)) {
 // overCommitBudget reports whether c's reader must wait before reading
 // another packet.
 func (c *conn) overCommitBudget() bool {
-	return c.uncommitted.bytes.Load() >= int64(c.e.limits.MaxUncommittedBytes)
+	own := c.uncommitted.bytes.Load()
+	l := &c.e.limits
+	return own >= int64(l.MaxUncommittedBytes) ||
+		own > 0 && c.e.stats.UncommittedBytes.Load() >= int64(l.MaxUncommittedBytesTotal)
 }
 
 // waitForCommits holds the reader while c is over its commit budget. It

@@ -45,11 +45,12 @@ func (g *commitGate) release() {
 }
 
 // withCommitGate makes the test server's store commits wait on g, and sets
-// the per-connection commit budget.
-func withCommitGate(g *commitGate, perConn int) func(*testServer) {
+// the per-connection and server-wide commit budgets (0: the default).
+func withCommitGate(g *commitGate, perConn, total int) func(*testServer) {
 	return func(ts *testServer) {
 		ts.storeOpts.BeforeSync = g.beforeSync
 		ts.opts.Limits.MaxUncommittedBytes = perConn
+		ts.opts.Limits.MaxUncommittedBytesTotal = total
 	}
 }
 
@@ -134,7 +135,7 @@ func TestReaderWaitsForCommits(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			gate := &commitGate{}
-			ts := startServer(t, withCommitGate(gate, budget))
+			ts := startServer(t, withCommitGate(gate, budget, 0))
 			t.Cleanup(gate.release)
 			if !tc.retain { // an offline durable subscriber: each message is stored
 				sub := mqtttest.Dial(t, ts.addr, tc.version)
@@ -194,7 +195,7 @@ func TestReaderWaitsForCommits(t *testing.T) {
 func TestPublishLargerThanCommitBudget(t *testing.T) {
 	const budget, size = 16 << 10, 128 << 10
 	gate := &commitGate{}
-	ts := startServer(t, withCommitGate(gate, budget))
+	ts := startServer(t, withCommitGate(gate, budget, 0))
 	t.Cleanup(gate.release)
 	pub := mqtttest.Dial(t, ts.addr, mqtttest.V311)
 	pub.MustConnect(mqtttest.ConnectOptions{ClientID: "big", Clean: true})
@@ -224,7 +225,7 @@ func TestReaderWaitingForCommitsEndsWithConnection(t *testing.T) {
 	for _, end := range []string{"takeover", "engine close"} {
 		t.Run(end, func(t *testing.T) {
 			gate := &commitGate{}
-			ts := startServer(t, withCommitGate(gate, 256<<10))
+			ts := startServer(t, withCommitGate(gate, 256<<10, 0))
 			t.Cleanup(gate.release)
 			other := mqtttest.Dial(t, ts.addr, mqtttest.V5)
 			other.MustConnect(mqtttest.ConnectOptions{ClientID: "other", Clean: true})
@@ -272,4 +273,53 @@ func TestReaderWaitingForCommitsEndsWithConnection(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Above MaxUncommittedBytesTotal, a connection with a publish waiting for
+// its commit reads nothing more until that commit completes, even below
+// its own budget; one without may still read a publish. The server's total
+// stays within the bound plus one publish per connection.
+func TestServerWideCommitBound(t *testing.T) {
+	const (
+		total = 256 << 10
+		size  = 32 << 10
+		n     = 32 // 1 MiB per publisher, under the per-connection default
+	)
+	gate := &commitGate{}
+	ts := startServer(t, withCommitGate(gate, 0, total))
+	t.Cleanup(gate.release)
+	var conns []*mqtttest.Conn
+	var pks [][]*packets.Packet
+	for i := range 2 {
+		c := mqtttest.Dial(t, ts.addr, mqtttest.V311)
+		c.MustConnect(mqtttest.ConnectOptions{ClientID: fmt.Sprintf("flooder-%d", i), Clean: true})
+		conns = append(conns, c)
+		pks = append(pks, publishes(c, fmt.Sprintf("flood/%d", i), 1, true, n, size))
+	}
+
+	gate.hold()
+	st := &ts.e.stats
+	base := st.MessagesIn.Load()
+	flood(conns[0], pks[0])
+	waitReadersPaused(t, ts, 1, base+n)
+	flood(conns[1], pks[1])
+	waitReadersPaused(t, ts, 2, base+n+1)
+	if waiting := st.UncommittedBytes.Load(); waiting > total+2*chargeBound(size) {
+		t.Errorf("%d bytes wait for the store, want at most %d and one publish per connection", waiting, total)
+	}
+	if read := st.MessagesIn.Load() - base; read > total/size+2 {
+		t.Errorf("read %d publishes of %d bytes, want at most %d", read, size, total/size+2)
+	}
+
+	gate.release()
+	for i, c := range conns {
+		for _, pk := range pks[i] {
+			if _, err := c.AwaitAck(packets.Puback, pk.PacketID, waitLong); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitFor(t, "every commit to complete", func() bool {
+		return st.UncommittedBytes.Load() == 0 && st.ReadersPaused.Load() == 0
+	})
 }

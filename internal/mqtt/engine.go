@@ -51,6 +51,10 @@ type Limits struct {
 	// stops reading until commits complete. A single publish of any size
 	// still passes.
 	MaxUncommittedBytes int
+	// MaxUncommittedBytesTotal bounds the same over all connections: above
+	// it, a connection with a publish waiting for its commit reads nothing
+	// more until that commit completes.
+	MaxUncommittedBytesTotal int
 	// MaxOutboundAliases is how many topic aliases the server assigns per
 	// connection when the client allows them.
 	MaxOutboundAliases uint16
@@ -74,6 +78,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxUncommittedBytes == 0 {
 		l.MaxUncommittedBytes = 4 << 20
+	}
+	if l.MaxUncommittedBytesTotal == 0 {
+		l.MaxUncommittedBytesTotal = 64 << 20
 	}
 	if l.MaxOutboundAliases == 0 {
 		l.MaxOutboundAliases = 64

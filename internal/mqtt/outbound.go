@@ -21,9 +21,11 @@ import (
 // one writer runs at a time (mu.writing).
 //
 // Pending bytes are bounded by limit. QoS 0 deliveries that would exceed the
-// bound are refused (and counted as dropped by the caller); packets the
-// protocol requires (acks, QoS>0 publishes, which the Receive Maximum bounds)
-// are always accepted.
+// bound are refused (and counted as dropped by the caller), except into an
+// empty queue: a packet larger than the whole bound (the endpoint's
+// MaxMessageSize may exceed it) would otherwise never be delivered to
+// anyone. Packets the protocol requires (acks, QoS>0 publishes, which the
+// Receive Maximum bounds) are always accepted.
 type outbound struct {
 	nc    net.Conn
 	limit int
@@ -96,14 +98,15 @@ const (
 )
 
 // appendPacket adds encoded bytes. optional=true marks a packet that may be
-// refused when the queue is over its limit.
+// refused when it does not fit under the limit behind what is pending; an
+// empty queue takes it whatever its size.
 func (o *outbound) appendPacket(b []byte, optional bool) appendResult {
 	o.mu.Lock()
 	if o.mu.closed || o.mu.closing {
 		o.mu.Unlock()
 		return refusedClosed
 	}
-	if optional && len(o.mu.pending)+len(b) > o.limit {
+	if optional && len(o.mu.pending) > 0 && len(o.mu.pending)+len(b) > o.limit {
 		o.mu.paused = true
 		o.mu.Unlock()
 		return refusedFull

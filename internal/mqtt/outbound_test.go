@@ -6,6 +6,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/mqsight/mqsight/internal/mqtt/mqtttest"
 )
 
 // waitFor polls cond until it holds or the wait times out.
@@ -141,5 +143,50 @@ func TestOutboundCloseAfterIsLast(t *testing.T) {
 		if r := o.appendPacket([]byte("late"), false); r != refusedClosed {
 			t.Fatalf("append after closeAfter: %v", r)
 		}
+	}
+}
+
+// An optional (QoS 0) packet larger than the whole bound goes into an
+// empty queue: refusing it there would refuse it for ever. A second one,
+// behind it, is refused as usual.
+func TestOutboundOversizedOptionalIntoEmptyQueue(t *testing.T) {
+	server, client := net.Pipe()
+	defer client.Close()
+	o := newOutbound(server, 8, nil)
+	defer o.closeNow()
+	big := "0123456789abcdef" // twice the bound
+	if r := o.appendPacket([]byte(big), true); r != appended {
+		t.Fatalf("oversized optional packet into an empty queue: %v, want appended", r)
+	}
+	// The writer holds big (net.Pipe writes wait for the reader), so the
+	// queue may be empty again; fill it past the bound with a required
+	// packet, behind which an optional one does not fit.
+	o.appendPacket([]byte("required-ack"), false)
+	if r := o.appendPacket([]byte("x"), true); r != refusedFull {
+		t.Fatalf("optional packet behind a full queue: %v, want refusedFull", r)
+	}
+	if got := readN(t, client, len(big)+len("required-ack")); got != big+"required-ack" {
+		t.Fatalf("read %q", got)
+	}
+}
+
+// A QoS 0 message larger than MaxPendingBytes reaches an idle subscriber
+// (the endpoint's MaxMessageSize may well exceed the outbound bound).
+func TestQoS0LargerThanPendingBoundDelivered(t *testing.T) {
+	ts := startServer(t, func(ts *testServer) { ts.opts.Limits.MaxPendingBytes = 1 << 10 })
+	for _, v := range []byte{4, 5} {
+		sub := mqtttest.Dial(t, ts.addr, v)
+		sub.MustConnect(mqtttest.ConnectOptions{ClientID: mqtttest.ClientID(t), Clean: true})
+		sub.MustSubscribe(mqtttest.Sub("big/#", 0))
+		pub := mqtttest.Dial(t, ts.addr, 5)
+		pub.MustConnect(mqtttest.ConnectOptions{ClientID: mqtttest.ClientID(t) + "p", Clean: true})
+		payload := bytes.Repeat([]byte{'b'}, 4<<10)
+		pub.MustPublish("big/live", payload, 1, false)
+		sub.ExpectMessage("big/live", payload)
+		// Through the buffer too: a retained message sent on subscribing.
+		pub.MustPublish("big/retained", payload, 1, true)
+		sub.MustSubscribe(mqtttest.Sub("big/retained", 0))
+		sub.ExpectMessage("big/retained", payload)
+		pub.MustPublish("big/retained", nil, 1, true)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -52,7 +53,16 @@ type listener struct {
 	ln    net.Listener
 	live  atomic.Pointer[liveSettings] // for connections accepted from now on
 	conns sync.Map                     // net.Conn → struct{}
-	done  chan struct{}
+	stop  chan struct{}                // closed by close: a retry wait ends
+	done  chan struct{}                // closed when accept returns
+}
+
+// newListener returns the listener of endpoint name on ln; start its
+// accept loop with go l.accept(e).
+func newListener(name string, spec listenerSpec, ln net.Listener, live *liveSettings) *listener {
+	l := &listener{name: name, spec: spec, ln: ln, stop: make(chan struct{}), done: make(chan struct{})}
+	l.live.Store(live)
+	return l
 }
 
 // liveSettings are what a listener gives each new connection.
@@ -265,8 +275,7 @@ func (ls *listenerSet) start(name string, spec listenerSpec) (*listener, error) 
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", spec.Addr, err)
 	}
-	l := &listener{name: name, spec: spec, ln: ln, done: make(chan struct{})}
-	l.live.Store(live)
+	l := newListener(name, spec, ln, live)
 	ls.e.log.Info("mqtt endpoint listening", "endpoint", name, "addr", ln.Addr().String(), "tls", spec.TLS)
 	go l.accept(ls.e)
 	return l, nil
@@ -300,16 +309,32 @@ func (l *listener) update(spec listenerSpec) error {
 
 // accept runs until the listener closes. Each connection is served on its
 // own goroutine; WebSocket upgrades are detected on the first byte.
+//
+// A failed Accept other than on a closed listener (EMFILE when the process
+// is out of file descriptors, ENFILE, ENOBUFS, ECONNABORTED) is retried
+// after a pause, as net/http.Server.Serve does: returning would leave the
+// port bound and the endpoint reported as listening while nobody can
+// connect, for good.
 func (l *listener) accept(e *Engine) {
 	defer close(l.done)
+	var retry acceptRetry
 	for {
 		nc, err := l.ln.Accept()
 		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				e.log.Error("mqtt accept failed", "endpoint", l.name, "err", err)
+			if errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			pause := retry.failed(e.log, l.name, err, time.Now())
+			t := time.NewTimer(pause)
+			select {
+			case <-t.C:
+			case <-l.stop:
+				t.Stop()
+				return
+			}
+			continue
 		}
+		retry.succeeded()
 		l.conns.Store(nc, struct{}{})
 		live := l.live.Load()
 		go func() {
@@ -322,6 +347,40 @@ func (l *listener) accept(e *Engine) {
 		}()
 	}
 }
+
+// Accept retries: the pause after a failed Accept starts at
+// firstAcceptDelay and doubles up to maxAcceptDelay while Accept keeps
+// failing (net/http's values); a failure is logged at most once per
+// acceptLogInterval, with the number of failures since the last line.
+const (
+	firstAcceptDelay  = 5 * time.Millisecond
+	maxAcceptDelay    = time.Second
+	acceptLogInterval = time.Minute
+)
+
+// acceptRetry paces one accept loop through failures. Owned by the loop.
+type acceptRetry struct {
+	delay    time.Duration // the last pause; 0 after a success
+	logged   time.Time     // when a failure was last logged
+	unlogged int           // failures since then
+}
+
+// failed records a failed Accept at now, logs it unless a failure was
+// logged within acceptLogInterval, and returns how long to pause.
+func (r *acceptRetry) failed(log *slog.Logger, endpoint string, err error, now time.Time) time.Duration {
+	r.delay = min(max(2*r.delay, firstAcceptDelay), maxAcceptDelay)
+	r.unlogged++
+	if r.logged.IsZero() || now.Sub(r.logged) >= acceptLogInterval {
+		log.Error("mqtt accept failed; retrying", "endpoint", endpoint, "err", err,
+			"failures", r.unlogged, "retryIn", r.delay)
+		r.logged, r.unlogged = now, 0
+	}
+	return r.delay
+}
+
+// succeeded resets the pause. The log limit stays: an endpoint that
+// flaps between failing and working logs no more often.
+func (r *acceptRetry) succeeded() { r.delay = 0 }
 
 // serveDetect peeks at the first byte: 'G' starts an HTTP request (a
 // WebSocket upgrade), anything else is MQTT.
@@ -376,6 +435,7 @@ func (p *peekedConn) TLSConn() *tls.Conn {
 
 // close stops accepting and closes the endpoint's connections.
 func (l *listener) close() {
+	close(l.stop)
 	l.ln.Close()
 	<-l.done
 	l.conns.Range(func(k, _ any) bool {

@@ -23,8 +23,10 @@ type conn struct {
 	nc       net.Conn
 	endpoint string
 	maxSize  int // largest packet accepted (endpoint MaxMessageSize)
-	// connectDeadline is when the connect timeout ends: the read deadline
-	// of CONNECT and the bound on the policy's wait (ConnInfo.Context).
+	// connectDeadline is when the connect timeout ends, counted from the
+	// accept: the deadline of a TLS handshake still to do, the read
+	// deadline of CONNECT and the bound on the policy's wait
+	// (ConnInfo.Context).
 	connectDeadline time.Time
 	out             *outbound
 	acks            ackQueue
@@ -100,9 +102,16 @@ func (s *connSet) wait() { s.wg.Wait() }
 
 // ServeConn runs the MQTT protocol on nc until it closes. endpoint names
 // the configuration Endpoint the connection arrived on; maxSize bounds the
-// packet size (0 = MQTT's maximum). It returns when the connection is done.
+// packet size (0 = MQTT's maximum). The connect timeout counts from now. It
+// returns when the connection is done.
 func (e *Engine) ServeConn(nc net.Conn, endpoint string, maxSize int) {
-	c := &conn{e: e, nc: nc, endpoint: endpoint, maxSize: maxSize}
+	e.serveConn(nc, endpoint, maxSize, time.Now().Add(e.limits.ConnectTimeout))
+}
+
+// serveConn is ServeConn for a connection that must have sent its CONNECT
+// (and finished a TLS handshake) by connectDeadline.
+func (e *Engine) serveConn(nc net.Conn, endpoint string, maxSize int, connectDeadline time.Time) {
+	c := &conn{e: e, nc: nc, endpoint: endpoint, maxSize: maxSize, connectDeadline: connectDeadline}
 	c.out = newOutbound(nc, e.limits.MaxPendingBytes, c.drained)
 	c.acks.c = c
 	c.uncommitted.wake = make(chan struct{}, 1)
@@ -133,7 +142,7 @@ const readBufferSize = 2 << 10
 
 func (c *conn) serve() {
 	if tc, ok := c.nc.(*tls.Conn); ok {
-		tc.SetDeadline(time.Now().Add(c.e.limits.ConnectTimeout))
+		tc.SetDeadline(c.connectDeadline)
 		if err := tc.Handshake(); err != nil {
 			c.e.log.Debug("tls handshake failed", "remote", c.nc.RemoteAddr(), "err", err)
 			return
@@ -141,7 +150,6 @@ func (c *conn) serve() {
 	}
 	r := packet.NewReader(bufio.NewReaderSize(countingReader{c.nc, &c.e.stats}, readBufferSize), c.maxSize)
 	var pk packets.Packet
-	c.connectDeadline = time.Now().Add(c.e.limits.ConnectTimeout)
 	c.nc.SetReadDeadline(c.connectDeadline)
 	if err := r.Read(&pk); err != nil {
 		c.readFailed(err, true)

@@ -335,6 +335,9 @@ func (l *listener) accept(e *Engine) {
 			continue
 		}
 		retry.succeeded()
+		// The connect timeout counts from here, through the TLS
+		// handshake, the WebSocket upgrade and the CONNECT.
+		deadline := time.Now().Add(e.limits.ConnectTimeout)
 		l.conns.Store(nc, struct{}{})
 		live := l.live.Load()
 		go func() {
@@ -343,7 +346,7 @@ func (l *listener) accept(e *Engine) {
 			if live.tls != nil {
 				c = tls.Server(nc, live.tls)
 			}
-			e.serveDetect(c, l.name, live.maxSize)
+			e.serveDetect(c, l.name, live.maxSize, deadline)
 		}()
 	}
 }
@@ -383,11 +386,13 @@ func (r *acceptRetry) failed(log *slog.Logger, endpoint string, err error, now t
 func (r *acceptRetry) succeeded() { r.delay = 0 }
 
 // serveDetect peeks at the first byte: 'G' starts an HTTP request (a
-// WebSocket upgrade), anything else is MQTT.
-func (e *Engine) serveDetect(c net.Conn, endpoint string, maxSize int) {
+// WebSocket upgrade), anything else is MQTT. deadline is when the
+// connection must have sent its CONNECT (the connect timeout after the
+// accept); each step before it gets only what is left of it.
+func (e *Engine) serveDetect(c net.Conn, endpoint string, maxSize int, deadline time.Time) {
 	// A client that sends nothing (no TLS handshake, no first byte) must
 	// not hold a connection for ever.
-	c.SetDeadline(time.Now().Add(e.limits.ConnectTimeout))
+	c.SetDeadline(deadline)
 	if tc, ok := c.(*tls.Conn); ok {
 		if err := tc.Handshake(); err != nil {
 			e.log.Debug("tls handshake failed", "remote", c.RemoteAddr(), "err", err)
@@ -405,15 +410,16 @@ func (e *Engine) serveDetect(c net.Conn, endpoint string, maxSize int) {
 		c.Close()
 		return
 	}
-	// From here the protocol sets its own deadlines: the HTTP upgrade its
-	// ReadHeaderTimeout, MQTT the CONNECT wait, then keep alive.
+	// From here the protocol sets its own deadlines from the same
+	// deadline: the HTTP upgrade its ReadHeaderTimeout, MQTT the CONNECT
+	// wait; then keep alive.
 	c.SetDeadline(time.Time{})
 	pc := &peekedConn{Conn: c, r: br}
 	if first[0] == 'G' {
-		e.serveWebSocket(pc, endpoint, maxSize)
+		e.serveWebSocket(pc, endpoint, maxSize, deadline)
 		return
 	}
-	e.ServeConn(pc, endpoint, maxSize)
+	e.serveConn(pc, endpoint, maxSize, deadline)
 }
 
 // peekBufferSize is bufio's minimum buffer size.

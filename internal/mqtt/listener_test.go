@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -95,5 +96,61 @@ func TestAcceptRetryPacing(t *testing.T) {
 		if st.wantLog == "" && line != "" || st.wantLog != "" && !strings.Contains(line, st.wantLog) {
 			t.Errorf("step %d: logged %q, want %q", i, line, st.wantLog)
 		}
+	}
+}
+
+// The connect timeout counts from the accept, whatever the client does
+// before CONNECT: a first byte (or a TLS handshake, or a WebSocket upgrade)
+// sent late does not start a new one. The client's lateness is a sleep:
+// time passing is what is tested.
+func TestConnectDeadlineCountsFromAccept(t *testing.T) {
+	const timeout, late = time.Second, 700 * time.Millisecond
+	ts := startServer(t, func(ts *testServer) { ts.opts.Limits.ConnectTimeout = timeout })
+	upgrade := "GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"
+	for _, tc := range []struct {
+		name  string
+		late  string // sent after late; nothing follows
+		reply string // what the server answers it with, before it gives up
+	}{
+		{"MQTT first byte", "\x10", ""},
+		{"WebSocket upgrade", upgrade, "HTTP/1.1 101 Switching Protocols\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			nc, err := net.Dial("tcp", ts.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			time.Sleep(late)
+			if _, err := nc.Write([]byte(tc.late)); err != nil {
+				t.Fatal(err)
+			}
+			nc.SetReadDeadline(start.Add(3 * timeout))
+			if tc.reply != "" {
+				got := make([]byte, len(tc.reply))
+				if _, err := io.ReadFull(nc, got); err != nil || string(got) != tc.reply {
+					t.Fatalf("reply %q, %v; want %q", got, err, tc.reply)
+				}
+				// The rest of the 101 response.
+				var window [1]byte
+				for tail := ""; !strings.HasSuffix(tail, "\r\n\r\n"); tail += string(window[:]) {
+					if _, err := nc.Read(window[:]); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			// The server gives up: a WebSocket close frame, or the end of
+			// the connection.
+			_, err = nc.Read(make([]byte, 1))
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("connection still open after three connect timeouts")
+			}
+			if d := time.Since(start); d > timeout+timeout/3 {
+				t.Errorf("the server gave up %v after the accept; connect timeout %v, client's last byte after %v", d.Round(time.Millisecond), timeout, late)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -12,10 +13,18 @@ import (
 // serveWebSocket answers one HTTP connection: a WebSocket upgrade on
 // /mqtt with subprotocol "mqtt" carries MQTT in binary messages
 // ([MQTT-6.0.0-1] .. [MQTT-6.0.0-4]); anything else gets an HTTP error.
-func (e *Engine) serveWebSocket(c net.Conn, endpoint string, maxSize int) {
+// The upgrade request and then the CONNECT must arrive before deadline.
+func (e *Engine) serveWebSocket(c net.Conn, endpoint string, maxSize int, deadline time.Time) {
+	// A silent upgrade request is dropped at the deadline: http.Server
+	// takes a duration, counted from when it starts reading (at once).
+	left := time.Until(deadline)
+	if left <= 0 {
+		c.Close()
+		return
+	}
 	ln := newOneConnListener(c)
 	srv := &http.Server{
-		ReadHeaderTimeout: e.limits.ConnectTimeout, // a silent upgrade request is dropped
+		ReadHeaderTimeout: left,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path != "/mqtt" {
 				http.NotFound(w, r)
@@ -38,7 +47,7 @@ func (e *Engine) serveWebSocket(c net.Conn, endpoint string, maxSize int) {
 				ws.SetReadLimit(-1)
 			}
 			nc := websocket.NetConn(context.Background(), ws, websocket.MessageBinary)
-			e.ServeConn(&wsConn{Conn: nc, under: c}, endpoint, maxSize)
+			e.serveConn(&wsConn{Conn: nc, under: c}, endpoint, maxSize, deadline)
 		}),
 	}
 	srv.Serve(ln)

@@ -1,6 +1,9 @@
 package mqtt
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/mqsight/mqsight/internal/mqtt/topic"
 	"github.com/mqsight/mqsight/internal/store"
 )
@@ -51,7 +54,14 @@ func (e *Engine) undoRetainedLocked(m, old *message) {
 }
 
 // sendRetainedLocked queues the retained messages matching sub's filter
-// into its buffer, with RETAIN=1 ([MQTT-3.3.1-8]).
+// into its buffer, with RETAIN=1 ([MQTT-3.3.1-8]), in topic order.
+//
+// Every matching retained message is queued (3.1.1 [MQTT-3.3.1-6], 5.0
+// [MQTT-3.3.1-9]: the server MUST send them), also beyond the buffer's
+// MaxMessages: they are in memory already (the buffer holds references),
+// and the bound is for messages published faster than the client reads.
+// Until the buffer drains below the bound, new messages for it meet its
+// MaxMessagesBehavior as for any full buffer.
 //
 // It runs when the subscription becomes visible to routing, so a message
 // published after it lands behind the retained ones, never ahead. The
@@ -77,15 +87,14 @@ func (e *Engine) sendRetainedLocked(sub *subscription) (release func(ok bool)) {
 		return release
 	}
 	now := e.now()
+	var matched []*message
 	for name, m := range e.mu.retained {
-		if m.expired(now) || !topic.MatchFilter(parsed.Filter, name) {
-			continue
+		if !m.expired(now) && topic.MatchFilter(parsed.Filter, name) {
+			matched = append(matched, m)
 		}
-		if sub.buf.full() {
-			sub.buf.dropped++
-			e.stats.Dropped.Add(1)
-			continue
-		}
+	}
+	slices.SortFunc(matched, func(a, b *message) int { return strings.Compare(a.topic, b.topic) })
+	for _, m := range matched {
 		ent := sub.buf.push(m, min(m.qos, sub.opts.Qos))
 		ent.retainFlag = true
 		ent.ready = false

@@ -717,7 +717,7 @@ func TestV311_3_1_4_5(t *testing.T) {
 	c.SendRaw(raw)
 	v311ExpectRefused(t, c, 0x05, "[MQTT-3.1.4-5]")
 	ts.e.mu.Lock()
-	n := len(ts.e.mu.retained)
+	n := ts.e.mu.retained.len()
 	ts.e.mu.Unlock()
 	if n != 0 {
 		t.Fatalf("[MQTT-3.1.4-5] a PUBLISH after a refused CONNECT was processed (%d retained)", n)

@@ -364,10 +364,10 @@ func TestV311Retain(t *testing.T) {
 		pub.MustPublish("ret11/b", nil, 1, true)
 		fresh(t, "ret11/#", 1).ExpectNothing(v311Quiet)
 		ts.e.mu.Lock()
-		_, a := ts.e.mu.retained["ret11/a"]
-		_, b := ts.e.mu.retained["ret11/b"]
+		a := ts.e.mu.retained.get("ret11/a")
+		b := ts.e.mu.retained.get("ret11/b")
 		ts.e.mu.Unlock()
-		if a || b {
+		if a != nil || b != nil {
 			t.Fatal("an empty retained message was stored")
 		}
 	})

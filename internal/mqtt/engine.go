@@ -110,7 +110,7 @@ type Engine struct {
 		sync.Mutex
 		sessions  map[string]*session
 		groups    map[groupKey]*sharedGroup
-		retained  map[string]*message
+		retained  retainedSet
 		nextMsgID uint64
 		matches   topic.Matches[*session, *subscription]
 		closed    bool
@@ -166,7 +166,7 @@ func New(opts Options) (*Engine, error) {
 	e.encodeBufs.New = func() any { return new(bytes.Buffer) }
 	e.mu.sessions = make(map[string]*session)
 	e.mu.groups = make(map[groupKey]*sharedGroup)
-	e.mu.retained = make(map[string]*message)
+	e.mu.retained = newRetainedSet()
 	e.mu.notifyPending = make(map[*session]struct{})
 	e.mu.nextMsgID = 1
 	e.conns.m = make(map[*conn]struct{})

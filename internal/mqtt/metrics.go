@@ -87,7 +87,7 @@ func (e *Engine) Counters() Counters {
 	}
 	e.mu.Lock()
 	c.Sessions = len(e.mu.sessions)
-	c.Retained = len(e.mu.retained)
+	c.Retained = e.mu.retained.len()
 	e.mu.Unlock()
 	c.Subscriptions = e.trie.Len()
 	return c

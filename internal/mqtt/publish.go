@@ -119,7 +119,7 @@ func (c *conn) handlePublish(pk *packets.Packet) bool {
 	}
 	var oldRetained *message
 	if m.retain {
-		oldRetained = e.mu.retained[m.topic]
+		oldRetained = e.mu.retained.get(m.topic)
 		e.setRetainedLocked(m, b)
 	}
 	var slot *ackSlot

@@ -246,7 +246,7 @@ func (e *Engine) recover() error {
 			return nil
 		}
 		m.refs++
-		e.mu.retained[name] = m
+		e.mu.retained.put(name, m)
 		return nil
 	})
 	if err != nil {

@@ -287,7 +287,7 @@ func TestRegressionCloseWills(t *testing.T) {
 	c.MustConnect(mqtttest.ConnectOptions{ClientID: "rw9", Will: &mqtttest.Will{Topic: "r9/status", Payload: []byte("offline"), QoS: 1, Retain: true}})
 	ts.restart()
 	ts.e.mu.Lock()
-	m := ts.e.mu.retained["r9/status"]
+	m := ts.e.mu.retained.get("r9/status")
 	ts.e.mu.Unlock()
 	if m != nil {
 		t.Errorf("graceful Close published the will of persistent session rw9 (retained %q survives restart)", m.payload)

@@ -8,13 +8,62 @@ import (
 	"github.com/mqsight/mqsight/internal/store"
 )
 
+// retainedSet holds the retained messages, one per topic. Guarded by
+// Engine.mu.
+//
+// byTopic answers publishes and exact filters with one map lookup; tree
+// holds the same messages by topic level for wildcard filters. So a new
+// subscription looks only at the topics its filter can match: a SUBSCRIBE
+// holds Engine.mu, and comparing each of its filters with every retained
+// topic stalled the whole server (300 exact filters among 100,000 retained
+// messages: 4.4 s).
+type retainedSet struct {
+	byTopic map[string]*message
+	tree    topic.Names[*message]
+}
+
+func newRetainedSet() retainedSet {
+	return retainedSet{byTopic: make(map[string]*message)}
+}
+
+// get returns the retained message of topic name, or nil.
+func (r *retainedSet) get(name string) *message { return r.byTopic[name] }
+
+// len returns the number of retained messages.
+func (r *retainedSet) len() int { return len(r.byTopic) }
+
+// put makes m the retained message of topic name.
+func (r *retainedSet) put(name string, m *message) {
+	r.byTopic[name] = m
+	r.tree.Set(name, m)
+}
+
+// remove drops the retained message of topic name.
+func (r *retainedSet) remove(name string) {
+	delete(r.byTopic, name)
+	r.tree.Delete(name)
+}
+
+// match calls fn, in no particular order, for each retained message whose
+// topic filter matches; filter is validated and has no share prefix. It
+// returns how many topics it looked at (tests check the cost).
+func (r *retainedSet) match(filter string, fn func(*message)) (visited int) {
+	if !strings.ContainsAny(filter, "+#") {
+		if m := r.byTopic[filter]; m != nil {
+			fn(m)
+		}
+		return 1
+	}
+	return r.tree.Match(filter, fn)
+}
+
 // setRetainedLocked makes m the retained message of its topic, or clears
 // the topic's retained message when m's payload is empty ([MQTT-3.3.1-6],
 // [MQTT-3.3.1-10]). Retained messages of every QoS are kept in the store.
 func (e *Engine) setRetainedLocked(m *message, b *store.Batch) {
-	if old := e.mu.retained[m.topic]; old != nil {
+	if old := e.mu.retained.get(m.topic); old != nil {
 		e.derefLocked(old, b)
-		delete(e.mu.retained, m.topic)
+		e.mu.retained.remove(m.topic)
 		if len(m.payload) == 0 {
 			b.Delete(store.RetainedKey(m.topic))
 		}
@@ -27,7 +76,7 @@ func (e *Engine) setRetainedLocked(m *message, b *store.Batch) {
 		b.Put(store.MessageKey(m.id), m.record().Encode())
 	}
 	m.refs++
-	e.mu.retained[m.topic] = m
+	e.mu.retained.put(m.topic, m)
 	b.Put(store.RetainedKey(m.topic), (&store.Retained{MessageID: m.id}).Encode())
 }
 
@@ -37,19 +86,19 @@ func (e *Engine) setRetainedLocked(m *message, b *store.Batch) {
 // the retained message of its topic. A later publish that has replaced m
 // since is left alone.
 func (e *Engine) undoRetainedLocked(m, old *message) {
-	cur := e.mu.retained[m.topic]
+	cur := e.mu.retained.get(m.topic)
 	if cur != nil && cur != m {
 		return
 	}
 	if cur == m {
-		delete(e.mu.retained, m.topic)
+		e.mu.retained.remove(m.topic)
 		m.refs--
 		m.stored = false // its record was in the refused batch
 	}
 	if old != nil {
 		old.refs++
 		old.stored = true // the batch deleting its record was refused
-		e.mu.retained[m.topic] = old
+		e.mu.retained.put(m.topic, old)
 	}
 }
 
@@ -79,7 +128,7 @@ func (e *Engine) sendRetainedLocked(sub *subscription) (release func(ok bool)) {
 		}
 		e.commitIfAny(b)
 	}
-	if len(e.mu.retained) == 0 {
+	if e.mu.retained.len() == 0 {
 		return release
 	}
 	parsed, err := topic.ParseSubscription(sub.filter)
@@ -88,11 +137,11 @@ func (e *Engine) sendRetainedLocked(sub *subscription) (release func(ok bool)) {
 	}
 	now := e.now()
 	var matched []*message
-	for name, m := range e.mu.retained {
-		if !m.expired(now) && topic.MatchFilter(parsed.Filter, name) {
+	e.mu.retained.match(parsed.Filter, func(m *message) {
+		if !m.expired(now) {
 			matched = append(matched, m)
 		}
-	}
+	})
 	slices.SortFunc(matched, func(a, b *message) int { return strings.Compare(a.topic, b.topic) })
 	for _, m := range matched {
 		ent := sub.buf.push(m, min(m.qos, sub.opts.Qos))

@@ -1,6 +1,6 @@
 // Package topic validates MQTT topic names and topic filters, parses shared
-// subscriptions, and matches published topic names against subscriptions
-// with a Trie.
+// subscriptions, matches published topic names against subscriptions with a
+// Trie, and finds the names of a set (Names) that a filter matches.
 //
 // It implements MQTT 3.1.1 §4.7 and MQTT 5.0 §4.7 and §4.8; comments and tests
 // cite the normative statement ids ([MQTT-4.7.1-1] ...). Where the two
@@ -42,4 +42,11 @@
 // one and shared subscriptions as groups, leaving the choice of one member
 // per group to the caller. Trie is safe for concurrent use (an internal
 // RWMutex; Match takes the read lock); see Trie for what results alias.
+//
+// # Names
+//
+// Names is the reverse: a set of topic names (the retained messages) in a
+// tree of levels, which finds the names a filter matches by walking the
+// filter, so a filter costs what it can match and not the size of the set.
+// Its owner guards it.
 package topic

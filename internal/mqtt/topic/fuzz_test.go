@@ -7,8 +7,8 @@ import (
 )
 
 // FuzzMatch checks, for any filter and name the validators accept, that
-// Trie.Match, MatchFilter and the reference matcher agree, and that the
-// validators never accept what the other rules forbid. Seeds: every row of
+// Trie.Match, Names.Match, MatchFilter and the reference matcher agree, and
+// that the validators never accept what the other rules forbid. Seeds: every row of
 // testdata/match.txt; they run in every `go test`.
 func FuzzMatch(f *testing.F) {
 	data, err := os.ReadFile("testdata/match.txt")
@@ -56,6 +56,16 @@ func FuzzMatch(f *testing.F) {
 		}
 		if !tr.Unsubscribe(filter, 1) || tr.Len() != 0 || !tr.mu.root.empty() {
 			t.Fatalf("Unsubscribe(%q) did not leave an empty trie", filter)
+		}
+		var names Names[bool]
+		names.Set(name, true)
+		matched := false
+		names.Match(sub.Filter, func(bool) { matched = true })
+		if matched != want {
+			t.Fatalf("Names: filter %q name %q matched=%v, reference %v", sub.Filter, name, matched, want)
+		}
+		if !names.Delete(name) || names.Len() != 0 || names.root.children != nil {
+			t.Fatalf("Delete(%q) did not leave an empty set", name)
 		}
 	})
 }

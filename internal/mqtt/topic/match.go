@@ -5,8 +5,8 @@ package topic
 // and everything below it, and a filter starting with a wildcard does not
 // match a name starting with '$' [MQTT-4.7.2-1]. filter is an already
 // validated filter without a share prefix (Subscription.Filter). It does not
-// allocate; use it for one-off checks such as finding the retained messages
-// a new subscription receives.
+// allocate; use it for one-off checks (Names finds the names of a set that
+// a filter matches without comparing it with each).
 func MatchFilter(filter, name string) bool {
 	if name != "" && name[0] == '$' && filter != "" && (filter[0] == '+' || filter[0] == '#') {
 		return false

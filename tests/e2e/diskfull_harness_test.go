@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,9 +18,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"golang.org/x/sys/unix"
 
-	"github.com/mqsight/mqsight/internal/config"
 	"github.com/mqsight/mqsight/internal/mqtt/mqtttest"
-	"github.com/mqsight/mqsight/internal/testport"
 )
 
 // Disk-full tests run the server with its data directory on a small ext4
@@ -150,34 +147,6 @@ func fillDisk(t testing.TB, dir, name string, leave int64) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// prepareDataDirAt is prepareDataDir with the data directory at path.
-func prepareDataDirAt(t testing.TB, path string, mutate func(*config.Config)) *dataDir {
-	t.Helper()
-	d := &dataDir{Path: path, AdminUser: "admin", AdminPass: "e2e-admin-password"}
-	mqttPort, adminPort := testport.Free(t), testport.Free(t)
-	_, _, err := config.Open(filepath.Join(d.Path, "config"), func() (*config.Config, error) {
-		c := config.Default()
-		ep := c.Endpoints["DemoEndpoint"]
-		ep.Interface, ep.Port = "127.0.0.1", mqttPort
-		c.AdminEndpoint.Interface, c.AdminEndpoint.Port = "127.0.0.1", adminPort
-		admin, err := config.NewAdminUser(d.AdminUser, d.AdminPass, "SystemAdministrator")
-		if err != nil {
-			return nil, err
-		}
-		c.AdminUsers[admin.Name] = admin
-		if mutate != nil {
-			mutate(c)
-		}
-		return c, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.MQTTAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(mqttPort))
-	d.AdminAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(adminPort))
-	return d
 }
 
 // startNoWait starts the binary and returns at once, without waiting for

@@ -22,9 +22,12 @@ import (
 //
 //	go test ./tests/e2e -run 'TestDiskFull' -v
 //
-// The invariant checked everywhere (and holding today): every message whose
-// PUBACK / PUBREC said success reaches the durable subscriber after space
-// is freed and the server restarted.
+// The invariant checked everywhere: every message whose PUBACK / PUBREC
+// said success reaches the durable subscriber after space is freed and the
+// server restarted. The store keeps a free-space reserve (99 MiB by
+// default, internal/store/space.go) so that Pebble never meets the full
+// disk itself: a WAL write that fails ends the process, and a flush that
+// fails is retried without end while commits stall.
 
 // diskFullSetup starts a server on a fresh filesystem of fsMB MiB with a
 // durable MQTT 5 subscriber "dfsub" (QoS 2 on df/#) that then goes offline.
@@ -95,14 +98,11 @@ func lastError(logs string) string {
 // Scenarios 1 and 2: QoS 1 and 2 publishers, 3.1.1 and 5, to an offline
 // durable subscriber until the filesystem is full.
 //
-// Today the first WAL write that hits ENOSPC makes Pebble call
-// Logger.Fatalf, which mqsight's pebbleLogger turns into os.Exit(1): the
-// process is gone at once, every client sees a bare TCP close (an MQTT 5
-// client gets neither a negative PUBACK/PUBREC nor a DISCONNECT with a
-// reason code), and the sticky ErrFailed path of internal/store (and the
-// 0x80 acknowledgement the engine would send for it) is never reached.
-// With the 150 MiB left free here this happens after a few MiB of
-// messages (see also TestDiskFullStoreFootprint).
+// Once the free space falls below the reserve, MQTT 5 publishers get 0x97
+// and 3.1.1 publishers are disconnected; the server stays up, and once the
+// filler is removed publishing resumes without a restart. (Before the
+// reserve, the first WAL write that hit ENOSPC ended the process, and every
+// client saw a bare TCP close.)
 func TestDiskFullPublishKeepsServerUp(t *testing.T) {
 	mnt, d, p := diskFullSetup(t, 400)
 	filler := fillDisk(t, mnt, "filler", 150<<20)
@@ -129,29 +129,34 @@ func TestDiskFullPublishKeepsServerUp(t *testing.T) {
 	os.Remove(filler)
 	if !exited {
 		time.Sleep(time.Second)
-		after := runPublishers(t, d.MQTTAddr, "after", "df/b", 1024, 1, 3, 20*time.Second, 10*time.Second, 1)
-		collectAcked(acked, after...)
-		for _, r := range after {
-			if len(r.Acked) != 3 {
-				t.Errorf("after freeing space: %s", r)
-			}
-		}
-		if err := p.terminate(60 * time.Second); err != nil {
-			t.Errorf("SIGTERM after freeing space: %v", err)
-		}
+		publishAfterFreeing(t, d, p, acked)
 	}
 	checkAckedDelivered(t, d, acked)
 }
 
+// publishAfterFreeing checks that every kind of publisher gets its
+// messages acknowledged (adding them to acked), then stops the server.
+func publishAfterFreeing(t *testing.T, d *dataDir, p *proc, acked map[string]bool) {
+	t.Helper()
+	after := runPublishers(t, d.MQTTAddr, "after", "df/b", 1024, 1, 3, 20*time.Second, 10*time.Second, 1)
+	collectAcked(acked, after...)
+	for _, r := range after {
+		if len(r.Acked) != 3 {
+			t.Errorf("after freeing space: %s", r)
+		}
+	}
+	if err := p.terminate(60 * time.Second); err != nil {
+		t.Errorf("SIGTERM after freeing space: %v", err)
+	}
+}
+
 // The store's disk footprint. Pebble preallocates every new WAL file to
-// 1.1 × MemTableSize with fallocate (FALLOC_FL_KEEP_SIZE); internal/store
-// sets MemTableSize to 64 MiB, so each WAL takes 70.4 MiB of disk however
-// little it holds. The memtable starts at 256 KiB and doubles, so after
-// every start the first few MiB of traffic rotate through several WAL
-// files, each preallocated, and they stay until their memtables are
-// flushed (a clean stop does not release them). On ext4 a preallocation
-// that fails with ENOSPC keeps what it got: the WAL swallows the rest of
-// the filesystem and the next write fails (TestDiskFullPublishKeepsServerUp).
+// 1.1 × MemTableSize with fallocate (FALLOC_FL_KEEP_SIZE), however little
+// it holds. The memtable starts at 256 KiB and doubles, so after every
+// start the first few MiB of traffic rotate through several WAL files,
+// each preallocated, and they stay until their memtables are flushed (a
+// clean stop does not release them). With the 64 MiB memtable of before,
+// 6.4 MiB of messages took 352 MiB of disk; with 16 MiB, 88 MiB.
 func TestDiskFullStoreFootprint(t *testing.T) {
 	_, d, p := diskFullSetup(t, 1024)
 	w := loadPublisher(t, d.MQTTAddr, "fp", 5, 1, "df/fp", 32<<10, 16, 200, time.Now().Add(60*time.Second), 20*time.Second, 0)
@@ -181,26 +186,20 @@ func TestDiskFullStoreFootprint(t *testing.T) {
 	}
 }
 
-// Scenarios 1, 2 and 5 in the other regime: the current WAL still has
-// preallocated room, so publishes keep being acknowledged for a while after
-// the filesystem is full, but memtable flushes fail. Pebble retries the
-// flush in a tight loop (logging each failure) and stalls writes once the
-// memtables are full. Today:
-//   - publishers get no answer at all (no PUBACK/PUBREC, negative or not,
-//     no DISCONNECT), and a persistent CONNECT gets no CONNACK;
-//   - the log gets about a thousand "background error: ... no space left
-//     on device" lines a second;
-//   - SIGTERM does not stop the server: Engine.Close waits for the
-//     connections and a barrier commit that wait for the stalled store.
-//
-// Everything resumes (and the pending SIGTERM completes) once space is
-// freed, and nothing acknowledged is lost.
+// Scenarios 1, 2 and 5 with the filesystem filled to the last byte by
+// another process after the store has written for a while (its current
+// WAL file is preallocated). Before the reserve, publishes then went into
+// the WAL while memtable flushes failed and were retried in a tight loop:
+// publishers got no answer at all, a persistent CONNECT no CONNACK, the
+// log a thousand lines a second, and SIGTERM did not stop the server.
+// Now every publish is answered, the log stays quiet, a persistent
+// session connects, and SIGTERM stops the server.
 func TestDiskFullStallAnswersAndStops(t *testing.T) {
 	mnt, d, p := diskFullSetup(t, 800)
-	// Grow the memtable to its full 64 MiB, so that the current WAL is
-	// fully preallocated.
-	warm := loadPublisher(t, d.MQTTAddr, "warm", 5, 1, "df/w", 32<<10, 16, 5000, time.Now().Add(120*time.Second), 20*time.Second, 1)
-	if len(warm.Acked) != 5000 {
+	// Grow the memtable to its full size (several rotations), so that the
+	// current WAL file is fully preallocated.
+	warm := loadPublisher(t, d.MQTTAddr, "warm", 5, 1, "df/w", 32<<10, 16, 2000, time.Now().Add(120*time.Second), 20*time.Second, 1)
+	if len(warm.Acked) != 2000 {
 		t.Fatalf("warm-up: %s", warm)
 	}
 	acked := map[string]bool{}
@@ -243,11 +242,9 @@ func TestDiskFullStallAnswersAndStops(t *testing.T) {
 }
 
 // Scenario 5: start while the filesystem is full (0 bytes free), after a
-// clean stop. Today pebble.Open replays the WAL and then waits for a flush
-// that fails and is retried forever: the server neither starts (nothing
-// listens, not even the admin endpoint) nor exits, logs hundreds of
-// "background error" lines a second, and ignores SIGTERM. It starts by
-// itself once space is freed.
+// clean stop. The store refuses to open below half its reserve, so the
+// server exits at once saying why. (Before, pebble.Open replayed the WAL
+// and waited without end for a flush that could not succeed.)
 func TestDiskFullStartFailsClearly(t *testing.T) {
 	mnt, d, p := diskFullSetup(t, 400)
 	w := loadPublisher(t, d.MQTTAddr, "warm", 5, 1, "df/w", 32<<10, 16, 200, time.Now().Add(60*time.Second), 20*time.Second, 1)
@@ -290,7 +287,7 @@ func TestDiskFullStartFailsClearly(t *testing.T) {
 
 // Scenarios 3 and 4: a configuration change, a configuration backup and a
 // store backup (file:// on the same filesystem) while the filesystem is
-// full. This passes today: each fails with 500 CWLNA9500 naming ENOSPC,
+// full: each fails with 500 CWLNA9500 naming ENOSPC,
 // server.json is untouched, no temporary or complete-looking file is left,
 // the server keeps its configuration, and all of it works again once space
 // is freed.
@@ -362,22 +359,13 @@ func TestDiskFullAdminFailsCleanly(t *testing.T) {
 	if j := a.waitJob("backup", r.Body["RequestID"].(string)); j.Body["Status"] != "succeeded" {
 		t.Errorf("store backup after freeing space: %s", j.Raw)
 	}
-	after := runPublishers(t, d.MQTTAddr, "after", "df/b", 1024, 1, 3, 20*time.Second, 10*time.Second, 1)
-	collectAcked(acked, after...)
-	for _, r := range after {
-		if len(r.Acked) != 3 {
-			t.Errorf("after freeing space: %s", r)
-		}
-	}
-	if err := p.terminate(60 * time.Second); err != nil {
-		t.Errorf("SIGTERM: %v", err)
-	}
+	publishAfterFreeing(t, d, p, acked)
 	checkAckedDelivered(t, d, acked)
 }
 
 // Scenario 4 with the data directory on a filesystem with room and the
 // store backup's file:// destination on a full one: the upload fails with
-// ENOSPC part way. Passes today: nothing is left at the destination, no
+// ENOSPC part way: nothing is left at the destination, no
 // configuration backup is left, and the next backup elsewhere succeeds.
 func TestDiskFullStoreBackupDestinationFull(t *testing.T) {
 	_, d, p := diskFullSetup(t, 1024, lowWorkFactor)

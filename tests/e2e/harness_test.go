@@ -56,9 +56,15 @@ type dataDir struct {
 // mutate may change the document further.
 func prepareDataDir(t testing.TB, mutate func(*config.Config)) *dataDir {
 	t.Helper()
-	d := &dataDir{Path: t.TempDir(), AdminUser: "admin", AdminPass: "e2e-admin-password"}
+	return prepareDataDirAt(t, t.TempDir(), mutate)
+}
+
+// prepareDataDirAt is prepareDataDir with the data directory at path.
+func prepareDataDirAt(t testing.TB, path string, mutate func(*config.Config)) *dataDir {
+	t.Helper()
+	d := &dataDir{Path: path, AdminUser: "admin", AdminPass: "e2e-admin-password"}
 	mqttPort, adminPort := testport.Free(t), testport.Free(t)
-	m, _, err := config.Open(filepath.Join(d.Path, "config"), func() (*config.Config, error) {
+	_, _, err := config.Open(filepath.Join(d.Path, "config"), func() (*config.Config, error) {
 		c := config.Default()
 		ep := c.Endpoints["DemoEndpoint"]
 		ep.Interface, ep.Port = "127.0.0.1", mqttPort
@@ -76,7 +82,6 @@ func prepareDataDir(t testing.TB, mutate func(*config.Config)) *dataDir {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = m
 	d.MQTTAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(mqttPort))
 	d.AdminAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(adminPort))
 	return d

@@ -149,32 +149,6 @@ func fillDisk(t testing.TB, dir, name string, leave int64) string {
 	return path
 }
 
-// startNoWait starts the binary and returns at once, without waiting for
-// "mqsight started" (for starts that may fail).
-func startNoWait(t testing.TB, dataDir string, env ...string) *proc {
-	t.Helper()
-	p := &proc{t: t, logs: &logBuffer{added: make(chan struct{}, 1)}, done: make(chan struct{})}
-	p.cmd = exec.Command(binary, "serve", "--data-dir", dataDir)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
-}
-
 // alive reports whether the process is still running.
 func (p *proc) alive() bool {
 	select {

@@ -39,7 +39,7 @@ func diskFullSetup(t *testing.T, fsMB int, env ...string) (mnt string, d *dataDi
 	})
 	// Not start: on failure its cleanup would print the whole log, which
 	// here holds hundreds of thousands of Pebble error lines.
-	p = startNoWait(t, d.Path, env...)
+	p = launch(t, binary, d.Path, env)
 	if !waitStarted(p, 30*time.Second) {
 		t.Fatalf("start (exit %v):\n%s", p.err, tail(p.logs.String(), 20))
 	}
@@ -55,7 +55,7 @@ func diskFullSetup(t *testing.T, fsMB int, env ...string) (mnt string, d *dataDi
 // checks that the durable subscriber gets every acknowledged message.
 func checkAckedDelivered(t *testing.T, d *dataDir, acked map[string]bool) {
 	t.Helper()
-	p := startNoWait(t, d.Path)
+	p := launch(t, binary, d.Path, nil)
 	if !waitStarted(p, 60*time.Second) {
 		t.Fatalf("restart with free space did not start (exit %v):\n%s", p.err, tail(p.logs.String(), 20))
 	}
@@ -257,7 +257,7 @@ func TestDiskFullStartFailsClearly(t *testing.T) {
 	cfg, _ := os.ReadFile(cfgPath)
 	filler := fillDisk(t, mnt, "filler", 0)
 
-	p2 := startNoWait(t, d.Path)
+	p2 := launch(t, binary, d.Path, nil)
 	started := waitStarted(p2, 30*time.Second)
 	logs := p2.logs.String()
 	switch {

@@ -131,6 +131,15 @@ func start(t testing.TB, dataDir string, env []string, args ...string) *proc {
 // failpoints).
 func startWith(t testing.TB, bin, dataDir string, env []string, args ...string) *proc {
 	t.Helper()
+	p := launch(t, bin, dataDir, env, args...)
+	p.waitLog("mqsight started", 30*time.Second)
+	return p
+}
+
+// launch starts bin serving dataDir and returns at once, without waiting
+// for "mqsight started" (for starts that may fail).
+func launch(t testing.TB, bin, dataDir string, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, logs: &logBuffer{added: make(chan struct{}, 1)}, done: make(chan struct{})}
 	all := append([]string{"serve", "--data-dir", dataDir}, args...)
 	p.cmd = exec.Command(bin, all...)
@@ -154,7 +163,6 @@ func startWith(t testing.TB, bin, dataDir string, env []string, args ...string) 
 			t.Logf("mqsight output:\n%s", p.logs.String())
 		}
 	})
-	p.waitLog("mqsight started", 30*time.Second)
 	return p
 }
 

@@ -43,11 +43,11 @@ func publishUntil(t *testing.T, pub *mqtttest.Conn, topic string, reason byte) i
 }
 
 // TestLowDiskSpaceRefusesNewMessages: when the store's filesystem falls
-// below the free-space reserve, a publish that would be stored is refused
-// with 0x97 (v5) or closes the connection (3.1.1), and a refused retained
-// publish leaves the topic's retained message as it was; consumers still
-// receive and acknowledge what is buffered; with space back, publishing
-// resumes without a restart.
+// below the free-space reserve, a publish is refused with 0x97 (v5) or
+// closes the connection (3.1.1), and a refused retained publish leaves the
+// topic's retained message as it was; consumers still receive and
+// acknowledge what is buffered; with space back, publishing resumes
+// without a restart.
 func TestLowDiskSpaceRefusesNewMessages(t *testing.T) {
 	var free atomic.Uint64
 	free.Store(1 << 30)
@@ -102,4 +102,31 @@ func TestLowDiskSpaceRefusesNewMessages(t *testing.T) {
 	}
 	ts.restart()
 	expectRetained("new")
+}
+
+// TestLowDiskSpaceLeavesFullBufferAlone: a publish refused for disk space
+// into a full DiscardOldMessages buffer costs the buffer nothing: it is
+// refused before routing, so no old message is evicted in memory while
+// its record stays on disk.
+func TestLowDiskSpaceLeavesFullBufferAlone(t *testing.T) {
+	var free atomic.Uint64
+	free.Store(1 << 30)
+	ts := startServer(t, withTopicLimit(20, "DiscardOldMessages"), withFreeSpace(&free))
+	fillOffline(t, ts, "slow")
+	pub := mqtttest.Dial(t, ts.addr, 5)
+	pub.MustConnect(mqtttest.ConnectOptions{ClientID: "pub", Clean: true})
+	for i := range 20 {
+		pub.MustPublish("q/a", fmt.Appendf(nil, "%05d", i), 1, false)
+	}
+	free.Store(80 << 20)
+	publishUntil(t, pub, "q/a", 0x97) // those before it were accepted, and evicted
+	before := subStats(t, ts, "slow")
+	for i := range 5 {
+		if ack, err := pub.Publish("q/a", []byte("refused"), 1, false); err != nil || ack.ReasonCode != 0x97 {
+			t.Fatalf("publish %d on a low disk: %v, %v; want 0x97", i, mqtttest.Describe(ack), err)
+		}
+	}
+	if st := subStats(t, ts, "slow"); st.Buffered != before.Buffered || st.Dropped != before.Dropped {
+		t.Fatalf("refused publishes changed the full buffer: %+v, before them %+v", st, before)
+	}
 }

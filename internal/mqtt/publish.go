@@ -79,6 +79,14 @@ func (c *conn) handlePublish(pk *packets.Packet) bool {
 		e.mu.Unlock()
 		return c.publishDenied(pk, 0x87)
 	}
+	// A store short of disk space takes no new message (store.SpaceLow):
+	// the publish is refused as for a full buffer, before anything of it
+	// is routed, retained or evicted for it.
+	if e.store.SpaceLow() {
+		e.mu.Unlock()
+		e.stats.Rejected.Add(1)
+		return c.publishDenied(pk, 0x97)
+	}
 	now := e.now()
 	m := &message{
 		topic:   topicName,
@@ -117,9 +125,7 @@ func (c *conn) handlePublish(pk *packets.Packet) bool {
 		e.mu.Unlock()
 		return c.publishDenied(pk, res.reason)
 	}
-	var oldRetained *message
 	if m.retain {
-		oldRetained = e.mu.retained.get(m.topic)
 		e.setRetainedLocked(m, b)
 	}
 	var slot *ackSlot
@@ -149,19 +155,16 @@ func (c *conn) handlePublish(pk *packets.Packet) bool {
 			for _, ent := range res.pending {
 				e.removeEntryLocked(ent, b2)
 			}
+			e.commitIfAny(b2)
 			if errors.Is(err, store.ErrDiskFull) {
-				// Refused before anything was written (the store logs
-				// when it starts and stops refusing): nothing to delete.
-				// An MQTT 5 client gets 0x97 Quota exceeded, as for a
-				// full buffer.
-				b2.Discard()
-				if m.retain {
-					e.undoRetainedLocked(m, oldRetained)
-				}
+				// Below half the store's reserve: the store logs when it
+				// starts and stops refusing, and the client is told as
+				// for a full buffer. What this publish changed in memory
+				// (a retained message replaced, old messages evicted) is
+				// not on disk; a restart goes by the disk.
 				reason = 0x97
 			} else {
 				e.log.Error("store commit of publish failed", "topic", topicName, "err", err)
-				e.commitIfAny(b2)
 				reason = 0x80
 			}
 			if qos == 2 {

@@ -80,28 +80,6 @@ func (e *Engine) setRetainedLocked(m *message, b *store.Batch) {
 	b.Put(store.RetainedKey(m.topic), (&store.Retained{MessageID: m.id}).Encode())
 }
 
-// undoRetainedLocked puts back the retained message old that
-// setRetainedLocked replaced with m (or deleted, for an empty m) in a batch
-// that was refused before anything of it was written: on disk old is still
-// the retained message of its topic. A later publish that has replaced m
-// since is left alone.
-func (e *Engine) undoRetainedLocked(m, old *message) {
-	cur := e.mu.retained.get(m.topic)
-	if cur != nil && cur != m {
-		return
-	}
-	if cur == m {
-		e.mu.retained.remove(m.topic)
-		m.refs--
-		m.stored = false // its record was in the refused batch
-	}
-	if old != nil {
-		old.refs++
-		old.stored = true // the batch deleting its record was refused
-		e.mu.retained.put(m.topic, old)
-	}
-}
-
 // sendRetainedLocked queues the retained messages matching sub's filter
 // into its buffer, with RETAIN=1 ([MQTT-3.3.1-8]), in topic order.
 //

@@ -17,9 +17,6 @@ type Batch struct {
 	pb    *pebble.Batch // nil once spent, or if the store was closed
 	err   error         // first error; Commit returns it
 	spent bool
-	// addsMessage: the batch puts a message or retained record, which a
-	// store low on disk space refuses (ErrDiskFull).
-	addsMessage bool
 }
 
 // NewBatch returns an empty batch. On a closed store the batch's Commit
@@ -50,9 +47,6 @@ func (b *Batch) writable(key []byte) bool {
 func (b *Batch) Put(key, value []byte) {
 	if b.writable(key) {
 		_ = b.pb.Set(key, value, nil)
-		if k := KeyKind(key); k == KindMessage || k == KindRetained {
-			b.addsMessage = true
-		}
 	}
 }
 

@@ -75,8 +75,8 @@ func (s *Store) SetCommitHook(fn CommitHook) {
 // spent afterwards, whatever the outcome.
 //
 // Errors: ErrClosed after Close; ErrReservedKey for a batch touching
-// reserved keys; ErrDiskFull while the filesystem is short of the free
-// space the store keeps (Options.MinFreeBytes); ErrFailed after a Pebble
+// reserved keys; ErrDiskFull when its group would leave less than half the
+// free space the store keeps (Options.MinFreeBytes); ErrFailed after a Pebble
 // write failure; whatever the BeforeSync option returned. A failed batch
 // is not applied.
 func (s *Store) Commit(b *Batch) (uint64, error) {
@@ -275,20 +275,9 @@ func finish(group []*commitRequest, err error) {
 // It returns a non-nil error (wrapping ErrFailed) if Pebble failed, after
 // which the store must not write again.
 func (s *Store) commitGroup(group []*commitRequest, size int) error {
-	if level := s.space.check(size); level != spaceOK {
-		var refused []*commitRequest
-		kept := make([]*commitRequest, 0, len(group))
-		for _, r := range group {
-			if level.refuses(r.batch) {
-				refused = append(refused, r)
-			} else {
-				kept = append(kept, r)
-			}
-		}
-		finish(refused, fmt.Errorf("store commit: %w", s.space.diskFullError()))
-		if group = kept; len(group) == 0 {
-			return nil
-		}
+	if s.space.check(0); !s.space.admits(size) {
+		finish(group, fmt.Errorf("store commit: %w", s.space.diskFullError()))
+		return nil
 	}
 	if s.opts.BeforeSync != nil {
 		if err := s.opts.BeforeSync(); err != nil {
@@ -326,6 +315,7 @@ func (s *Store) commitGroup(group []*commitRequest, size int) error {
 		return err
 	}
 	s.lastLSN.Store(lsn)
+	s.space.check(size)
 	s.stats.observeGroup(len(group))
 	if hook := s.hook.Load(); hook != nil {
 		uid := s.UID()

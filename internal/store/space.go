@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -13,27 +16,27 @@ import (
 // Free space. Pebble cannot survive a full disk: a WAL write that fails
 // ends the process (what of the write reached the disk is unknown), and a
 // flush or compaction that fails is retried without end while commits wait
-// behind it. So the store keeps a reserve on its filesystem and refuses
-// work before Pebble would meet a full disk:
+// behind it. So the store keeps a reserve on its filesystem
+// (Options.MinFreeBytes) and stops before Pebble would meet a full disk:
 //
-//   - below Options.MinFreeBytes it refuses batches that add a message
-//     (a message or retained record): new data stops, while acknowledgements,
-//     deletions and session state, which let consumers drain the store,
-//     still commit;
-//   - below half of it, it refuses every batch.
+//   - below the reserve, SpaceLow reports true. The engine then accepts no
+//     new message (it answers a publish as for a full buffer, before it
+//     changes any state), while acknowledgements, deletions and session
+//     state, which let consumers drain the store, still commit;
+//   - a commit group that would leave less than half the reserve free is
+//     refused whole, in queue order, with ErrDiskFull: no LSN consumed, not
+//     sticky, the next group is checked again.
 //
 // Half the reserve leaves room for one WAL rotation (Pebble preallocates
 // 1.1 × MemTableSize), one memtable flush and one commit group, which the
-// default reserve is made of twice over. A refused batch fails with
-// ErrDiskFull, consumes no LSN and leaves the store usable: the next batch
-// is checked again. Free space is read with statfs at most every
-// spaceCheckInterval, and sooner after a quarter of the floor's bytes were
-// committed.
+// default reserve is made of twice over. Free space is read with statfs at
+// most every spaceCheckInterval, and sooner after an eighth of the reserve
+// was committed; between two reads the bytes committed are subtracted.
 
-// ErrDiskFull is wrapped by Commit for a batch refused because the store's
-// filesystem has less free space than the store keeps in reserve. Nothing
-// of the batch was written; the store accepts batches again once space is
-// freed.
+// ErrDiskFull is wrapped by Commit for a batch refused because committing
+// its group would leave the store's filesystem with less than half the
+// free space the store keeps in reserve. Nothing of the batch was written;
+// the store accepts batches again once space is freed.
 var ErrDiskFull = errors.New("store: not enough free disk space")
 
 const spaceCheckInterval = 100 * time.Millisecond
@@ -43,7 +46,7 @@ type spaceLevel int32
 
 const (
 	spaceOK       spaceLevel = iota
-	spaceLow                 // below the reserve: no new messages
+	spaceLow                 // below the reserve: no new messages (the engine's rule)
 	spaceCritical            // below half the reserve: no writes
 )
 
@@ -53,17 +56,19 @@ func defaultMinFree(memTable uint64, maxGroup int) uint64 {
 	return 2 * (memTable + memTable/10 + memTable + uint64(maxGroup))
 }
 
-// spaceGuard tracks the free space of the store's filesystem. Only the
-// commit goroutine calls check; Level may be called from anywhere.
+// spaceGuard tracks the free space of the store's filesystem. check runs
+// on the commit goroutine and, through SpaceLow and Stats, on others: mu
+// serialises it.
 type spaceGuard struct {
 	reserve uint64
 	free    func() (uint64, bool) // nil: no guard
 	log     *slog.Logger
 
+	mu      sync.Mutex
 	checked time.Time // last statfs
-	written int       // bytes committed since
+	written uint64    // bytes committed since
 	level   atomic.Int32
-	avail   atomic.Uint64
+	avail   atomic.Uint64 // at the last statfs, less what was committed since
 }
 
 // init sets the guard up for a store in dir with opts (defaults applied).
@@ -74,41 +79,37 @@ func (g *spaceGuard) init(dir string, opts Options) {
 	}
 	g.reserve, g.free = uint64(opts.MinFreeBytes), opts.FreeSpace
 	if g.free == nil && opts.FS == vfs.Default {
-		g.free = func() (uint64, bool) { return AvailableSpace(dir) }
+		g.free = func() (uint64, bool) { return AvailableSpace(existing(dir)) }
 	}
 }
 
-// check reads the free space when it is due, after written more bytes
-// were committed, and returns the level.
+// check accounts written more committed bytes, reads the free space when
+// it is due, and returns the level.
 func (g *spaceGuard) check(written int) spaceLevel {
 	if g.free == nil {
 		return spaceOK
 	}
-	g.written += written
-	if time.Since(g.checked) < spaceCheckInterval && uint64(g.written) < g.reserve/8 {
-		return spaceLevel(g.level.Load())
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.written += uint64(written)
+	avail := g.avail.Load() - min(g.avail.Load(), uint64(written))
+	if time.Since(g.checked) >= spaceCheckInterval || g.written >= g.reserve/8 {
+		if n, ok := g.free(); ok { // not knowing is no reason to stop: Pebble reports real errors
+			g.checked, g.written, avail = time.Now(), 0, n
+		}
 	}
-	g.checked, g.written = time.Now(), 0
-	avail, ok := g.free()
-	if !ok {
-		// Not knowing is no reason to stop: Pebble reports real errors.
-		return spaceLevel(g.level.Load())
+	if g.checked.IsZero() {
+		return spaceOK // never read: nothing known
 	}
 	g.avail.Store(avail)
-	level := spaceOK
-	switch {
-	case avail < g.reserve/2:
-		level = spaceCritical
-	case avail < g.reserve:
-		level = spaceLow
-	}
+	level := g.levelOf(avail)
 	if old := spaceLevel(g.level.Swap(int32(level))); old != level {
 		switch level {
 		case spaceOK:
-			g.log.Info("store: free disk space is back above the reserve; accepting new messages",
+			g.log.Info("store: free disk space is back above the reserve; the server accepts new messages",
 				"free", avail, "reserve", g.reserve)
 		case spaceLow:
-			g.log.Warn("store: free disk space below the reserve; refusing new messages until space is freed",
+			g.log.Warn("store: free disk space below the reserve; the server accepts no new message until space is freed",
 				"free", avail, "reserve", g.reserve)
 		case spaceCritical:
 			g.log.Error("store: free disk space below half the reserve; refusing every write until space is freed",
@@ -118,9 +119,35 @@ func (g *spaceGuard) check(written int) spaceLevel {
 	return level
 }
 
-// refuses reports whether a batch is refused at level.
-func (l spaceLevel) refuses(b *Batch) bool {
-	return l == spaceCritical || l == spaceLow && b.addsMessage
+// existing returns dir or, before the store has created it, its nearest
+// existing parent: the filesystem it will be on.
+func existing(dir string) string {
+	for {
+		if _, err := os.Stat(dir); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return dir
+		}
+		dir = parent
+	}
+}
+
+func (g *spaceGuard) levelOf(avail uint64) spaceLevel {
+	switch {
+	case avail < g.reserve/2:
+		return spaceCritical
+	case avail < g.reserve:
+		return spaceLow
+	}
+	return spaceOK
+}
+
+// admits reports whether a group of size bytes may be written: it must
+// leave at least half the reserve free. Commit goroutine only, after check.
+func (g *spaceGuard) admits(size int) bool {
+	return g.free == nil || g.avail.Load() >= g.reserve/2+uint64(size)
 }
 
 // diskFullError is the error of a batch refused for lack of space.
@@ -129,9 +156,10 @@ func (g *spaceGuard) diskFullError() error {
 		g.avail.Load()>>20, g.reserve>>20)
 }
 
-// SpaceLow reports whether the store's filesystem was below the free-space
-// reserve at the last check, so that batches adding messages are refused
-// with ErrDiskFull.
+// SpaceLow reports whether the store's filesystem has less free space than
+// the store keeps in reserve (Options.MinFreeBytes): a writer should then
+// add no new message. It reads the free space again when the last reading
+// is older than spaceCheckInterval.
 func (s *Store) SpaceLow() bool {
-	return spaceLevel(s.space.level.Load()) != spaceOK
+	return s.space.check(0) != spaceOK
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,61 +22,86 @@ func setFree(free *atomic.Uint64, n uint64) {
 	time.Sleep(spaceCheckInterval + 20*time.Millisecond)
 }
 
-// TestLowSpaceRefusesNewMessages: below the reserve, batches adding a
-// message or retained record fail with ErrDiskFull and consume no LSN,
-// while other batches (session state, deletions) commit; below half the
-// reserve every batch fails; once space is back, everything commits.
-func TestLowSpaceRefusesNewMessages(t *testing.T) {
+// TestLowSpace: below the reserve SpaceLow reports it (writers then add
+// no new message) while batches still commit; a group that would leave
+// less than half the reserve is refused whole with ErrDiskFull, in queue
+// order and without consuming LSNs; once space is back, everything commits.
+func TestLowSpace(t *testing.T) {
 	var free atomic.Uint64
 	free.Store(1 << 30)
-	s := openTestStore(t, withFree(&free))
-	commitPut(t, s, string(MessageKey(1)), "first")
-
-	commit := func(key []byte, del bool) (uint64, error) {
-		b := s.NewBatch()
-		if del {
-			b.Delete(key)
-		} else {
-			b.Put(key, []byte("v"))
+	var hold atomic.Pointer[chan struct{}]
+	opts := withFree(&free)
+	opts.BeforeSync = func() error {
+		if h := hold.Load(); h != nil {
+			<-*h
 		}
-		return s.Commit(b)
+		return nil
 	}
+	s := openTestStore(t, opts)
+	commitPut(t, s, string(MessageKey(1)), "first")
+	if s.SpaceLow() {
+		t.Fatal("SpaceLow with 1 GiB free")
+	}
+
 	setFree(&free, 80<<20)
-	last := s.LastLSN()
-	for _, key := range [][]byte{MessageKey(2), RetainedKey("a/b")} {
-		if _, err := commit(key, false); !errors.Is(err, ErrDiskFull) {
-			t.Fatalf("low space: put %s: %v, want ErrDiskFull", KeyKind(key), err)
-		}
+	if !s.SpaceLow() {
+		t.Fatal("SpaceLow is false below the reserve")
 	}
 	if st := s.Stats(); !st.SpaceLow || st.FreeBytes != 80<<20 || st.ReserveBytes != 100<<20 {
 		t.Fatalf("stats below the reserve: low %v, free %d, reserve %d", st.SpaceLow, st.FreeBytes, st.ReserveBytes)
 	}
-	if s.LastLSN() != last {
-		t.Fatalf("refused batches consumed LSNs: %d -> %d", last, s.LastLSN())
+	commitPut(t, s, string(ClientStateKey("c1")), "state") // what lets consumers drain
+	commitPut(t, s, string(MessageKey(2)), "admitted before the writer saw SpaceLow")
+
+	// 60 MiB free, 50 MiB must stay: an 11 MiB batch is refused, and so is
+	// the small batch queued before it in the same group, in queue order.
+	setFree(&free, 60<<20)
+	last := s.LastLSN()
+	var order []string
+	var wg sync.WaitGroup
+	held := make(chan struct{})
+	hold.Store(&held) // the next batches queue up behind the first
+	commitAsync := func(name string, key []byte, size int) {
+		b := s.NewBatch()
+		b.Put(key, make([]byte, size))
+		wg.Add(1)
+		s.CommitAsync(b, func(_ uint64, err error) {
+			defer wg.Done()
+			if !errors.Is(err, ErrDiskFull) {
+				t.Errorf("%s: %v, want ErrDiskFull", name, err)
+			}
+			order = append(order, name)
+		})
 	}
-	if lsn, err := commit(ClientStateKey("c1"), false); err != nil || lsn != last+1 {
-		t.Fatalf("low space: session state: lsn %d, %v; want %d", lsn, err, last+1)
+	b := s.NewBatch()
+	b.Put(ClientStateKey("c0"), []byte("v"))
+	wg.Add(1)
+	s.CommitAsync(b, func(uint64, error) { wg.Done() }) // takes the commit goroutine into BeforeSync
+	time.Sleep(20 * time.Millisecond)
+	commitAsync("small", ClientStateKey("c2"), 10)
+	commitAsync("large", MessageKey(3), 11<<20)
+	hold.Store(nil)
+	close(held)
+	wg.Wait()
+	if len(order) != 2 || order[0] != "small" || order[1] != "large" {
+		t.Fatalf("refused batches completed in order %v, want [small large]", order)
 	}
-	if _, err := commit(MessageKey(1), true); err != nil {
-		t.Fatalf("low space: delete: %v", err)
+	if s.LastLSN() != last+1 {
+		t.Fatalf("LSN %d after one committed and two refused batches from %d", s.LastLSN(), last)
 	}
 
 	setFree(&free, 40<<20)
-	if _, err := commit(ClientStateKey("c2"), false); !errors.Is(err, ErrDiskFull) {
-		t.Fatalf("critical space: session state: %v, want ErrDiskFull", err)
+	if _, err := s.Commit(func() *Batch { b := s.NewBatch(); b.Delete(MessageKey(1)); return b }()); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("below half the reserve: delete: %v, want ErrDiskFull", err)
 	}
 
 	setFree(&free, 1<<30)
-	if s.SpaceLow() {
-		// SpaceLow reports the last check, made by the next commit.
-		commitPut(t, s, string(ClientStateKey("c3")), "v")
-	}
-	commitPut(t, s, string(MessageKey(3)), "back")
+	commitPut(t, s, string(MessageKey(4)), "back")
 	if s.SpaceLow() {
 		t.Fatal("SpaceLow is still true with space back")
 	}
-	if _, err := s.Get(MessageKey(2)); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("a refused message was written: %v", err)
+	if _, err := s.Get(MessageKey(3)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a refused batch was written: %v", err)
 	}
 }
 

@@ -23,10 +23,10 @@ type Stats struct {
 	Cleans      uint64
 	Checkpoints uint64
 	LastLSN     uint64
-	// FreeBytes is the free space of the store's filesystem at the last
-	// check (0 when the store does not check), ReserveBytes the reserve
-	// kept (Options.MinFreeBytes), SpaceLow whether the store refuses new
-	// messages for lack of it (see ErrDiskFull).
+	// FreeBytes is the free space of the store's filesystem (read at most
+	// every 100 ms; 0 when the store does not check), ReserveBytes the
+	// reserve kept (Options.MinFreeBytes), SpaceLow whether free space is
+	// below it (no new messages; see Store.SpaceLow).
 	FreeBytes, ReserveBytes uint64
 	SpaceLow                bool
 }
@@ -72,9 +72,9 @@ func (s *Store) Stats() Stats {
 		Checkpoints: c.checkpoints.Load(),
 		LastLSN:     s.LastLSN(),
 
+		SpaceLow:     s.SpaceLow(),
 		FreeBytes:    s.space.avail.Load(),
 		ReserveBytes: s.space.reserve,
-		SpaceLow:     s.SpaceLow(),
 	}
 	for i := range st.GroupSizes {
 		st.GroupSizes[i] = c.groupSizes[i].Load()

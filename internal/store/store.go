@@ -74,9 +74,9 @@ type Options struct {
 	// system's. Tests pass vfs.NewCrashableMem() to simulate power loss.
 	FS vfs.FS
 	// MinFreeBytes is the free space the store keeps in reserve on its
-	// filesystem (see ErrDiskFull): below it batches adding messages are
-	// refused, below half of it every batch, and Open refuses to open
-	// below half of it. 0 means twice what one WAL file, one memtable
+	// filesystem: below it SpaceLow reports true (writers add no new
+	// message), a group that would leave less than half of it is refused
+	// (ErrDiskFull), and Open refuses to open below half of it. 0 means twice what one WAL file, one memtable
 	// flush and one commit group need (99 MiB with the default sizes);
 	// negative turns the check off.
 	MinFreeBytes int64

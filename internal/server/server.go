@@ -246,23 +246,70 @@ func (s *Server) Close() error {
 }
 
 // Run starts a server and serves until ctx is done, then shuts it down.
+//
+// Neither end waits without bound for the store: a start that ctx ends
+// (an operator's Ctrl-C while a large WAL is replayed) returns at once, and
+// a shutdown that has not finished within stopTimeout (the store stalled
+// by its disk) returns an error. The process then exits as a crash would,
+// which the store and a restore in progress recover from at the next start.
 func Run(ctx context.Context, opts Options) error {
-	s, err := New(opts)
-	if err != nil {
-		return err
+	s, err := within(ctx.Done(), func() (*Server, error) {
+		s, err := New(opts)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.Start(); err != nil {
+			s.Close()
+			return nil, err
+		}
+		return s, nil
+	})
+	if errors.Is(err, errGaveUp) {
+		return errors.New("stopped while starting; the next start recovers the data directory")
 	}
-	if err := s.Start(); err != nil {
-		s.Close()
+	if err != nil {
 		return err
 	}
 	s.log.Info("mqsight started", "version", opts.Version)
 	<-ctx.Done()
 	s.log.Info("shutting down")
-	if err := s.Close(); err != nil {
+	_, err = within(time.After(stopTimeout), func() (struct{}, error) { return struct{}{}, s.Close() })
+	if errors.Is(err, errGaveUp) {
+		return fmt.Errorf("the shutdown did not finish within %v; exiting without a clean stop: acknowledged messages are on disk and the next start recovers the store", stopTimeout)
+	}
+	if err != nil {
 		return err
 	}
 	s.log.Info("stopped cleanly")
 	return nil
+}
+
+// stopTimeout bounds a clean shutdown.
+const stopTimeout = 30 * time.Second
+
+// errGaveUp is returned by within when it stopped waiting.
+var errGaveUp = errors.New("gave up waiting")
+
+// within runs f and returns its result, or errGaveUp as soon as stop is
+// closed (or receives) first; f then goes on alone and its result is
+// dropped.
+func within[T, S any](stop <-chan S, f func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := f()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-stop:
+		var zero T
+		return zero, errGaveUp
+	}
 }
 
 // newPassword returns a random password of 26 base32 characters (130 bits).

@@ -76,9 +76,9 @@ type Options struct {
 	// MinFreeBytes is the free space the store keeps in reserve on its
 	// filesystem: below it SpaceLow reports true (writers add no new
 	// message), a group that would leave less than half of it is refused
-	// (ErrDiskFull), and Open refuses to open below half of it. 0 means twice what one WAL file, one memtable
-	// flush and one commit group need (99 MiB with the default sizes);
-	// negative turns the check off.
+	// (ErrDiskFull), and Open refuses to open below half of it. 0 means
+	// twice what one WAL file, one memtable flush and one commit group
+	// need (99 MiB with the default sizes); negative turns the check off.
 	MinFreeBytes int64
 	// FreeSpace reports the bytes free for the store on its filesystem
 	// (ok false: cannot tell). nil means AvailableSpace of the store's
@@ -163,7 +163,7 @@ type Store struct {
 
 	stats statsCounters
 
-	space spaceGuard // used by the commit goroutine (and Open)
+	space spaceGuard // free space: checked by commits, SpaceLow and Stats
 }
 
 // Open opens the store in dir, creating it (with a new UID and LSN 0) if it

@@ -46,8 +46,8 @@ func (c *collector) descs() map[string]*prometheus.Desc {
 		"store_lsn":          desc("store_last_lsn", "LSN of the last committed store batch."),
 		"store_latency":      desc("store_commit_latency_seconds_total", "Sum of store commit latencies."),
 		"store_free":         desc("store_free_bytes", "Free space of the store's filesystem at its last check."),
-		"store_reserve":      desc("store_free_reserve_bytes", "Free space the store keeps; below it the server accepts no new message."),
-		"store_space_low":    desc("store_space_low", "1 while the server accepts no new message for lack of free space for the store."),
+		"store_reserve":      desc("store_free_reserve_bytes", "Free space the store keeps; below it the server refuses publishes."),
+		"store_space_low":    desc("store_space_low", "1 while the server refuses publishes for lack of free space for the store."),
 	}
 }
 

@@ -37,20 +37,7 @@ type testServer struct {
 func startTestServer(t testing.TB, setup ...func(*Options)) *testServer {
 	t.Helper()
 	ts := &testServer{t: t, dir: t.TempDir()}
-	mqttPort, adminPort := testport.Free(t), testport.Free(t)
-	ts.mqttAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(mqttPort))
-	ts.opts = Options{
-		DataDir:       ts.dir,
-		AdminPassword: testAdminPassword,
-		Console:       io.Discard,
-		AdminAddr:     "127.0.0.1:0",
-		Initial: func(c *config.Config) error {
-			ep := c.Endpoints["DemoEndpoint"]
-			ep.Interface, ep.Port = "127.0.0.1", mqttPort
-			c.AdminEndpoint.Interface, c.AdminEndpoint.Port = "127.0.0.1", adminPort
-			return nil
-		},
-	}
+	ts.opts, ts.mqttAddr = testOptions(t, ts.dir)
 	if testing.Verbose() {
 		ts.opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -60,6 +47,24 @@ func startTestServer(t testing.TB, setup ...func(*Options)) *testServer {
 	ts.open()
 	t.Cleanup(func() { ts.close() })
 	return ts
+}
+
+// testOptions returns the options of a server on dataDir whose MQTT
+// endpoint (at mqttAddr) and admin endpoint listen on free loopback ports.
+func testOptions(t testing.TB, dataDir string) (opts Options, mqttAddr string) {
+	mqttPort, adminPort := testport.Free(t), testport.Free(t)
+	return Options{
+		DataDir:       dataDir,
+		AdminPassword: testAdminPassword,
+		Console:       io.Discard,
+		AdminAddr:     "127.0.0.1:0",
+		Initial: func(c *config.Config) error {
+			ep := c.Endpoints["DemoEndpoint"]
+			ep.Interface, ep.Port = "127.0.0.1", mqttPort
+			c.AdminEndpoint.Interface, c.AdminEndpoint.Port = "127.0.0.1", adminPort
+			return nil
+		},
+	}, net.JoinHostPort("127.0.0.1", strconv.Itoa(mqttPort))
 }
 
 // open starts the server on the data directory.

@@ -253,7 +253,7 @@ func (s *Server) Close() error {
 // by its disk) returns an error. The process then exits as a crash would,
 // which the store and a restore in progress recover from at the next start.
 func Run(ctx context.Context, opts Options) error {
-	s, err := within(ctx.Done(), func() (*Server, error) {
+	s, err := within(ctx.Done(), func(s *Server) { s.Close() }, func() (*Server, error) {
 		s, err := New(opts)
 		if err != nil {
 			return nil, err
@@ -273,7 +273,7 @@ func Run(ctx context.Context, opts Options) error {
 	s.log.Info("mqsight started", "version", opts.Version)
 	<-ctx.Done()
 	s.log.Info("shutting down")
-	_, err = within(time.After(stopTimeout), func() (struct{}, error) { return struct{}{}, s.Close() })
+	_, err = within(time.After(stopTimeout), nil, func() (struct{}, error) { return struct{}{}, s.Close() })
 	if errors.Is(err, errGaveUp) {
 		return fmt.Errorf("the shutdown did not finish within %v; exiting without a clean stop: acknowledged messages are on disk and the next start recovers the store", stopTimeout)
 	}
@@ -291,9 +291,10 @@ const stopTimeout = 30 * time.Second
 var errGaveUp = errors.New("gave up waiting")
 
 // within runs f and returns its result, or errGaveUp as soon as stop is
-// closed (or receives) first; f then goes on alone and its result is
-// dropped.
-func within[T, S any](stop <-chan S, f func() (T, error)) (T, error) {
+// closed (or receives) first; f then goes on alone, and abandon (if not
+// nil) gets what it returns without an error: a server started after all
+// is closed, not left holding the data directory and its ports.
+func within[T, S any](stop <-chan S, abandon func(T), f func() (T, error)) (T, error) {
 	type result struct {
 		v   T
 		err error
@@ -307,6 +308,13 @@ func within[T, S any](stop <-chan S, f func() (T, error)) (T, error) {
 	case r := <-done:
 		return r.v, r.err
 	case <-stop:
+		if abandon != nil {
+			go func() {
+				if r := <-done; r.err == nil {
+					abandon(r.v)
+				}
+			}()
+		}
 		var zero T
 		return zero, errGaveUp
 	}

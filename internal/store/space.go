@@ -29,9 +29,11 @@ import (
 //
 // Half the reserve leaves room for one WAL rotation (Pebble preallocates
 // 1.1 × MemTableSize), one memtable flush and one commit group, which the
-// default reserve is made of twice over. Free space is read with statfs at
-// most every spaceCheckInterval, and sooner after an eighth of the reserve
-// was committed; between two reads the bytes committed are subtracted.
+// default reserve is made of twice over. Free space is read with statfs
+// every spaceCheckInterval (a goroutine of the store's), and by the commit
+// goroutine after an eighth of the reserve was committed; between two
+// reads the bytes committed are subtracted. Where it cannot be read
+// (another OS, a filesystem without block counts), nothing is refused.
 
 // ErrDiskFull is wrapped by Commit for a batch refused because committing
 // its group would leave the store's filesystem with less than half the
@@ -57,18 +59,18 @@ func defaultMinFree(memTable uint64, maxGroup int) uint64 {
 }
 
 // spaceGuard tracks the free space of the store's filesystem. check runs
-// on the commit goroutine and, through SpaceLow and Stats, on others: mu
-// serialises it.
+// on the commit goroutine and the watch goroutine: mu serialises it.
 type spaceGuard struct {
 	reserve uint64
 	free    func() (uint64, bool) // nil: no guard
 	log     *slog.Logger
 
 	mu      sync.Mutex
-	checked time.Time // last statfs
+	checked time.Time // last statfs that answered
 	written uint64    // bytes committed since
 	level   atomic.Int32
 	avail   atomic.Uint64 // at the last statfs, less what was committed since
+	known   atomic.Bool   // a statfs has answered: avail means something
 }
 
 // init sets the guard up for a store in dir with opts (defaults applied).
@@ -96,20 +98,21 @@ func (g *spaceGuard) check(written int) spaceLevel {
 	if time.Since(g.checked) >= spaceCheckInterval || g.written >= g.reserve/8 {
 		if n, ok := g.free(); ok { // not knowing is no reason to stop: Pebble reports real errors
 			g.checked, g.written, avail = time.Now(), 0, n
+			g.known.Store(true)
 		}
 	}
-	if g.checked.IsZero() {
-		return spaceOK // never read: nothing known
+	if !g.known.Load() {
+		return spaceOK
 	}
 	g.avail.Store(avail)
 	level := g.levelOf(avail)
 	if old := spaceLevel(g.level.Swap(int32(level))); old != level {
 		switch level {
 		case spaceOK:
-			g.log.Info("store: free disk space is back above the reserve; the server accepts new messages",
+			g.log.Info("store: free disk space is back above the reserve; the server accepts publishes again",
 				"free", avail, "reserve", g.reserve)
 		case spaceLow:
-			g.log.Warn("store: free disk space below the reserve; the server accepts no new message until space is freed",
+			g.log.Warn("store: free disk space below the reserve; the server refuses publishes until space is freed",
 				"free", avail, "reserve", g.reserve)
 		case spaceCritical:
 			g.log.Error("store: free disk space below half the reserve; refusing every write until space is freed",
@@ -147,7 +150,24 @@ func (g *spaceGuard) levelOf(avail uint64) spaceLevel {
 // admits reports whether a group of size bytes may be written: it must
 // leave at least half the reserve free. Commit goroutine only, after check.
 func (g *spaceGuard) admits(size int) bool {
-	return g.free == nil || g.avail.Load() >= g.reserve/2+uint64(size)
+	return !g.known.Load() || g.avail.Load() >= g.reserve/2+uint64(size)
+}
+
+// watch reads the free space every spaceCheckInterval until done is
+// closed, so that SpaceLow and Stats answer from memory: a publish asks
+// under the engine's lock, and a filesystem slow to answer statfs must not
+// hold it.
+func (g *spaceGuard) watch(done <-chan struct{}) {
+	t := time.NewTicker(spaceCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			g.check(0)
+		}
+	}
 }
 
 // diskFullError is the error of a batch refused for lack of space.
@@ -158,8 +178,8 @@ func (g *spaceGuard) diskFullError() error {
 
 // SpaceLow reports whether the store's filesystem has less free space than
 // the store keeps in reserve (Options.MinFreeBytes): a writer should then
-// add no new message. It reads the free space again when the last reading
-// is older than spaceCheckInterval.
+// add no new message. The free space is read every spaceCheckInterval and
+// after commits, not by this call.
 func (s *Store) SpaceLow() bool {
-	return s.space.check(0) != spaceOK
+	return spaceLevel(s.space.level.Load()) != spaceOK
 }

@@ -15,11 +15,16 @@ func withFree(free *atomic.Uint64) Options {
 	return Options{MinFreeBytes: 100 << 20, FreeSpace: func() (uint64, bool) { return free.Load(), true }}
 }
 
-// setFree changes the reported free space and waits until the store
-// would have read it again.
-func setFree(free *atomic.Uint64, n uint64) {
+// setFree changes the reported free space and waits until the store has
+// read it.
+func setFree(t *testing.T, s *Store, free *atomic.Uint64, n uint64) {
+	t.Helper()
 	free.Store(n)
-	time.Sleep(spaceCheckInterval + 20*time.Millisecond)
+	for deadline := time.Now().Add(5 * time.Second); s.Stats().FreeBytes != n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the store did not read %d bytes free within 5 s", n)
+		}
+	}
 }
 
 // TestLowSpace: below the reserve SpaceLow reports it (writers then add
@@ -43,7 +48,7 @@ func TestLowSpace(t *testing.T) {
 		t.Fatal("SpaceLow with 1 GiB free")
 	}
 
-	setFree(&free, 80<<20)
+	setFree(t, s, &free, 80<<20)
 	if !s.SpaceLow() {
 		t.Fatal("SpaceLow is false below the reserve")
 	}
@@ -55,7 +60,7 @@ func TestLowSpace(t *testing.T) {
 
 	// 60 MiB free, 50 MiB must stay: an 11 MiB batch is refused, and so is
 	// the small batch queued before it in the same group, in queue order.
-	setFree(&free, 60<<20)
+	setFree(t, s, &free, 60<<20)
 	last := s.LastLSN()
 	var order []string
 	var wg sync.WaitGroup
@@ -90,12 +95,12 @@ func TestLowSpace(t *testing.T) {
 		t.Fatalf("LSN %d after one committed and two refused batches from %d", s.LastLSN(), last)
 	}
 
-	setFree(&free, 40<<20)
+	setFree(t, s, &free, 40<<20)
 	if _, err := s.Commit(func() *Batch { b := s.NewBatch(); b.Delete(MessageKey(1)); return b }()); !errors.Is(err, ErrDiskFull) {
 		t.Fatalf("below half the reserve: delete: %v, want ErrDiskFull", err)
 	}
 
-	setFree(&free, 1<<30)
+	setFree(t, s, &free, 1<<30)
 	commitPut(t, s, string(MessageKey(4)), "back")
 	if s.SpaceLow() {
 		t.Fatal("SpaceLow is still true with space back")
@@ -138,4 +143,16 @@ func TestDefaultReserve(t *testing.T) {
 	opts.MinFreeBytes = -1
 	s := openTestStore(t, opts)
 	commitPut(t, s, string(MessageKey(1)), "v")
+}
+
+// TestUnknownFreeSpaceRefusesNothing: where the free space cannot be read
+// (another OS, a filesystem without block counts), the store refuses no
+// commit and SpaceLow stays false.
+func TestUnknownFreeSpaceRefusesNothing(t *testing.T) {
+	s := openTestStore(t, Options{MinFreeBytes: 100 << 20, FreeSpace: func() (uint64, bool) { return 0, false }})
+	commitPut(t, s, string(ClientStateKey("c1")), "v")
+	commitPut(t, s, string(MessageKey(1)), "v")
+	if s.SpaceLow() {
+		t.Fatal("SpaceLow with the free space unknown")
+	}
 }

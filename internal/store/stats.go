@@ -23,8 +23,8 @@ type Stats struct {
 	Cleans      uint64
 	Checkpoints uint64
 	LastLSN     uint64
-	// FreeBytes is the free space of the store's filesystem (read at most
-	// every 100 ms; 0 when the store does not check), ReserveBytes the
+	// FreeBytes is the free space of the store's filesystem (read every
+	// 100 ms; 0 when the store cannot tell), ReserveBytes the
 	// reserve kept (Options.MinFreeBytes), SpaceLow whether free space is
 	// below it (no new messages; see Store.SpaceLow).
 	FreeBytes, ReserveBytes uint64

@@ -163,7 +163,7 @@ type Store struct {
 
 	stats statsCounters
 
-	space spaceGuard // free space: checked by commits, SpaceLow and Stats
+	space spaceGuard // free space: read by commits and a watch goroutine
 }
 
 // Open opens the store in dir, creating it (with a new UID and LSN 0) if it
@@ -190,6 +190,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	s.lastLSN.Store(lsn)
 	opts.Logger.Info("store opened", "dir", dir, "uid", uid, "lsn", lsn)
 	go s.commitLoop()
+	if s.space.free != nil {
+		go s.space.watch(s.loopDone)
+	}
 	return s, nil
 }
 

@@ -275,7 +275,7 @@ func finish(group []*commitRequest, err error) {
 // It returns a non-nil error (wrapping ErrFailed) if Pebble failed, after
 // which the store must not write again.
 func (s *Store) commitGroup(group []*commitRequest, size int) error {
-	if s.space.check(0); !s.space.admits(size) {
+	if !s.space.admits(size) {
 		finish(group, fmt.Errorf("store commit: %w", s.space.diskFullError()))
 		return nil
 	}

@@ -148,7 +148,8 @@ func (g *spaceGuard) levelOf(avail uint64) spaceLevel {
 }
 
 // admits reports whether a group of size bytes may be written: it must
-// leave at least half the reserve free. Commit goroutine only, after check.
+// leave at least half the reserve free, by the last reading (the watch
+// goroutine's, or check's after a commit).
 func (g *spaceGuard) admits(size int) bool {
 	return !g.known.Load() || g.avail.Load() >= g.reserve/2+uint64(size)
 }
